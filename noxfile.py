@@ -1,0 +1,56 @@
+"""Developer and CI sessions: ``nox -s tests lint typecheck docs examples bench``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = None  # the interpreter nox runs on; CI pins nothing else
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite (real TLS on loopback; no network beyond 127.0.0.1)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-n", "2", "--dist", "loadfile", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "securebedrock", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run(
+        "ruff", "format", "--check", "securebedrock", "tests", "examples", "benchmarks",
+        "noxfile.py",
+    )
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package and the examples."""
+    session.install("-e", ".[test]", "mypy>=1.11", "boto3-stubs[bedrock-runtime,bedrock]>=1.34")
+    session.run("mypy", "--strict")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation strictly (broken links or snippets fail)."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "build/site")
+
+
+@nox.session(python=PYTHON)
+def examples(session: nox.Session) -> None:
+    """Run every example against the embedded endpoint."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/test_examples.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Overhead of securebedrock over raw boto3 (not part of the test session)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "benchmarks", *session.posargs)

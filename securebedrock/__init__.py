@@ -1,0 +1,34 @@
+"""securebedrock: a drop-in, policy-enforcing replacement for the boto3 bedrock-runtime client.
+
+    import securebedrock
+    client = securebedrock.client(region_name="us-east-1")
+    client.converse(modelId=..., messages=[...])   # same methods, responses, exceptions
+
+The org policy file (``SECUREBEDROCK_POLICY_FILE``) is the floor; a ``policy=``
+given in code may only tighten it.
+"""
+
+from __future__ import annotations
+
+from ._client import Session, client, secure
+from ._errors import (
+    PolicyConfigError,
+    PolicyViolation,
+    SecureBedrockError,
+    TransportSecurityError,
+)
+from ._policy import Policy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Policy",
+    "PolicyConfigError",
+    "PolicyViolation",
+    "SecureBedrockError",
+    "Session",
+    "TransportSecurityError",
+    "__version__",
+    "client",
+    "secure",
+]

@@ -1,0 +1,43 @@
+"""The ``securebedrock`` command line.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``,
+which adds its parser and sets ``func`` (``(argparse.Namespace) -> int``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .._errors import SecureBedrockError
+from . import demo, doctor, policy, tools
+
+_COMMANDS = (demo, doctor, policy, tools)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="securebedrock",
+        description="Policy-enforcing Amazon Bedrock runtime client: tools for operators.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module in _COMMANDS:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except SecureBedrockError as exc:
+        print(f"securebedrock: error: {exc.diagnostics()}", file=sys.stderr)
+        return 1
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The public entry points: ``client()``, ``Session`` and ``secure()``.
+
+Each returns (or is) a real botocore client secured *in place*: ``meta``,
+``exceptions``, paginators, waiters and code that introspects the client keep
+working, because nothing is wrapped from the outside.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import boto3.session
+from botocore.client import BaseClient
+
+from . import _adapter, _discovery, _transport
+from ._constants import SERVICE_NAME
+from ._errors import SecureBedrockError
+from ._policy import Policy
+
+__all__ = ["Session", "client", "secure"]
+
+
+def _check_service(service_name: str) -> None:
+    if service_name != SERVICE_NAME:
+        raise SecureBedrockError(
+            f"securebedrock secures only the {SERVICE_NAME!r} client",
+            found=repr(service_name),
+            expected=repr(SERVICE_NAME),
+            fix=f"use boto3.client({service_name!r}, ...) for other services, or pass "
+            f"{SERVICE_NAME!r}",
+        )
+
+
+def client(
+    service_name: str = SERVICE_NAME,
+    *,
+    policy: Policy | None = None,
+    **kwargs: Any,
+) -> BaseClient:
+    """A secured ``bedrock-runtime`` client.
+
+    Takes exactly what ``boto3.client("bedrock-runtime", ...)`` takes
+    (``region_name``, ``endpoint_url``, ``config``, ``verify``, credentials,
+    ...), plus ``policy``: a :class:`Policy` from code, merged over the org
+    policy file (it can tighten the org policy, never loosen it).
+    """
+    _check_service(service_name)
+    effective = _discovery.effective_policy(policy)
+    boto_session = boto3.DEFAULT_SESSION or boto3.session.Session()
+    return _create_secured(boto_session, effective, kwargs)
+
+
+def _create_secured(
+    boto_session: boto3.session.Session, effective: Policy, kwargs: dict[str, Any]
+) -> BaseClient:
+    prepared = _transport.prepare_client_kwargs(effective, dict(kwargs), boto_session)
+    raw: BaseClient = boto3.session.Session.client(boto_session, SERVICE_NAME, **prepared)
+    return _secure_with(raw, effective, boto_session=boto_session)
+
+
+def _secure_with(
+    raw: BaseClient, effective: Policy, *, boto_session: boto3.session.Session | None
+) -> BaseClient:
+    previous = _adapter.installed_policy(raw)
+    if previous is not None:
+        # Securing twice only ever tightens: the new policy merges over the old.
+        effective = previous.merge(effective)
+    _transport.harden_client(raw, effective)
+    _adapter.install(raw, effective, boto_session=boto_session)
+    return raw
+
+
+def secure(client: BaseClient, policy: Policy | None = None) -> BaseClient:
+    """Secure an existing ``bedrock-runtime`` client in place and return it.
+
+    The client's endpoint, credentials and configuration are checked against
+    the effective policy (org file merged with ``policy``), and every call it
+    makes from now on is evaluated before a byte is sent.
+    """
+    service_name = getattr(getattr(client, "meta", None), "service_model", None)
+    name = getattr(service_name, "service_name", None)
+    _check_service(str(name))
+    effective = _discovery.effective_policy(policy)
+    return _secure_with(client, effective, boto_session=None)
+
+
+class Session(boto3.session.Session):
+    """A ``boto3.Session`` whose ``.client("bedrock-runtime")`` is secured.
+
+    Other services are untouched. Hand it to agent frameworks that build their
+    own clients from a session: the Bedrock runtime clients they make are
+    secured too.
+    """
+
+    def __init__(self, *args: Any, policy: Policy | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._securebedrock_policy = _discovery.effective_policy(policy)
+
+    @property
+    def securebedrock_policy(self) -> Policy:
+        """The effective policy the session's bedrock-runtime clients enforce."""
+        return self._securebedrock_policy
+
+    def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        if service_name != SERVICE_NAME:
+            return super().client(service_name, *args, **kwargs)
+        if args:
+            names = (
+                "region_name", "api_version", "use_ssl", "verify", "endpoint_url",
+                "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "config",
+                "aws_account_id",
+            )
+            kwargs.update(zip(names, args, strict=False))
+        return _create_secured(self, self._securebedrock_policy, kwargs)

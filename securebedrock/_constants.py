@@ -1,0 +1,44 @@
+"""Every environment variable and fixed name securebedrock reads, in one place.
+
+Precedence everywhere is: explicit argument, then environment, then default.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Path of the org policy file.
+ENV_POLICY_FILE: Final = "SECUREBEDROCK_POLICY_FILE"
+#: PEM Ed25519 public key; when set, the policy file must carry a valid ``<file>.sig``.
+ENV_POLICY_PUBLIC_KEY: Final = "SECUREBEDROCK_POLICY_PUBLIC_KEY"
+#: ``enforce`` tightens a file's ``log_only``; never the reverse.
+ENV_MODE: Final = "SECUREBEDROCK_MODE"
+#: Key for HMAC-SHA256 content digests when ``audit.content = "digest"``.
+ENV_AUDIT_HMAC_KEY: Final = "SECUREBEDROCK_AUDIT_HMAC_KEY"
+
+#: The org policy file used when ``SECUREBEDROCK_POLICY_FILE`` is not set and it exists.
+DEFAULT_POLICY_FILE: Final = "/etc/securebedrock/policy.toml"
+#: Suffix of the detached Ed25519 signature next to a policy file.
+SIGNATURE_SUFFIX: Final = ".sig"
+
+#: The only service a securebedrock client may be.
+SERVICE_NAME: Final = "bedrock-runtime"
+#: The control-plane service used to resolve inference profiles and guardrails.
+CONTROL_PLANE_SERVICE_NAME: Final = "bedrock"
+
+#: Environment variables botocore reads that change where or how a client connects.
+ENV_ENDPOINT_URL_BEDROCK_RUNTIME: Final = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
+ENV_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
+ENV_BEARER_TOKEN_BEDROCK: Final = "AWS_BEARER_TOKEN_BEDROCK"
+
+#: Name of the audit logger (one structured record per decision, no content).
+AUDIT_LOGGER_NAME: Final = "securebedrock.audit"
+#: Instrumentation scope name for OpenTelemetry tracers and meters.
+INSTRUMENTATION_NAME: Final = "securebedrock"
+
+ENVIRONMENT_VARIABLES: Final = (
+    ENV_POLICY_FILE,
+    ENV_POLICY_PUBLIC_KEY,
+    ENV_MODE,
+    ENV_AUDIT_HMAC_KEY,
+)
