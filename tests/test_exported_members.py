@@ -1,0 +1,50 @@
+"""The public surface is exactly what DESIGN.md promises; everything else is private."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import securebedrock
+
+
+def test_all_is_sorted_and_matches_public_names() -> None:
+    assert list(securebedrock.__all__) == sorted(securebedrock.__all__)
+    public = {name for name in dir(securebedrock) if not name.startswith("_")}
+    # Submodules imported as a side effect of loading the package are not exports.
+    submodules = {m.name for m in pkgutil.iter_modules(securebedrock.__path__)}
+    assert public - submodules == set(securebedrock.__all__) - {"__version__"}
+
+
+def test_contract_names_exist() -> None:
+    for name in (
+        "client",
+        "Session",
+        "secure",
+        "Policy",
+        "SecureBedrockError",
+        "PolicyViolation",
+        "PolicyConfigError",
+        "TransportSecurityError",
+    ):
+        assert name in securebedrock.__all__
+
+
+def test_error_hierarchy() -> None:
+    for name in ("PolicyViolation", "PolicyConfigError", "TransportSecurityError"):
+        assert issubclass(getattr(securebedrock, name), securebedrock.SecureBedrockError)
+
+
+def test_private_modules_start_with_underscore() -> None:
+    public_subpackages = {"testing", "tools"}
+    for module in pkgutil.iter_modules(securebedrock.__path__):
+        assert module.name.startswith("_") or module.name in public_subpackages, module.name
+
+
+def test_public_subpackages_have_sorted_all() -> None:
+    for name in ("securebedrock.testing", "securebedrock.tools"):
+        module = importlib.import_module(name)
+        exported = list(module.__all__)
+        assert exported == sorted(exported), name
+        for item in exported:
+            assert hasattr(module, item), f"{name}.{item}"
