@@ -5,14 +5,62 @@ CONTRACT (other modules depend on these attribute names and types):
 - ``None`` on an allow-list means "the key was absent: anything is allowed";
   an empty tuple means "present but empty: nothing is allowed".
 - parsing/validation/merge/digest live in this module (issue 3).
+
+Every value is validated when a dataclass is constructed (from a file or from
+code), so a ``Policy`` that exists is a valid one. Errors are
+:class:`PolicyConfigError` naming the key path (``guardrail.version``), the
+value found, what is expected and how to fix it.
+
+Normalisation on construction (semantics never change, representations become
+canonical so that ``a.merge(a) == a`` and digests are stable):
+
+- lists become tuples with duplicates removed (first occurrence kept, order kept);
+- CIDRs are written in their canonical form (``fc00:0::/7`` -> ``fc00::/7``);
+- ``models.allow`` drops a pattern that another pattern of the same list
+  already covers (``anthropic.claude-v2`` next to ``anthropic.*``);
+- ``inference_profile.known`` model lists are sorted.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import functools
+import hashlib
+import ipaddress
+import json
+import re
+import sys
 import types
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+from ._errors import PolicyConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = [
+    "DEFAULT_PRIVATE_CIDRS",
+    "AuditPolicy",
+    "AuthPolicy",
+    "GuardrailPolicy",
+    "InferenceProfilePolicy",
+    "KnownProfile",
+    "ModelsPolicy",
+    "NetworkPolicy",
+    "OperationsPolicy",
+    "Policy",
+    "RegionsPolicy",
+    "ServiceTierPolicy",
+    "TLSPolicy",
+    "guardrail_id",
+    "model_pattern_covers",
+]
 
 Mode = Literal["enforce", "log_only"]
 TLSVersion = Literal["1.2", "1.3"]
@@ -26,40 +74,473 @@ DEFAULT_PRIVATE_CIDRS: tuple[str, ...] = (
     "fc00::/7",
 )
 
+SCHEMA_VERSION = 1
+MODES: tuple[str, ...] = ("enforce", "log_only")
+TLS_VERSIONS: tuple[str, ...] = ("1.2", "1.3")
+GUARDRAIL_TRACES: tuple[str, ...] = ("disabled", "enabled", "enabled_full")
+AUDIT_CONTENTS: tuple[str, ...] = ("none", "digest")
+SERVICE_TIERS: tuple[str, ...] = ("default", "priority", "flex", "reserved")
+#: Geography prefixes of cross-region (system-defined) inference profile ids.
+GEOGRAPHIES: tuple[str, ...] = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
+#: The bedrock-runtime operations (botocore 1.44); a typo in an operation name is an error.
+OPERATIONS: tuple[str, ...] = (
+    "ApplyGuardrail",
+    "Converse",
+    "ConverseStream",
+    "CountTokens",
+    "GetAsyncInvoke",
+    "InvokeGuardrailChecks",
+    "InvokeModel",
+    "InvokeModelWithBidirectionalStream",
+    "InvokeModelWithResponseStream",
+    "ListAsyncInvokes",
+    "StartAsyncInvoke",
+)
 
-def _empty_map() -> Mapping[str, str]:
-    return types.MappingProxyType({})
+_PARTITION = r"aws(?:-[a-z]+)*"
+_REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
+_REGION_RE = re.compile(rf"^{_REGION}$")
+_GUARDRAIL_ID_RE = re.compile(r"^[a-z0-9]{1,64}$")
+_GUARDRAIL_ARN_RE = re.compile(
+    rf"^arn:{_PARTITION}:bedrock:{_REGION}:\d{{12}}:guardrail/(?P<id>[a-z0-9]{{1,64}})$"
+)
+_GUARDRAIL_VERSION_RE = re.compile(r"^(?:[1-9][0-9]{0,7}|DRAFT)$")
+_PROFILE_ARN_RE = re.compile(
+    rf"^arn:{_PARTITION}:bedrock:{_REGION}:\d{{12}}:"
+    r"(?:application-inference-profile/[a-z0-9]{1,64}"
+    r"|inference-profile/[A-Za-z0-9][A-Za-z0-9._:-]{0,200})$"
+)
+_PROFILE_ID_RE = re.compile(
+    r"^(?:" + "|".join(re.escape(g) for g in GEOGRAPHIES) + r")\.[a-z0-9-]+\.[A-Za-z0-9._:-]+$"
+)
+_FOUNDATION_MODEL_ARN_RE = re.compile(
+    rf"^arn:{_PARTITION}:bedrock:{_REGION}::foundation-model/[A-Za-z0-9][A-Za-z0-9._:-]*$"
+)
+_MODEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,2047}$")
+_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_GLOB_CHARS = frozenset("*?[")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _show(value: object) -> str:
+    """A short, TOML-flavoured rendering of a found value and its type."""
+    kind = {
+        bool: "boolean",
+        int: "integer",
+        float: "float",
+        str: "string",
+        list: "array",
+        tuple: "array",
+        dict: "table",
+    }.get(type(value), type(value).__name__)
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value)
+    else:
+        text = repr(value)
+    if len(text) > 120:
+        text = text[:117] + "..."
+    return f"{text} ({kind})"
+
+
+def _key(parent: str, name: str) -> str:
+    """A dotted key path, quoting keys that are not bare TOML keys."""
+    part = name if _BARE_KEY_RE.match(name) else json.dumps(name)
+    return f"{parent}.{part}" if parent else part
+
+
+def _err(path: str, summary: str, value: object, expected: str, fix: str) -> PolicyConfigError:
+    return PolicyConfigError(summary, path=path, found=_show(value), expected=expected, fix=fix)
+
+
+def _bool(value: object, path: str) -> bool:
+    if type(value) is not bool:
+        raise _err(
+            path,
+            "must be a boolean",
+            value,
+            "true or false (a TOML boolean, unquoted)",
+            f"write `{path.rsplit('.', 1)[-1]} = true` or `= false`, without quotes",
+        )
+    return value
+
+
+def _choice(value: object, path: str, choices: Iterable[str], *, what: str = "one of") -> str:
+    allowed = tuple(choices)
+    if not isinstance(value, str) or value not in allowed:
+        expected = f"{what} " + ", ".join(json.dumps(c) for c in allowed)
+        hint = ""
+        if isinstance(value, str):
+            near = [
+                c
+                for c in allowed
+                if c.replace("_", "")
+                == value.replace("-", "").replace("_", "").replace(" ", "").lower()
+            ]
+            if near:
+                hint = f" (did you mean {json.dumps(near[0])}?)"
+        raise _err(path, f"unsupported value{hint}", value, expected, f"set {path} to {expected}")
+    return value
+
+
+def _string_list(
+    value: object,
+    path: str,
+    check: Callable[[str, str], str] | None = None,
+) -> tuple[str, ...]:
+    """A list (or tuple) of strings, each passed through ``check``, deduplicated."""
+    if not isinstance(value, (list, tuple)):
+        raise _err(
+            path,
+            "must be an array of strings",
+            value,
+            'an array, e.g. ["a", "b"]',
+            f'write {path.rsplit(".", 1)[-1]} = ["..."]',
+        )
+    out: list[str] = []
+    for index, item in enumerate(value):
+        item_path = f"{path}[{index}]"
+        if not isinstance(item, str):
+            raise _err(
+                item_path,
+                "must be a string",
+                item,
+                "a quoted string",
+                "quote each element of the array",
+            )
+        checked = check(item, item_path) if check else item
+        if checked not in out:
+            out.append(checked)
+    return tuple(out)
+
+
+def _optional_list(
+    value: object, path: str, check: Callable[[str, str], str] | None = None
+) -> tuple[str, ...] | None:
+    return None if value is None else _string_list(value, path, check)
+
+
+def _check_region(item: str, path: str) -> str:
+    if not _REGION_RE.match(item):
+        raise _err(
+            path,
+            "is not an AWS region name",
+            item,
+            'an AWS region such as "us-east-1" or "eu-central-1"',
+            "use the region code, not its display name",
+        )
+    return item
+
+
+def _check_geography(item: str, path: str) -> str:
+    return _choice(item, path, GEOGRAPHIES)
+
+
+def _check_tier(item: str, path: str) -> str:
+    return _choice(item, path, SERVICE_TIERS)
+
+
+def _check_operation(item: str, path: str) -> str:
+    return _choice(item, path, OPERATIONS, what="a bedrock-runtime operation:")
+
+
+def _check_glob(item: str, path: str) -> str:
+    if not item.strip() or item != item.strip():
+        raise _err(
+            path,
+            "is not a usable model pattern",
+            item,
+            'a non-empty glob over the base model id, e.g. "anthropic.claude-*"',
+            "remove the empty pattern or the surrounding spaces",
+        )
+    return item
+
+
+def _check_cidr(item: str, path: str) -> str:
+    try:
+        network = ipaddress.ip_network(item, strict=True)
+    except ValueError as exc:
+        raise _err(
+            path,
+            f"is not a valid CIDR ({exc})",
+            item,
+            'a network address with prefix length, e.g. "10.0.0.0/8"',
+            "use the network address (host bits zero) and a prefix length",
+        ) from None
+    return str(network)
+
+
+def _check_https_url(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise _err(path, "must be a string", value, 'an https URL or ""', "quote the URL")
+    if value == "":
+        return value
+    expected = 'an https URL with a host and no credentials, query or fragment, or "" for none'
+    try:
+        parsed = urllib.parse.urlsplit(value)
+        _ = parsed.port  # raises ValueError on a malformed port
+    except ValueError as exc:
+        raise _err(path, f"is not a valid URL ({exc})", value, expected, "fix the URL") from None
+    if parsed.scheme != "https":
+        raise _err(
+            path, "must use https", value, expected, "use https://...; plain http is never allowed"
+        )
+    if not parsed.hostname or parsed.username is not None or parsed.password is not None:
+        raise _err(
+            path,
+            "must name a host and carry no credentials",
+            value,
+            expected,
+            "write https://<host>[:port]",
+        )
+    if parsed.query or parsed.fragment or any(c.isspace() for c in value):
+        raise _err(
+            path,
+            "must not carry a query, a fragment or whitespace",
+            value,
+            expected,
+            "write https://<host>[:port]",
+        )
+    return value
+
+
+def _check_profile_ref(value: str, path: str) -> str:
+    if not (_PROFILE_ARN_RE.match(value) or _PROFILE_ID_RE.match(value)):
+        raise _err(
+            path,
+            "is not an inference profile",
+            value,
+            "an inference-profile or application-inference-profile ARN "
+            "(arn:<partition>:bedrock:<region>:<account>:application-inference-profile/<id>) "
+            'or a geographic/global profile id such as "us.anthropic.claude-3-5-sonnet-'
+            '20240620-v1:0"',
+            "copy the profile ARN from `aws bedrock list-inference-profiles`",
+        )
+    return value
+
+
+def _check_foundation_model_arn(item: str, path: str) -> str:
+    if not _FOUNDATION_MODEL_ARN_RE.match(item):
+        raise _err(
+            path,
+            "is not a foundation-model ARN",
+            item,
+            "arn:<partition>:bedrock:<region>::foundation-model/<model-id>",
+            "list the foundation-model ARNs the profile routes to",
+        )
+    return item
+
+
+def _freeze_map(value: object, path: str) -> dict[str, object]:
+    if not isinstance(value, Mapping):
+        raise _err(
+            path,
+            "must be a table",
+            value,
+            "a TOML table (key = value pairs)",
+            f"write [{path}] or {path.rsplit('.', 1)[-1]} = {{ ... }}",
+        )
+    for key in value:
+        if not isinstance(key, str):
+            raise _err(path, "keys must be strings", key, "string keys", "quote the keys")
+    return dict(value)
+
+
+def _set(obj: object, name: str, value: object) -> None:
+    # Normalising a frozen dataclass in __post_init__ is the one place we write to it.
+    object.__setattr__(obj, name, value)
+
+
+def guardrail_id(identifier: str) -> str:
+    """The guardrail id of an identifier that is either an id or a guardrail ARN."""
+    match = _GUARDRAIL_ARN_RE.match(identifier)
+    return match.group("id") if match else identifier
+
+
+def _is_literal(pattern: str) -> bool:
+    return not (_GLOB_CHARS & set(pattern))
+
+
+def _prefix_of(pattern: str) -> str | None:
+    """``"abc"`` for the pattern ``"abc*"`` (a literal prefix then one star), else ``None``."""
+    if pattern.endswith("*") and _is_literal(pattern[:-1]):
+        return pattern[:-1]
+    return None
+
+
+def model_pattern_covers(outer: str, inner: str) -> bool:
+    """Whether every model id ``inner`` matches is certainly matched by ``outer``.
+
+    Sound, not complete: ``True`` is always right; ``False`` may be returned for
+    two general globs whose inclusion this cheap check cannot decide.
+    """
+    if outer == inner:
+        return True
+    if _is_literal(inner):
+        return fnmatch.fnmatchcase(inner, outer)
+    prefix = _prefix_of(outer)
+    return prefix is not None and inner.startswith(prefix)
+
+
+def _pattern_meet(left: str, right: str) -> str | None:
+    """One pattern matching exactly what both match, or a sound under-approximation.
+
+    ``None`` means "nothing that can be written as one pattern": for two literal
+    or ``prefix*`` patterns that is exact (their meet is empty); for two general
+    globs neither of which covers the other it drops ids both would allow, which
+    is tighter, never looser.
+    """
+    if model_pattern_covers(right, left):
+        return left
+    if model_pattern_covers(left, right):
+        return right
+    return None
+
+
+def _antichain(patterns: Iterable[str]) -> tuple[str, ...]:
+    """Drop duplicates and patterns another pattern of the list covers (order kept)."""
+    unique = list(dict.fromkeys(patterns))
+    kept = [
+        p
+        for i, p in enumerate(unique)
+        if not any(
+            j != i and model_pattern_covers(q, p) and not model_pattern_covers(p, q)
+            for j, q in enumerate(unique)
+        )
+    ]
+    return tuple(kept)
+
+
+# --------------------------------------------------------------------------- sections
 
 
 @dataclass(frozen=True, kw_only=True)
 class TLSPolicy:
     """``[tls]``: the minimum TLS version and FIPS endpoints."""
 
+    _section: ClassVar[str] = "tls"
+
     minimum_version: TLSVersion = "1.2"
     fips: bool = False
+
+    def __post_init__(self) -> None:
+        if self.minimum_version not in TLS_VERSIONS:
+            value: object = self.minimum_version
+            fix = 'set tls.minimum_version = "1.2" or "1.3"'
+            if isinstance(value, float):
+                fix += " (quoted: a string, not a number)"
+            raise _err(
+                "tls.minimum_version",
+                "unsupported TLS version",
+                value,
+                '"1.2" or "1.3" (older versions are never allowed)',
+                fix,
+            )
+        _bool(self.fips, "tls.fips")
 
 
 @dataclass(frozen=True, kw_only=True)
 class NetworkPolicy:
     """``[network]``: where connections may go."""
 
+    _section: ClassVar[str] = "network"
+
     require_private_endpoint: bool = False
     allowed_cidrs: tuple[str, ...] = DEFAULT_PRIVATE_CIDRS
     endpoint_url: str = ""
     allow_proxy: bool = False
+
+    def __post_init__(self) -> None:
+        _bool(self.require_private_endpoint, "network.require_private_endpoint")
+        _set(
+            self,
+            "allowed_cidrs",
+            _string_list(self.allowed_cidrs, "network.allowed_cidrs", _check_cidr),
+        )
+        _check_https_url(self.endpoint_url, "network.endpoint_url")
+        _bool(self.allow_proxy, "network.allow_proxy")
+
+    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``allowed_cidrs`` as :mod:`ipaddress` network objects."""
+        return tuple(ipaddress.ip_network(c) for c in self.allowed_cidrs)
 
 
 @dataclass(frozen=True, kw_only=True)
 class GuardrailPolicy:
     """``[guardrail]``: the guardrail mandated on every inference call (empty: none)."""
 
+    _section: ClassVar[str] = "guardrail"
+
     identifier: str = ""
     version: str = ""
     trace: GuardrailTrace = "enabled"
 
+    def __post_init__(self) -> None:
+        ident: object = self.identifier
+        version: object = self.version
+        if not isinstance(ident, str):
+            raise _err(
+                "guardrail.identifier",
+                "must be a string",
+                ident,
+                "a guardrail id or ARN",
+                "quote the identifier",
+            )
+        if ident and not (_GUARDRAIL_ID_RE.match(ident) or _GUARDRAIL_ARN_RE.match(ident)):
+            raise _err(
+                "guardrail.identifier",
+                "is not a guardrail id or ARN",
+                ident,
+                'a guardrail id ("abc123xyz789", lowercase letters and digits) or ARN '
+                "(arn:<partition>:bedrock:<region>:<account>:guardrail/<id>)",
+                "copy the id or ARN from `aws bedrock list-guardrails`",
+            )
+        if isinstance(version, int) and not isinstance(version, bool):
+            raise _err(
+                "guardrail.version",
+                "must be a string",
+                version,
+                'a quoted version such as "3", or "DRAFT"',
+                f'write guardrail.version = "{version}" (quoted)',
+            )
+        if not isinstance(version, str) or (version and not _GUARDRAIL_VERSION_RE.match(version)):
+            raise _err(
+                "guardrail.version",
+                "is not a guardrail version",
+                version,
+                'a positive integer string such as "3", or "DRAFT"',
+                "use the version number shown by `aws bedrock get-guardrail`",
+            )
+        if ident and not version:
+            raise _err(
+                "guardrail.version",
+                "is required when guardrail.identifier is set",
+                None,
+                'a version such as "3" or "DRAFT"',
+                "pin the guardrail version: add guardrail.version",
+            )
+        if version and not ident:
+            raise _err(
+                "guardrail.identifier",
+                "is required when guardrail.version is set",
+                None,
+                "a guardrail id or ARN",
+                "add guardrail.identifier, or remove guardrail.version",
+            )
+        _choice(self.trace, "guardrail.trace", GUARDRAIL_TRACES)
+
     @property
     def mandated(self) -> bool:
+        """Whether a guardrail is mandated on every inference call."""
         return bool(self.identifier)
+
+    @property
+    def guardrail_id(self) -> str:
+        """The guardrail id (the last part of the ARN when an ARN is given)."""
+        return guardrail_id(self.identifier)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,66 +553,360 @@ class KnownProfile:
 
     models: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        path = "inference_profile.known.<profile>.models"
+        models = _string_list(self.models, path, _check_foundation_model_arn)
+        if not models:
+            raise _err(
+                path,
+                "must not be empty",
+                list(models),
+                "the foundation-model ARNs the profile routes to",
+                "list at least one foundation-model ARN",
+            )
+        _set(self, "models", tuple(sorted(models)))
+
+
+def _known_profile(value: object, path: str) -> KnownProfile:
+    if isinstance(value, KnownProfile):
+        return value
+    table = _freeze_map(value, path)
+    _reject_unknown(table, ("models",), path)
+    if "models" not in table:
+        raise _err(
+            _key(path, "models"),
+            "is required",
+            None,
+            "the foundation-model ARNs the profile routes to",
+            f"add models = [...] under [{path}]",
+        )
+    try:
+        return KnownProfile(models=table["models"])  # type: ignore[arg-type]
+    except PolicyConfigError as exc:
+        raise _repath(
+            exc, "inference_profile.known.<profile>.models", _key(path, "models")
+        ) from None
+
+
+def _repath(exc: PolicyConfigError, old: str, new: str) -> PolicyConfigError:
+    summary = exc.summary.replace(f"[{old}", f"[{new}", 1)
+    path = (exc.path or "").replace(old, new, 1)
+    return PolicyConfigError(
+        summary, path=path, found=exc.found, expected=exc.expected, fix=exc.fix
+    )
+
 
 @dataclass(frozen=True, kw_only=True)
 class InferenceProfilePolicy:
     """``[inference_profile]``: mapping of model ids to profiles, and whether one is required."""
 
+    _section: ClassVar[str] = "inference_profile"
+
     required: bool = False
-    map: Mapping[str, str] = field(default_factory=_empty_map)
-    known: Mapping[str, KnownProfile] = field(
-        default_factory=lambda: types.MappingProxyType({})
-    )
+    map: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
+    known: Mapping[str, KnownProfile] = field(default_factory=lambda: types.MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        _bool(self.required, "inference_profile.required")
+        raw_map = _freeze_map(self.map, "inference_profile.map")
+        checked: dict[str, str] = {}
+        for model, profile in raw_map.items():
+            path = _key("inference_profile.map", model)
+            if not _MODEL_KEY_RE.match(model):
+                raise _err(
+                    path,
+                    "is not a model id",
+                    model,
+                    'a model id such as "anthropic.claude-3-5-sonnet-20240620-v1:0"',
+                    "use the base model id as the key",
+                )
+            if not isinstance(profile, str):
+                raise _err(
+                    path,
+                    "must be a string",
+                    profile,
+                    "an inference profile ARN or id",
+                    "quote the profile",
+                )
+            checked[model] = _check_profile_ref(profile, path)
+        _set(self, "map", types.MappingProxyType(checked))
+        raw_known = _freeze_map(self.known, "inference_profile.known")
+        known: dict[str, KnownProfile] = {}
+        for profile, entry in raw_known.items():
+            path = _key("inference_profile.known", profile)
+            _check_profile_ref(profile, path)
+            known[profile] = _known_profile(entry, path)
+        _set(self, "known", types.MappingProxyType(known))
 
 
 @dataclass(frozen=True, kw_only=True)
 class RegionsPolicy:
-    """``[regions]``: allowed regions and cross-region inference."""
+    """``[regions]``: allowed regions and cross-region inference.
+
+    ``allowed_geographies`` only matters with ``cross_region = true``: it names
+    the geographic profile prefixes (``us``, ``eu``, ...) calls may use; an empty
+    tuple allows none, and ``global`` is allowed only when named.
+    """
+
+    _section: ClassVar[str] = "regions"
 
     allowed: tuple[str, ...] | None = None
     cross_region: bool = False
     allowed_geographies: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        _set(self, "allowed", _optional_list(self.allowed, "regions.allowed", _check_region))
+        _bool(self.cross_region, "regions.cross_region")
+        _set(
+            self,
+            "allowed_geographies",
+            _string_list(self.allowed_geographies, "regions.allowed_geographies", _check_geography),
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class ModelsPolicy:
-    """``[models]``: glob patterns over the base model id; deny wins."""
+    """``[models]``: glob patterns (:func:`fnmatch.fnmatchcase`) over the base model id; deny wins.
+
+    ``allow`` is stored without redundant patterns: one that another pattern of
+    the list covers is dropped (the set of allowed ids does not change).
+    """
+
+    _section: ClassVar[str] = "models"
 
     allow: tuple[str, ...] | None = None
     deny: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        allow = _optional_list(self.allow, "models.allow", _check_glob)
+        _set(self, "allow", None if allow is None else _antichain(allow))
+        _set(self, "deny", _string_list(self.deny, "models.deny", _check_glob))
 
 
 @dataclass(frozen=True, kw_only=True)
 class ServiceTierPolicy:
     """``[service_tier]``: allowed service tiers (absent on a call means ``default``)."""
 
+    _section: ClassVar[str] = "service_tier"
+
     allowed: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "allowed", _optional_list(self.allowed, "service_tier.allowed", _check_tier))
 
 
 @dataclass(frozen=True, kw_only=True)
 class AuthPolicy:
     """``[auth]``: whether bearer-token (Bedrock API key) auth is allowed."""
 
+    _section: ClassVar[str] = "auth"
+
     allow_api_keys: bool = True
+
+    def __post_init__(self) -> None:
+        _bool(self.allow_api_keys, "auth.allow_api_keys")
 
 
 @dataclass(frozen=True, kw_only=True)
 class OperationsPolicy:
     """``[operations]``: operations allowed to run without the mandated guardrail."""
 
+    _section: ClassVar[str] = "operations"
+
     allow_without_guardrail: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _set(
+            self,
+            "allow_without_guardrail",
+            _string_list(
+                self.allow_without_guardrail, "operations.allow_without_guardrail", _check_operation
+            ),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
 class AuditPolicy:
     """``[audit]``: whether content digests are recorded in telemetry."""
 
+    _section: ClassVar[str] = "audit"
+
     content: AuditContent = "none"
+
+    def __post_init__(self) -> None:
+        _choice(self.content, "audit.content", AUDIT_CONTENTS)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "tls": TLSPolicy,
+    "network": NetworkPolicy,
+    "guardrail": GuardrailPolicy,
+    "inference_profile": InferenceProfilePolicy,
+    "regions": RegionsPolicy,
+    "models": ModelsPolicy,
+    "service_tier": ServiceTierPolicy,
+    "auth": AuthPolicy,
+    "operations": OperationsPolicy,
+    "audit": AuditPolicy,
+}
+_TOP_LEVEL = ("version", "mode", *_SECTIONS)
+
+
+def _reject_unknown(table: Mapping[str, object], known: Iterable[str], parent: str) -> None:
+    allowed = tuple(known)
+    for name in table:
+        if name not in allowed:
+            where = f"[{parent}]" if parent else "the top level"
+            raise PolicyConfigError(
+                "unknown key",
+                path=_key(parent, name),
+                found=_show(table[name]),
+                expected=f"one of the keys of {where}: " + ", ".join(allowed),
+                fix="remove the key or fix its spelling (unknown keys are never ignored)",
+            )
+
+
+# --------------------------------------------------------------------------- merge helpers
+
+_T = TypeVar("_T")
+
+
+def _intersect(left: tuple[_T, ...] | None, right: tuple[_T, ...] | None) -> tuple[_T, ...] | None:
+    """Allow-list intersection; ``None`` (unrestricted) is the identity. Left order kept."""
+    if left is None:
+        return right
+    if right is None:
+        return left
+    return tuple(x for x in left if x in right)
+
+
+def _unite(left: tuple[_T, ...], right: tuple[_T, ...]) -> tuple[_T, ...]:
+    return tuple(dict.fromkeys((*left, *right)))
+
+
+def _intersect_cidrs(left: tuple[str, ...], right: tuple[str, ...]) -> tuple[str, ...]:
+    """The address ranges in both: networks of one side inside a network of the other.
+
+    Two CIDR blocks are either nested or disjoint, so this is exact: the result
+    covers precisely the addresses both sides cover.
+    """
+    left_nets = [ipaddress.ip_network(c) for c in left]
+    right_nets = [ipaddress.ip_network(c) for c in right]
+
+    def inside(net: Any, others: list[Any]) -> bool:
+        return any(net.version == o.version and net.subnet_of(o) for o in others)
+
+    kept = [str(n) for n in left_nets if inside(n, right_nets)]
+    kept += [str(n) for n in right_nets if inside(n, left_nets)]
+    return tuple(dict.fromkeys(kept))
+
+
+def _intersect_models(
+    left: tuple[str, ...] | None, right: tuple[str, ...] | None
+) -> tuple[str, ...] | None:
+    """Model allow-list intersection.
+
+    The rule: for every pair (p of one side, q of the other) keep the pattern
+    that matches what both match, when one covers the other (a literal id a
+    glob matches; ``anthropic.claude-3*`` inside ``anthropic.*``; equal
+    patterns). Pairs of unrelated general globs contribute nothing, which is
+    tighter than exact, never looser. Exact (and so associative) for literal
+    ids and ``prefix*`` patterns.
+    """
+    if left is None:
+        return right
+    if right is None:
+        return left
+    meets = (_pattern_meet(p, q) for p in left for q in right)
+    return _antichain(m for m in meets if m is not None)
+
+
+def _conflict(path: str, left: str, right: str, fix: str) -> PolicyConfigError:
+    return PolicyConfigError(
+        "the two policies disagree and neither is tighter",
+        path=path,
+        found=f"{left} in one policy, {right} in the other",
+        expected="the same value in both, or the key set in only one of them",
+        fix=fix,
+    )
+
+
+def _merge_guardrail(a: GuardrailPolicy, b: GuardrailPolicy) -> GuardrailPolicy:
+    if not a.mandated:
+        return b if b.mandated else GuardrailPolicy(trace=_max_trace(a.trace, b.trace))
+    if not b.mandated:
+        return a
+    if a.guardrail_id != b.guardrail_id or (
+        _GUARDRAIL_ARN_RE.match(a.identifier)
+        and _GUARDRAIL_ARN_RE.match(b.identifier)
+        and a.identifier != b.identifier
+    ):
+        raise _conflict(
+            "guardrail.identifier",
+            json.dumps(a.identifier),
+            json.dumps(b.identifier),
+            "mandate one guardrail: remove [guardrail] from the application "
+            "policy or make it name the organisation's guardrail",
+        )
+    if a.version != b.version:
+        raise _conflict(
+            "guardrail.version",
+            json.dumps(a.version),
+            json.dumps(b.version),
+            f"use the same version of guardrail {a.guardrail_id} in both policies",
+        )
+    # Keep the ARN when one side names the guardrail by ARN: it says more.
+    identifier = a.identifier if _GUARDRAIL_ARN_RE.match(a.identifier) else b.identifier
+    return GuardrailPolicy(
+        identifier=identifier, version=a.version, trace=_max_trace(a.trace, b.trace)
+    )
+
+
+def _max_trace(a: str, b: str) -> Any:
+    # More trace is more evidence for an audit; it never lets more through.
+    return max(a, b, key=GUARDRAIL_TRACES.index)
+
+
+def _merge_map(path: str, a: Mapping[str, _T], b: Mapping[str, _T], fix: str) -> dict[str, _T]:
+    merged = dict(a)
+    for key, value in b.items():
+        if key in merged and merged[key] != value:
+            raise _conflict(_key(path, key), _render(merged[key]), _render(value), fix)
+        merged[key] = value
+    return merged
+
+
+def _render(value: object) -> str:
+    if isinstance(value, KnownProfile):
+        return json.dumps(list(value.models))
+    return json.dumps(value)
+
+
+# --------------------------------------------------------------------------- Policy
+
+
+def _section_to_dict(section: object) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(section):  # type: ignore[arg-type]
+        value = getattr(section, f.name)
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, Mapping):
+            value = {
+                k: ({"models": list(v.models)} if isinstance(v, KnownProfile) else v)
+                for k, v in value.items()
+            }
+        out[f.name] = value
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
 class Policy:
-    """An immutable, validated security policy."""
+    """An immutable, validated security policy.
+
+    Build one with :meth:`default`, :meth:`from_toml`, :meth:`from_file` or the
+    keyword constructor; combine two with :meth:`merge` (tighten-only).
+    """
 
     version: int = 1
     mode: Mode = "enforce"
@@ -146,11 +921,301 @@ class Policy:
     operations: OperationsPolicy = field(default_factory=OperationsPolicy)
     audit: AuditPolicy = field(default_factory=AuditPolicy)
 
+    def __post_init__(self) -> None:
+        version: object = self.version
+        if type(version) is not int or version != SCHEMA_VERSION:
+            raise _err(
+                "version",
+                "unsupported policy schema version",
+                version,
+                f"the integer {SCHEMA_VERSION}",
+                f"write `version = {SCHEMA_VERSION}` at the top of the file",
+            )
+        mode: object = self.mode
+        if mode not in MODES:
+            _choice(mode, "mode", MODES)
+        for name, cls in _SECTIONS.items():
+            value = getattr(self, name)
+            if not isinstance(value, cls):
+                raise _err(
+                    name,
+                    f"must be a {cls.__name__}",
+                    value,
+                    cls.__name__,
+                    f"pass {name}={cls.__name__}(...)",
+                )
+
+    # ----------------------------------------------------------------- constructors
+
     @classmethod
     def default(cls) -> Policy:
-        """The documented secure defaults."""
+        """The documented secure defaults.
+
+        Enforce mode; TLS 1.2 floor, no FIPS; private endpoint not required but
+        private ranges listed; no proxy; no mandated guardrail or profile; any
+        region but cross-region refused; any model and tier; API keys allowed;
+        no content in telemetry.
+        """
         return cls()
 
+    @classmethod
+    def from_toml(cls, text: str) -> Policy:
+        """Parse and validate a policy document (``version = 1`` is required).
+
+        Raises :class:`PolicyConfigError` naming the key for anything unknown,
+        mistyped or malformed, and for TOML syntax errors (with line and column).
+        """
+        if not isinstance(text, str):
+            raise PolicyConfigError(
+                "policy text must be a str",
+                found=type(text).__name__,
+                expected="str",
+                fix="decode the file as UTF-8 first",
+            )
+        try:
+            document = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyConfigError(
+                "the policy is not valid TOML",
+                found=str(exc),
+                expected="a TOML document (https://toml.io)",
+                fix="fix the syntax at the line and column shown",
+            ) from None
+        return cls.from_dict(document)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Policy:
+        """Read, parse and validate a policy file (UTF-8 TOML).
+
+        This does not check a signature; the org policy file is verified by
+        discovery (see ``SECUREBEDROCK_POLICY_PUBLIC_KEY``).
+        """
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise PolicyConfigError(
+                "cannot read the policy file",
+                found=f"{path}: {exc.strerror or exc}",
+                expected="a readable policy file",
+                fix="check the path and its permissions",
+            ) from None
+        return cls.from_bytes(data, source=str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "<bytes>") -> Policy:
+        """Parse policy file bytes (UTF-8). Used on exactly the bytes that were verified."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PolicyConfigError(
+                "the policy file is not UTF-8",
+                found=f"{source}: invalid byte at offset {exc.start}",
+                expected="a UTF-8 encoded TOML file",
+                fix="save the file as UTF-8",
+            ) from None
+        try:
+            return cls.from_toml(text)
+        except PolicyConfigError as exc:
+            if exc.path is None and exc.found is not None and source != "<bytes>":
+                raise PolicyConfigError(
+                    exc.summary, found=f"{source}: {exc.found}", expected=exc.expected, fix=exc.fix
+                ) from None
+            raise
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> Policy:
+        """Validate a file-shaped mapping (what ``tomllib`` returns, or :meth:`to_dict`)."""
+        document = _freeze_map(document, "")
+        _reject_unknown(document, _TOP_LEVEL, "")
+        if "version" not in document:
+            raise PolicyConfigError(
+                "the policy has no schema version",
+                path="version",
+                found="no `version` key",
+                expected=f"version = {SCHEMA_VERSION}",
+                fix=f"add `version = {SCHEMA_VERSION}` at the top of the file",
+            )
+        kwargs: dict[str, Any] = {"version": document["version"]}
+        version: object = document["version"]
+        if type(version) is not int or version != SCHEMA_VERSION:
+            # Check first: a future schema's keys would otherwise look "unknown".
+            raise _err(
+                "version",
+                "unsupported policy schema version",
+                version,
+                f"the integer {SCHEMA_VERSION}",
+                f"write `version = {SCHEMA_VERSION}` (this library reads schema 1)",
+            )
+        if "mode" in document:
+            kwargs["mode"] = _choice(document["mode"], "mode", MODES)
+        for name, cls_ in _SECTIONS.items():
+            if name not in document:
+                continue
+            table = _freeze_map(document[name], name)
+            names = [f.name for f in fields(cls_)]
+            _reject_unknown(table, names, name)
+            if name == "inference_profile":
+                for sub in ("map", "known"):
+                    if sub in table:
+                        table[sub] = _freeze_map(table[sub], f"inference_profile.{sub}")
+            kwargs[name] = cls_(**table)
+        return cls(**kwargs)
+
+    # ----------------------------------------------------------------- views
+
+    def to_dict(self) -> dict[str, Any]:
+        """The policy as a file-shaped, JSON-compatible dict (every key, defaults included).
+
+        An unrestricted allow-list (``None``) is omitted, as in a file.
+        """
+        out: dict[str, Any] = {"version": self.version, "mode": self.mode}
+        for name in _SECTIONS:
+            section = _section_to_dict(getattr(self, name))
+            out[name] = {k: v for k, v in section.items() if v is not None}
+        return out
+
+    def to_toml(self) -> str:
+        """The policy as a TOML document that :meth:`from_toml` reads back to an equal policy."""
+        lines = [f"version = {self.version}", f"mode = {json.dumps(self.mode)}"]
+        for name, table in self.to_dict().items():
+            if not isinstance(table, dict):
+                continue
+            if not table:
+                continue
+            lines.append("")
+            lines.append(f"[{name}]")
+            nested: list[tuple[str, dict[str, Any]]] = []
+            for key, value in table.items():
+                if key == "known":
+                    nested.extend((k, v) for k, v in value.items())
+                    continue
+                lines.append(f"{key} = {_toml_value(value)}")
+            for profile, entry in nested:
+                lines.append("")
+                lines.append(f"[{_key('inference_profile.known', profile)}]")
+                lines.append(f"models = {_toml_value(entry['models'])}")
+        return "\n".join(lines) + "\n"
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """SHA-256 (hex) of the canonical form: stable across key order, whitespace, comments.
+
+        Computed once per object (cached; the policy is immutable).
+        """
+        canonical = json.dumps(
+            self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+        )
+        return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+    # ----------------------------------------------------------------- merge
+
     def merge(self, other: Policy) -> Policy:
-        """INTERIM (issue 3 replaces it): tighten-only merge."""
-        return other
+        """Tighten-only merge: the result refuses every call either policy refuses.
+
+        ``org.merge(app)``: the org policy is the floor, the other may only add
+        constraints. Two requirements that cannot both hold (two different
+        mandated guardrails, endpoint pins, profile mappings) raise
+        :class:`PolicyConfigError` naming both values. See docs/policy.md for
+        the rule of every key.
+        """
+        if not isinstance(other, Policy):
+            raise PolicyConfigError(
+                "can only merge a Policy",
+                found=type(other).__name__,
+                expected="Policy",
+                fix="pass a securebedrock.Policy",
+            )
+        a, b = self, other
+        if (
+            a.network.endpoint_url
+            and b.network.endpoint_url
+            and (a.network.endpoint_url != b.network.endpoint_url)
+        ):
+            raise _conflict(
+                "network.endpoint_url",
+                json.dumps(a.network.endpoint_url),
+                json.dumps(b.network.endpoint_url),
+                "pin the endpoint in one policy only, or the same endpoint in both",
+            )
+        profile_map = _merge_map(
+            "inference_profile.map",
+            a.inference_profile.map,
+            b.inference_profile.map,
+            "map the model to the same profile in both policies, or in one only",
+        )
+        known = _merge_map(
+            "inference_profile.known",
+            a.inference_profile.known,
+            b.inference_profile.known,
+            "declare the profile with the same models in both, or in one only",
+        )
+        return Policy(
+            version=SCHEMA_VERSION,
+            mode="enforce" if "enforce" in (a.mode, b.mode) else "log_only",
+            tls=TLSPolicy(
+                minimum_version=max(
+                    a.tls.minimum_version, b.tls.minimum_version, key=TLS_VERSIONS.index
+                ),
+                fips=a.tls.fips or b.tls.fips,
+            ),
+            network=NetworkPolicy(
+                require_private_endpoint=(
+                    a.network.require_private_endpoint or b.network.require_private_endpoint
+                ),
+                allowed_cidrs=_intersect_cidrs(a.network.allowed_cidrs, b.network.allowed_cidrs),
+                endpoint_url=a.network.endpoint_url or b.network.endpoint_url,
+                allow_proxy=a.network.allow_proxy and b.network.allow_proxy,
+            ),
+            guardrail=_merge_guardrail(a.guardrail, b.guardrail),
+            inference_profile=InferenceProfilePolicy(
+                required=a.inference_profile.required or b.inference_profile.required,
+                map=types.MappingProxyType(profile_map),
+                known=types.MappingProxyType(known),
+            ),
+            regions=RegionsPolicy(
+                allowed=_intersect(a.regions.allowed, b.regions.allowed),
+                cross_region=a.regions.cross_region and b.regions.cross_region,
+                allowed_geographies=_intersect(
+                    a.regions.allowed_geographies, b.regions.allowed_geographies
+                )
+                or (),
+            ),
+            models=ModelsPolicy(
+                allow=_intersect_models(a.models.allow, b.models.allow),
+                deny=_unite(a.models.deny, b.models.deny),
+            ),
+            service_tier=ServiceTierPolicy(
+                allowed=_intersect(a.service_tier.allowed, b.service_tier.allowed),
+            ),
+            auth=AuthPolicy(allow_api_keys=a.auth.allow_api_keys and b.auth.allow_api_keys),
+            operations=OperationsPolicy(
+                allow_without_guardrail=_intersect(
+                    a.operations.allow_without_guardrail, b.operations.allow_without_guardrail
+                )
+                or (),
+            ),
+            # Digests are keyed HMACs, never content: asking for them adds audit
+            # evidence without exposing text, and an org that mandates them must
+            # not be overridden by an application. So "digest" wins either way.
+            audit=AuditPolicy(
+                content="digest" if "digest" in (a.audit.content, b.audit.content) else "none"
+            ),
+        )
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+            if value
+            else "{}"
+        )
+    raise TypeError(f"cannot render {type(value).__name__} as TOML")  # pragma: no cover
