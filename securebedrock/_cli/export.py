@@ -1,10 +1,87 @@
-"""`securebedrock policy export` (placeholder registration; replaced by its owner)."""
+"""``securebedrock policy export``: the IAM, SCP or VPC endpoint policy for a policy file.
+
+Registered by the ``policy`` command (``register(policy_subparsers)``).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from typing import Any
+
+from .. import _discovery
+from .._export import EXPORT_FORMATS, ExportOptions, client_only_rules, export_policy
+from .._policy import Policy
 
 
 def register(policy_subparsers: Any) -> None:
-    parser = policy_subparsers.add_parser("export", help="(not yet built)")
-    parser.set_defaults(func=lambda args: 2)
+    """Add ``export`` to the ``policy`` command's subcommands."""
+    parser: argparse.ArgumentParser = policy_subparsers.add_parser(
+        "export",
+        help="print the IAM, SCP or VPC endpoint policy that enforces the same rules server-side",
+        description=(
+            "Generate the server-side twin of a securebedrock policy: Deny statements for an "
+            "IAM identity policy (iam), a service control policy (scp) or the bedrock-runtime "
+            "interface endpoint's policy (vpce). Client rules with no server-side equivalent "
+            "are listed on stderr (or under not_exported with --json)."
+        ),
+    )
+    parser.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        required=True,
+        help="iam: identity policy; scp: service control policy; vpce: VPC endpoint policy",
+    )
+    parser.add_argument(
+        "--file",
+        metavar="FILE",
+        help="policy file to export (default: the effective org policy of this host)",
+    )
+    parser.add_argument(
+        "--partition",
+        default="",
+        help="ARN partition (default: the guardrail ARN's, else aws)",
+    )
+    parser.add_argument(
+        "--vpce-id",
+        action="append",
+        default=[],
+        metavar="VPCE_ID",
+        help="VPC endpoint id calls must come through (repeatable; default: derived from "
+        "network.endpoint_url when it is a vpce-... name)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"format", "policy", "not_exported"} instead of the bare policy',
+    )
+    parser.set_defaults(func=run)
+
+
+def _load(path: str | None) -> Policy:
+    if path:
+        return Policy.from_file(path)
+    return _discovery.effective_policy(None)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the exported policy; exit 0, or 1 when the policy cannot be exported."""
+    policy = _load(args.file)
+    options = ExportOptions(partition=args.partition, vpce_ids=tuple(args.vpce_id))
+    document = export_policy(policy, args.format, options)
+    notes = client_only_rules(policy, args.format)
+    if args.json:
+        payload = {
+            "format": args.format,
+            "policy": document,
+            "not_exported": [{"rule": note.rule, "reason": note.reason} for note in notes],
+        }
+        print(json.dumps(payload, indent=2))
+        return 0
+    print(json.dumps(document, indent=2))
+    if notes:
+        print("# enforced by the client only (no server-side equivalent):", file=sys.stderr)
+        for note in notes:
+            print(f"#   {note.rule}: {note.reason}", file=sys.stderr)
+    return 0

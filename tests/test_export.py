@@ -1,0 +1,296 @@
+"""``securebedrock policy export``: valid, deterministic IAM/SCP/endpoint policy JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import pytest
+
+from securebedrock._cli import export
+from securebedrock._constants import ENVIRONMENT_VARIABLES
+from securebedrock._errors import PolicyConfigError
+from securebedrock._export import (
+    MODEL_INFERENCE_ACTIONS,
+    ExportOptions,
+    client_only_rules,
+    export_policy,
+    vpce_id_from_url,
+)
+from securebedrock._policy import (
+    AuthPolicy,
+    GuardrailPolicy,
+    InferenceProfilePolicy,
+    ModelsPolicy,
+    NetworkPolicy,
+    OperationsPolicy,
+    Policy,
+    RegionsPolicy,
+    ServiceTierPolicy,
+    TLSPolicy,
+)
+
+GUARDRAIL_ARN = "arn:aws:bedrock:us-east-1:123456789012:guardrail/abc123"
+VPCE_URL = "https://vpce-0a1b2c3d4e5f60718-abcdefgh.bedrock-runtime.us-east-1.vpce.amazonaws.com"
+
+
+def strict_policy() -> Policy:
+    return Policy(
+        tls=TLSPolicy(minimum_version="1.3"),
+        network=NetworkPolicy(require_private_endpoint=True, endpoint_url=VPCE_URL),
+        guardrail=GuardrailPolicy(identifier=GUARDRAIL_ARN, version="3"),
+        inference_profile=InferenceProfilePolicy(required=True),
+        regions=RegionsPolicy(allowed=("us-east-1", "us-west-2")),
+        models=ModelsPolicy(allow=("anthropic.claude-*", "amazon.nova-*"), deny=("*-opus-*",)),
+        service_tier=ServiceTierPolicy(allowed=("default", "flex")),
+        auth=AuthPolicy(allow_api_keys=False),
+        operations=OperationsPolicy(allow_without_guardrail=("CountTokens",)),
+    )
+
+
+def by_sid(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {statement["Sid"]: statement for statement in document["Statement"]}
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+@pytest.mark.parametrize("fmt", ["iam", "scp", "vpce"])
+def test_every_format_is_valid_policy_json(fmt: str) -> None:
+    document = export_policy(strict_policy(), fmt)
+    parsed = json.loads(json.dumps(document))
+    assert parsed["Version"] == "2012-10-17"
+    assert parsed["Statement"]
+    sids = [statement["Sid"] for statement in parsed["Statement"]]
+    assert len(sids) == len(set(sids)), "Sids must be unique"
+    for statement in parsed["Statement"]:
+        assert set(statement) <= {
+            "Sid",
+            "Effect",
+            "Principal",
+            "Action",
+            "Resource",
+            "NotResource",
+            "Condition",
+        }
+        assert statement["Effect"] in ("Allow", "Deny")
+        assert ("Resource" in statement) != ("NotResource" in statement)
+        assert all(
+            action.count(":") == 1 or action == "*" for action in as_list(statement["Action"])
+        )
+        assert statement["Sid"].isalnum()
+        # Endpoint policies need a Principal; identity policies and SCPs must not have one.
+        assert ("Principal" in statement) == (fmt == "vpce")
+
+
+def test_output_is_deterministic() -> None:
+    first = json.dumps(export_policy(strict_policy(), "scp"))
+    assert first == json.dumps(export_policy(strict_policy(), "scp"))
+
+
+def test_guardrail_is_required_with_arn_and_version() -> None:
+    statement = by_sid(export_policy(strict_policy(), "iam"))["SecureBedrockRequireGuardrail"]
+    assert statement["Effect"] == "Deny"
+    assert set(statement["Action"]) == {
+        "bedrock:InvokeModel",
+        "bedrock:InvokeModelWithResponseStream",
+    }
+    # StringNotEquals also matches an absent key: no guardrail at all is denied too.
+    assert statement["Condition"] == {
+        "StringNotEquals": {"bedrock:GuardrailIdentifier": f"{GUARDRAIL_ARN}:3"}
+    }
+
+
+def test_bare_guardrail_id_matches_any_region_and_account() -> None:
+    policy = Policy(guardrail=GuardrailPolicy(identifier="abc123", version="DRAFT"))
+    statement = by_sid(export_policy(policy, "iam"))["SecureBedrockRequireGuardrail"]
+    assert statement["Condition"] == {
+        "StringNotLike": {"bedrock:GuardrailIdentifier": "arn:aws:bedrock:*:*:guardrail/abc123"}
+    }
+
+
+def test_operations_that_cannot_carry_a_guardrail_are_denied_unless_listed() -> None:
+    statement = by_sid(export_policy(strict_policy(), "scp"))[
+        "SecureBedrockDenyOperationsWithoutGuardrail"
+    ]
+    actions = set(as_list(statement["Action"]))
+    assert "bedrock:CountTokens" not in actions  # listed in allow_without_guardrail
+    assert actions == {"bedrock:StartAsyncInvoke", "bedrock:InvokeModelWithBidirectionalStream"}
+
+
+def test_inference_profile_required_uses_a_null_check() -> None:
+    statement = by_sid(export_policy(strict_policy(), "scp"))[
+        "SecureBedrockRequireInferenceProfile"
+    ]
+    assert statement["Resource"] == "arn:aws:bedrock:*::foundation-model/*"
+    assert statement["Condition"] == {"Null": {"bedrock:InferenceProfileArn": "true"}}
+
+
+def test_model_allow_list_is_a_not_resource_deny() -> None:
+    statements = by_sid(export_policy(strict_policy(), "iam"))
+    allow = statements["SecureBedrockModelAllowList"]
+    assert set(as_list(allow["Action"])) == set(MODEL_INFERENCE_ACTIONS)
+    assert "arn:aws:bedrock:*::foundation-model/anthropic.claude-*" in allow["NotResource"]
+    assert "arn:aws:bedrock:*::foundation-model/amazon.nova-*" in allow["NotResource"]
+    deny = statements["SecureBedrockModelDenyList"]
+    assert "arn:aws:bedrock:*::foundation-model/*-opus-*" in as_list(deny["Resource"])
+
+
+def test_empty_model_allow_list_denies_every_model() -> None:
+    policy = Policy(models=ModelsPolicy(allow=()))
+    statement = by_sid(export_policy(policy, "iam"))["SecureBedrockNoModelAllowed"]
+    assert statement["Resource"] == "*"
+
+
+def test_service_tier_default_allows_an_absent_tier() -> None:
+    statement = by_sid(export_policy(strict_policy(), "iam"))["SecureBedrockServiceTiers"]
+    assert statement["Condition"] == {
+        "StringNotEquals": {"bedrock:ServiceTier": ["default", "flex"]},
+        "Null": {"bedrock:ServiceTier": "false"},
+    }
+    only_flex = Policy(service_tier=ServiceTierPolicy(allowed=("flex",)))
+    statement = by_sid(export_policy(only_flex, "iam"))["SecureBedrockServiceTiers"]
+    assert statement["Condition"] == {"StringNotEquals": {"bedrock:ServiceTier": ["flex"]}}
+
+
+def test_regions_and_cross_region() -> None:
+    statements = by_sid(export_policy(strict_policy(), "scp"))
+    assert statements["SecureBedrockRegions"]["Condition"] == {
+        "StringNotEquals": {"aws:RequestedRegion": ["us-east-1", "us-west-2"]}
+    }
+    refused = statements["SecureBedrockCrossRegion"]["Resource"]
+    assert "arn:aws:bedrock:*:*:inference-profile/us.*" in refused
+    assert "arn:aws:bedrock:*:*:inference-profile/global.*" in refused
+
+
+def test_allowed_geographies_are_not_denied() -> None:
+    policy = Policy(regions=RegionsPolicy(cross_region=True, allowed_geographies=("us",)))
+    refused = by_sid(export_policy(policy, "scp"))["SecureBedrockCrossRegion"]["Resource"]
+    assert "arn:aws:bedrock:*:*:inference-profile/us.*" not in refused
+    assert "arn:aws:bedrock:*:*:inference-profile/eu.*" in refused
+    # cross_region with no list: only "global" stays refused (it must be named).
+    anywhere = Policy(regions=RegionsPolicy(cross_region=True))
+    statement = by_sid(export_policy(anywhere, "scp"))["SecureBedrockCrossRegion"]
+    assert statement["Resource"] == "arn:aws:bedrock:*:*:inference-profile/global.*"
+
+
+def test_vpc_endpoint_pinned_from_endpoint_url() -> None:
+    statement = by_sid(export_policy(strict_policy(), "iam"))["SecureBedrockSourceVpce"]
+    assert statement["Condition"] == {
+        "StringNotEquals": {"aws:SourceVpce": ["vpce-0a1b2c3d4e5f60718"]}
+    }
+
+
+def test_private_endpoint_without_known_vpce_requires_any_vpce() -> None:
+    policy = Policy(network=NetworkPolicy(require_private_endpoint=True))
+    statement = by_sid(export_policy(policy, "iam"))["SecureBedrockRequireVpcEndpoint"]
+    assert statement["Condition"] == {"Null": {"aws:SourceVpce": "true"}}
+    pinned = export_policy(policy, "iam", ExportOptions(vpce_ids=("vpce-11112222333344445",)))
+    assert "SecureBedrockSourceVpce" in by_sid(pinned)
+
+
+def test_bad_vpce_id_is_rejected() -> None:
+    with pytest.raises(PolicyConfigError):
+        export_policy(Policy(), "iam", ExportOptions(vpce_ids=("vpc-123",)))
+
+
+def test_endpoint_policy_has_its_allow_and_no_source_vpce() -> None:
+    statements = by_sid(export_policy(strict_policy(), "vpce"))
+    allow = statements["SecureBedrockAllowThroughEndpoint"]
+    assert allow == {
+        "Sid": "SecureBedrockAllowThroughEndpoint",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "*",
+        "Resource": "*",
+    }
+    assert "SecureBedrockSourceVpce" not in statements
+
+
+def test_api_keys_denied() -> None:
+    statement = by_sid(export_policy(strict_policy(), "scp"))["SecureBedrockDenyApiKeys"]
+    assert statement["Action"] == "bedrock:CallWithBearerToken"
+    assert "SecureBedrockDenyApiKeys" not in by_sid(export_policy(Policy(), "scp"))
+
+
+def test_partition_follows_the_guardrail_arn() -> None:
+    policy = Policy(
+        guardrail=GuardrailPolicy(
+            identifier="arn:aws-us-gov:bedrock:us-gov-west-1:123456789012:guardrail/g1",
+            version="1",
+        ),
+    )
+    text = json.dumps(export_policy(policy, "iam"))
+    assert "arn:aws:" not in text
+    assert "arn:aws-us-gov:bedrock:*:*:inference-profile/us.*" in text
+
+
+def test_nothing_to_export_is_an_error() -> None:
+    policy = Policy(
+        regions=RegionsPolicy(
+            cross_region=True,
+            allowed_geographies=(
+                "apac",
+                "au",
+                "ca",
+                "eu",
+                "global",
+                "jp",
+                "us",
+                "us-gov",
+            ),
+        )
+    )
+    with pytest.raises(PolicyConfigError):
+        export_policy(policy, "iam")
+
+
+def test_unknown_format_is_an_error() -> None:
+    with pytest.raises(PolicyConfigError):
+        export_policy(Policy(), "terraform")
+
+
+def test_client_only_rules_are_listed() -> None:
+    rules = {note.rule for note in client_only_rules(strict_policy(), "iam")}
+    assert {"tls.version", "network.private_endpoint", "network.proxy"} <= rules
+    assert "mode" in {note.rule for note in client_only_rules(Policy(mode="log_only"), "iam")}
+
+
+def test_vpce_id_from_url() -> None:
+    assert vpce_id_from_url(VPCE_URL) == "vpce-0a1b2c3d4e5f60718"
+    assert vpce_id_from_url("https://bedrock-runtime.us-east-1.amazonaws.com") is None
+
+
+def run_export(*argv: str) -> int:
+    """Run ``policy export`` through its own registration (the policy command registers it)."""
+    parser = argparse.ArgumentParser(prog="securebedrock policy")
+    export.register(parser.add_subparsers(dest="policy_command"))
+    args = parser.parse_args(["export", *argv])
+    result: int = args.func(args)
+    return result
+
+
+@pytest.fixture(autouse=True)
+def no_org_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENVIRONMENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_cli_prints_the_policy_and_notes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_export("--format", "scp") == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["Version"] == "2012-10-17"
+    assert "SecureBedrockCrossRegion" in by_sid(document)
+
+
+def test_cli_json_wraps_policy_and_notes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_export("--format", "iam", "--json") == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["format"] == "iam"
+    assert payload["policy"]["Version"] == "2012-10-17"
+    assert {"rule": "network.proxy", "reason": "proxy use is invisible to AWS"} in payload[
+        "not_exported"
+    ]
