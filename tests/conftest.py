@@ -1,0 +1,95 @@
+"""Shared fixtures: machine isolation, and the embedded Bedrock endpoint.
+
+Every test runs isolated from the machine it runs on (no AWS credentials,
+profiles, endpoints, proxies, CA bundles or org policy file leak in), and
+talks only to loopback. Others may add fixtures here: keep additions small
+and documented.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+
+import securebedrock
+from securebedrock.testing import EmbeddedBedrock, GuardrailSpec
+
+#: Prefixes of environment variables that change how AWS SDKs or we behave.
+_ISOLATED_PREFIXES = ("AWS_", "SECUREBEDROCK_")
+#: Single variables that change where connections go or which CAs are trusted.
+_ISOLATED_NAMES = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+)
+
+#: The guardrail the ``bedrock`` fixture configures.
+GUARDRAIL = GuardrailSpec(identifier="gr1abc2def3g", version="3", blocked_words=("forbidden",))
+#: A model id the embedded endpoint answers for (Anthropic-style bodies for InvokeModel).
+MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
+
+
+@pytest.fixture(autouse=True)
+def _isolate_from_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Clear AWS/securebedrock/proxy/CA settings; point config files at empty files."""
+    for name in list(os.environ):
+        if name.startswith(_ISOLATED_PREFIXES) or name in _ISOLATED_NAMES:
+            monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "aws-config"
+    credentials = tmp_path / "aws-credentials"
+    config.write_text("")
+    credentials.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    # Never read the machine's /etc/securebedrock/policy.toml.
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(tmp_path / "no-org-policy.toml"))
+    # No EC2/ECS metadata look-ups for credentials or region: loopback only.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    yield
+
+
+@pytest.fixture
+def bedrock() -> Iterator[EmbeddedBedrock]:
+    """A started embedded Bedrock endpoint with :data:`GUARDRAIL` configured."""
+    with EmbeddedBedrock(guardrails=[GUARDRAIL]) as server:
+        yield server
+
+
+@pytest.fixture
+def secured_client(bedrock: EmbeddedBedrock) -> Callable[..., BaseClient]:
+    """Factory: ``secured_client(policy=None, **kwargs)`` → a securebedrock client
+    for the ``bedrock`` server, its policy pinned to that server's endpoint."""
+
+    def make(policy: securebedrock.Policy | None = None, **kwargs: Any) -> BaseClient:
+        options = {**bedrock.client_kwargs(), **kwargs}
+        return securebedrock.client(**options, policy=bedrock.pin(policy))
+
+    return make
+
+
+@pytest.fixture
+def raw_client(bedrock: EmbeddedBedrock) -> Callable[..., BaseClient]:
+    """Factory: ``raw_client(**kwargs)`` → a plain boto3 bedrock-runtime client
+    for the ``bedrock`` server (no securebedrock involved)."""
+
+    def make(**kwargs: Any) -> BaseClient:
+        options = {**bedrock.client_kwargs(), **kwargs}
+        return boto3.client("bedrock-runtime", **options)
+
+    return make
