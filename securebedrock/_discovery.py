@@ -1,14 +1,294 @@
-"""Finding the effective policy: org file, code policy, environment (issue 3 completes this).
+"""Finding the effective policy: org file, then code, then environment.
 
-INTERIM: returns the code policy or the defaults. Issue 3 replaces it with the
-org-file discovery, signature verification and tighten-only merge.
+Precedence (each layer can only tighten the one before it):
+
+1. the **org policy file**: ``$SECUREBEDROCK_POLICY_FILE`` when set (it must
+   exist and be readable: fail closed), else ``/etc/securebedrock/policy.toml``
+   when that file exists, else :meth:`Policy.default`;
+   when ``$SECUREBEDROCK_POLICY_PUBLIC_KEY`` is set the file must carry a valid
+   Ed25519 signature (``<file>.sig``), and a file must exist at all;
+2. the **code policy** (``policy=`` of ``client()``, ``Session()``, ``secure()``)
+   merges over it: ``org.merge(code)``, never a replacement;
+3. ``$SECUREBEDROCK_MODE``: ``enforce`` turns ``log_only`` into ``enforce``;
+   ``log_only`` over an ``enforce`` policy is a :class:`PolicyConfigError`
+   (it would loosen; a loud refusal beats a silent ignore), and over a
+   ``log_only`` policy it changes nothing. Any other value is an error.
+
+All of this runs once, when a client or session is constructed: the per-call
+path never reads a file or checks a signature. The verified, parsed org policy
+is cached by (path, device, inode, mtime, size, signature file, public key),
+so constructing many clients reads the file once; an edited file is re-read.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import _signing
+from ._constants import DEFAULT_POLICY_FILE, ENV_MODE, ENV_POLICY_FILE, ENV_POLICY_PUBLIC_KEY
+from ._errors import PolicyConfigError
 from ._policy import Policy
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-def effective_policy(code_policy: Policy | None) -> Policy:
-    """The policy a new client enforces: org file, merged with ``code_policy``, then env."""
-    return code_policy if code_policy is not None else Policy.default()
+__all__ = [
+    "DEFAULT_POLICY_FILE",
+    "Explanation",
+    "Layer",
+    "clear_cache",
+    "effective_policy",
+    "explain",
+    "org_policy_path",
+]
+
+SOURCE_DEFAULT = "default"
+SOURCE_CODE = "code"
+SOURCE_ENV_MODE = f"environment ({ENV_MODE})"
+
+_cache_lock = threading.Lock()
+_cache: dict[tuple[Any, ...], tuple[Policy, bytes]] = {}
+_CACHE_LIMIT = 32
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layer:
+    """One step of the precedence chain: where a policy came from, and the policy."""
+
+    source: str
+    policy: Policy
+
+
+@dataclass(frozen=True, kw_only=True)
+class Explanation:
+    """The effective policy, the layers it was built from, and where each value came from.
+
+    ``sources`` maps a dotted key path (``tls.minimum_version``) to the label
+    of the layer that set its effective value (``default``, ``org file (...)``,
+    ``code``, ``environment (SECUREBEDROCK_MODE)``).
+    """
+
+    policy: Policy
+    layers: tuple[Layer, ...]
+    sources: Mapping[str, str]
+
+
+def clear_cache() -> None:
+    """Forget cached org policies (tests; a long-lived process that rotates keys)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def org_policy_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The org policy file to use, or ``None`` when there is none.
+
+    ``$SECUREBEDROCK_POLICY_FILE`` must name a file (set but empty is an error:
+    a templating slip must not silently drop the org policy); the default path
+    is used only when it exists.
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(ENV_POLICY_FILE)
+    if value is not None:
+        if not value.strip():
+            raise PolicyConfigError(
+                "the org policy file variable is empty",
+                path=None,
+                found=f"{ENV_POLICY_FILE} is set to an empty string",
+                expected="the path of a policy file",
+                fix=f"set {ENV_POLICY_FILE} to the policy file, or unset it",
+            )
+        return Path(value)
+    # Looked up at call time, so tests can monkeypatch ``_discovery.DEFAULT_POLICY_FILE``.
+    default = Path(DEFAULT_POLICY_FILE)
+    return default if default.exists() else None
+
+
+def _public_key_value(env: Mapping[str, str]) -> str | None:
+    return env.get(ENV_POLICY_PUBLIC_KEY)
+
+
+def _stat_key(path: Path) -> tuple[Any, ...] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _load_org(path: Path, public_key_value: str | None) -> tuple[Policy, bytes]:
+    """Read, verify and parse the org file (cached by file identity and key)."""
+    key_stat = None
+    if public_key_value is not None and "-----BEGIN" not in public_key_value:
+        key_stat = _stat_key(Path(public_key_value))
+    cache_key = (
+        str(path.resolve()) if path.exists() else str(path),
+        _stat_key(path),
+        _stat_key(_signing.signature_path(path)),
+        public_key_value,
+        key_stat,
+    )
+    if cache_key[1] is not None:
+        with _cache_lock:
+            cached = _cache.get(cache_key)
+        if cached is not None:
+            return cached
+    public_key = (
+        _signing.load_public_key(public_key_value) if public_key_value is not None else None
+    )
+    data = _signing.read_verified(path, public_key)
+    policy = Policy.from_bytes(data, source=str(path))
+    if cache_key[1] is not None:
+        with _cache_lock:
+            if len(_cache) >= _CACHE_LIMIT:
+                _cache.clear()
+            _cache[cache_key] = (policy, data)
+    return policy, data
+
+
+def _org_layer(
+    env: Mapping[str, str], file_override: str | Path | None
+) -> tuple[Layer | None, bytes | None]:
+    path = Path(file_override) if file_override is not None else org_policy_path(env)
+    public_key_value = _public_key_value(env)
+    if path is None:
+        if public_key_value is not None:
+            raise PolicyConfigError(
+                "a signed org policy is required but there is no policy file",
+                found=f"{ENV_POLICY_PUBLIC_KEY} is set; {ENV_POLICY_FILE} is not set and "
+                f"{DEFAULT_POLICY_FILE} does not exist",
+                expected="a signed policy file",
+                fix=f"install the signed policy at {DEFAULT_POLICY_FILE} or set "
+                f"{ENV_POLICY_FILE}; or unset {ENV_POLICY_PUBLIC_KEY}",
+            )
+        return None, None
+    policy, data = _load_org(path, public_key_value)
+    return Layer(source=f"org file ({path})", policy=policy), data
+
+
+def _apply_env_mode(policy: Policy, env: Mapping[str, str]) -> Policy:
+    value = env.get(ENV_MODE)
+    if value is None:
+        return policy
+    if value == "enforce":
+        return policy if policy.mode == "enforce" else dataclasses.replace(policy, mode="enforce")
+    if value == "log_only":
+        if policy.mode == "enforce":
+            raise PolicyConfigError(
+                "the environment may only tighten the policy mode",
+                found=f'{ENV_MODE}=log_only over a policy in "enforce" mode',
+                expected=f'{ENV_MODE} unset or "enforce" ("log_only" only where the '
+                "policy itself says log_only)",
+                fix=f'unset {ENV_MODE}, or ship a policy file with mode = "log_only" for a '
+                "dry-run rollout",
+            )
+        return policy
+    raise PolicyConfigError(
+        "unsupported policy mode in the environment",
+        found=f"{ENV_MODE}={value!r}",
+        expected='"enforce" or "log_only"',
+        fix=f"set {ENV_MODE}=enforce, or unset it",
+    )
+
+
+def _layers(
+    code_policy: Policy | None,
+    environ: Mapping[str, str] | None,
+    file_override: str | Path | None,
+) -> tuple[list[Layer], Policy, bytes | None]:
+    env = os.environ if environ is None else environ
+    if code_policy is not None and not isinstance(code_policy, Policy):
+        raise PolicyConfigError(
+            "policy= must be a securebedrock.Policy",
+            found=type(code_policy).__name__,
+            expected="Policy (Policy.from_file(...), Policy.from_toml(...), Policy(...))",
+            fix="build the policy with securebedrock.Policy",
+        )
+    layers = [Layer(source=SOURCE_DEFAULT, policy=Policy.default())]
+    org, data = _org_layer(env, file_override)
+    effective = layers[0].policy
+    if org is not None:
+        layers.append(org)
+        effective = org.policy
+    if code_policy is not None:
+        layers.append(Layer(source=SOURCE_CODE, policy=code_policy))
+        effective = effective.merge(code_policy)
+    moded = _apply_env_mode(effective, env)
+    if moded is not effective:
+        layers.append(Layer(source=SOURCE_ENV_MODE, policy=moded))
+    return layers, moded, data
+
+
+def effective_policy(
+    code_policy: Policy | None, *, environ: Mapping[str, str] | None = None
+) -> Policy:
+    """The policy a new client enforces: org file, merged with ``code_policy``, then env.
+
+    Raises :class:`PolicyConfigError` when the org file is missing (named by the
+    environment), unreadable, unsigned or badly signed (with a public key set),
+    invalid, in conflict with ``code_policy``, or when ``SECUREBEDROCK_MODE``
+    would loosen it.
+    """
+    return _layers(code_policy, environ, None)[1]
+
+
+def _leaves(document: Mapping[str, Any], parent: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in document.items():
+        path = f"{parent}.{key}" if parent else key
+        if isinstance(value, Mapping) and not parent:
+            out.update(_leaves(value, path))
+        else:
+            out[path] = value
+    return out
+
+
+def explain(
+    code_policy: Policy | None = None,
+    *,
+    file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Explanation:
+    """The effective policy with, per key, the layer its value came from.
+
+    ``file`` replaces the discovered org file (``securebedrock policy show --file``).
+    A key keeps the label of the last layer that changed its value; keys the
+    org file writes explicitly are labelled with the file even when they repeat
+    the default.
+    """
+    layers, effective, data = _layers(code_policy, environ, file)
+    explicit: set[str] = set()
+    if data is not None:
+        raw = tomllib.loads(data.decode("utf-8"))
+        explicit = set(_leaves(raw))
+    sources: dict[str, str] = {}
+    previous: dict[str, Any] = {}
+    cumulative = layers[0].policy
+    for layer in layers:
+        # The code layer holds the code policy itself; the others hold the result so far.
+        cumulative = cumulative.merge(layer.policy) if layer.source == SOURCE_CODE else layer.policy
+        current = _leaves(cumulative.to_dict())
+        for key, value in current.items():
+            changed = key not in previous or previous[key] != value
+            is_org = layer.source.startswith("org file")
+            if key not in sources or changed or (is_org and key in explicit):
+                sources[key] = layer.source
+        for key in previous.keys() - current.keys():
+            # An allow-list that became unrestricted never happens (merge only
+            # narrows), but a key that vanished is attributed to this layer.
+            sources[key] = layer.source
+        previous = current
+    final = _leaves(effective.to_dict())
+    return Explanation(
+        policy=effective,
+        layers=tuple(layers),
+        sources={key: sources.get(key, SOURCE_DEFAULT) for key in final},
+    )

@@ -18,6 +18,7 @@ import pytest
 from botocore.client import BaseClient
 
 import securebedrock
+from securebedrock import _discovery
 from securebedrock.testing import EmbeddedBedrock, GuardrailSpec
 
 #: Prefixes of environment variables that change how AWS SDKs or we behave.
@@ -56,8 +57,10 @@ def _isolate_from_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     credentials.write_text("")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
-    # Never read the machine's /etc/securebedrock/policy.toml.
-    monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(tmp_path / "no-org-policy.toml"))
+    # Never read the machine's /etc/securebedrock/policy.toml: point the default
+    # path at a missing file. (SECUREBEDROCK_POLICY_FILE stays unset: a set but
+    # missing file is a PolicyConfigError, fail closed; only the default is optional.)
+    monkeypatch.setattr(_discovery, "DEFAULT_POLICY_FILE", str(tmp_path / "no-org-policy.toml"))
     # No EC2/ECS metadata look-ups for credentials or region: loopback only.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
