@@ -1,26 +1,485 @@
-"""Transport hardening (issue 5 completes this).
+"""Transport hardening: TLS floor, FIPS, private endpoints, proxies, endpoint overrides.
 
-INTERIM: no checks yet. CONTRACT:
-- ``prepare_client_kwargs(policy, kwargs, boto_session) -> kwargs`` runs before the
-  botocore client is created (FIPS, verify, endpoint overrides).
-- ``harden_client(client, policy)`` runs on the created client (TLS floor on the
-  SSLContext, connect-time peer checks, proxies), idempotently.
+Two entry points, called by ``_client.py`` (and by whoever builds a control-plane
+``bedrock`` client for the enforcement engine):
+
+- :func:`prepare_client_kwargs` runs *before* botocore creates the client:
+  refuses ``verify=False``, ``use_ssl=False`` and ``http://``; checks the
+  configured endpoint (argument, environment, config file) and its source;
+  turns on FIPS endpoints; routes to the pinned ``network.endpoint_url``.
+- :func:`harden_client` runs on the created client: checks the *final*
+  ``client.meta.endpoint_url`` (whatever set it), refuses a proxy that would
+  hide the peer, runs the DNS pre-check, and replaces the client's HTTP
+  session with a :class:`~securebedrock._transport_session.HardenedSession`
+  whose connections check the negotiated TLS version and the peer address on
+  the live socket, right after ``connect()`` and before the request is written.
+
+The checks that matter run on the connection that carries the request; the
+construction-time checks only make the common mistakes fail early and clearly.
+Everything here runs once per client, never per call.
 """
 
 from __future__ import annotations
 
+import os
+import urllib.request
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.utils import should_bypass_proxies
 
+from . import _netcheck
+from ._constants import (
+    CONTROL_PLANE_SERVICE_NAME,
+    ENV_ENDPOINT_URL,
+    SERVICE_NAME,
+)
+from ._errors import PolicyConfigError, TransportSecurityError
+from ._fips import fips_regions, openssl_fips_mode
 from ._policy import Policy
+from ._transport_session import (
+    ConnectionInfo,
+    Guard,
+    HardenedSession,
+    last_connection,
+    refuse,
+)
+
+__all__ = [
+    "ConnectionInfo",
+    "dns_precheck",
+    "endpoint_source",
+    "fips_regions",
+    "harden_client",
+    "last_connection",
+    "openssl_fips_mode",
+    "prepare_client_kwargs",
+]
+
+#: The settings a replacement session copies from the one botocore built
+#: (``URLLib3Session.__init__`` keyword -> attribute on the old session).
+_SESSION_SETTINGS = (
+    "_verify",
+    "_proxy_config",
+    "_timeout",
+    "_max_pool_connections",
+    "_socket_options",
+    "_cert_file",
+    "_key_file",
+)
+
+_ENV_IGNORE_CONFIGURED = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
+
+
+# --- where does the endpoint come from? -----------------------------------------------------
+
+
+def _service_env_var(service_name: str) -> str:
+    return "AWS_ENDPOINT_URL_" + service_name.upper().replace("-", "_")
+
+
+def _configured_endpoints(service_name: str, boto_session: Any) -> list[tuple[str, str]]:
+    """Every configured endpoint URL for the service, in botocore's precedence order.
+
+    Environment (service-specific, then global), then the shared config file
+    (``services`` section, then the profile's ``endpoint_url``), unless
+    ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` / ``ignore_configured_endpoint_urls``
+    turns configured endpoints off.
+    """
+    core = getattr(boto_session, "_session", boto_session)
+    if core is not None:
+        try:
+            if core.get_config_variable("ignore_configured_endpoint_urls"):
+                return []
+        except Exception:  # noqa: S110 -- a broken config is botocore's to report
+            pass
+    elif os.environ.get(_ENV_IGNORE_CONFIGURED, "").lower() == "true":
+        return []
+    found: list[tuple[str, str]] = []
+    service_var = _service_env_var(service_name)
+    for var in (service_var, ENV_ENDPOINT_URL):
+        value = os.environ.get(var)
+        if value:
+            found.append((value, f"environment variable {var}"))
+    if core is None:
+        return found
+    try:
+        scoped: Mapping[str, Any] = core.get_scoped_config()
+        full: Mapping[str, Any] = core.full_config
+    except Exception:
+        # botocore will fail on the same config when it builds the client.
+        return found
+    profile = getattr(boto_session, "profile_name", None) or "default"
+    section_name = scoped.get("services")
+    if section_name:
+        section = full.get("services", {}).get(section_name, {})
+        value = section.get(service_name.replace("-", "_"), {}).get("endpoint_url")
+        if value:
+            found.append(
+                (
+                    value,
+                    f"config file [services {section_name}] "
+                    f"{service_name.replace('-', '_')}.endpoint_url",
+                )
+            )
+    value = scoped.get("endpoint_url")
+    if value:
+        found.append((value, f"config file profile {profile!r} endpoint_url"))
+    return found
+
+
+def endpoint_source(
+    endpoint_url: str | None = None,
+    *,
+    service_name: str = SERVICE_NAME,
+    boto_session: Any = None,
+) -> tuple[str | None, str]:
+    """The endpoint a new client would use, and where it comes from.
+
+    Returns ``(url, source)``: ``url`` is ``None`` when botocore resolves the
+    endpoint from the region (``source`` is then ``"botocore default"``).
+    ``endpoint_url`` is an explicit argument (it wins); ``boto_session`` a
+    boto3 or botocore session (its profile and config file are read; without
+    one, only the environment is).
+    """
+    if endpoint_url:
+        return endpoint_url, "endpoint_url argument"
+    configured = _configured_endpoints(service_name, boto_session)
+    if configured:
+        return configured[0]
+    return None, "botocore default"
+
+
+def _final_source(url: str, service_name: str) -> str:
+    for value, source in _configured_endpoints(service_name, None):
+        if _netcheck.same_endpoint(url, value):
+            return source
+    return "client endpoint (endpoint_url argument, AWS config or botocore default)"
+
+
+# --- endpoint checks ------------------------------------------------------------------------
+
+
+def _host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").rstrip(".")
+
+
+def _check_endpoint(
+    url: str, source: str, policy: Policy, service_name: str, region: str | None
+) -> None:
+    """The endpoint URL must be https and a Bedrock host of an allowed region, or the pin."""
+    enforce = policy.mode == "enforce"
+    parts = urlsplit(url)
+    host = _host_of(url)
+    if parts.scheme.lower() != "https":
+        # Never log_only: without TLS there is no floor, no certificate, nothing to observe.
+        raise TransportSecurityError(
+            rule="tls.version",
+            host=host or None,
+            found=f"{parts.scheme or 'no'}:// endpoint {url!r} (from {source})",
+            expected="an https:// endpoint",
+            fix="use https://; securebedrock never sends Bedrock calls in plain text",
+        )
+    pinned = policy.network.endpoint_url
+    if _netcheck.same_endpoint(url, pinned):
+        return
+    classified = _netcheck.classify_service_host(host, service_name)
+    allowed_regions = policy.regions.allowed
+    problem: str | None = None
+    if classified is None:
+        problem = "not a Bedrock endpoint host"
+    else:
+        host_region, is_fips = classified
+        if region and host_region != region:
+            problem = f"a host of region {host_region}, but the client is in {region}"
+        elif allowed_regions is not None and host_region not in allowed_regions:
+            problem = f"a host of region {host_region}, not in regions.allowed"
+        elif policy.tls.fips and not is_fips:
+            refuse(
+                TransportSecurityError(
+                    rule="tls.fips",
+                    host=host,
+                    found=f"non-FIPS endpoint {url!r} (from {source}); botocore ignores "
+                    "use_fips_endpoint when an endpoint is set",
+                    expected=f"{service_name}-fips.<region>.amazonaws.com, or the pinned "
+                    "network.endpoint_url",
+                    fix="remove the endpoint override, point it to the FIPS host, or pin "
+                    "your VPC endpoint in network.endpoint_url",
+                ),
+                enforce=enforce,
+            )
+            return
+    if problem is None:
+        return
+    refuse(
+        TransportSecurityError(
+            rule="network.endpoint_override",
+            host=host or None,
+            found=f"endpoint {url!r} from {source}: {problem}",
+            expected=f"{service_name}[-fips].<region>.amazonaws.com (or .api.aws, "
+            f".amazonaws.com.cn, vpce-...{service_name}.<region>.vpce.amazonaws.com) "
+            f"of the client's region"
+            + (f" in {list(allowed_regions)}" if allowed_regions is not None else "")
+            + (f", or the pinned {pinned!r}" if pinned else ""),
+            fix=f"remove the override ({source}), or pin the endpoint in the policy's "
+            "network.endpoint_url",
+        ),
+        enforce=enforce,
+    )
+
+
+def _check_fips_region(policy: Policy, service_name: str, region: str | None) -> bool:
+    """Whether FIPS endpoints can be used; raises when the region has none (enforce)."""
+    if not policy.tls.fips:
+        return False
+    available = fips_regions(service_name)
+    if region in available:
+        return True
+    error = PolicyConfigError(
+        f"no FIPS {service_name} endpoint in region {region!r}",
+        path="tls.fips",
+        found=f"region {region!r}",
+        expected=f"one of {sorted(available)} (from botocore's endpoint data)",
+        fix="use a region with a FIPS endpoint, or a policy without tls.fips",
+    )
+    if policy.mode == "enforce":
+        raise error
+    refuse(
+        TransportSecurityError(
+            rule="tls.fips",
+            host=None,
+            found=str(error.found),
+            expected=str(error.expected),
+            fix=str(error.fix),
+        ),
+        enforce=False,
+    )
+    return False
+
+
+def _refuse_unverified(host: str | None, source: str) -> TransportSecurityError:
+    # Never log_only: certificate verification off means anyone on the path is the endpoint.
+    return TransportSecurityError(
+        rule="tls.version",
+        host=host,
+        found=f"certificate verification disabled ({source})",
+        expected="verify=True or verify='<path of a CA bundle>'",
+        fix="pass verify='/path/to/ca.pem' to trust a private CA instead of turning "
+        "verification off",
+    )
 
 
 def prepare_client_kwargs(
-    policy: Policy, kwargs: dict[str, Any], boto_session: Any
+    policy: Policy,
+    kwargs: dict[str, Any],
+    boto_session: Any,
+    *,
+    service_name: str = SERVICE_NAME,
 ) -> dict[str, Any]:
-    return kwargs
+    """Check and adjust ``boto3.client(...)`` arguments before the client is created.
+
+    ``service_name`` is ``bedrock-runtime`` (default) or ``bedrock`` for the
+    control-plane client. Returns the kwargs to create the client with.
+    Raises :class:`TransportSecurityError` (or :class:`PolicyConfigError` for a
+    FIPS policy in a region without FIPS endpoints).
+    """
+    prepared = dict(kwargs)
+    if prepared.get("verify") is False:
+        raise _refuse_unverified(None, "verify=False")
+    if prepared.get("use_ssl") is False:
+        raise TransportSecurityError(
+            rule="tls.version",
+            host=None,
+            found="use_ssl=False",
+            expected="use_ssl=True (the default)",
+            fix="remove use_ssl=False",
+        )
+    region = prepared.get("region_name") or getattr(boto_session, "region_name", None)
+    url, source = endpoint_source(
+        prepared.get("endpoint_url"), service_name=service_name, boto_session=boto_session
+    )
+    pinned = policy.network.endpoint_url
+    if url is None and pinned and service_name == SERVICE_NAME:
+        # A pinned VPC endpoint is where this client's calls go unless told otherwise.
+        prepared["endpoint_url"] = url = pinned
+        source = "policy network.endpoint_url"
+    if url is not None:
+        _check_endpoint(url, source, policy, service_name, region)
+    if _check_fips_region(policy, service_name, region):
+        fips = Config(use_fips_endpoint=True)
+        config = prepared.get("config")
+        prepared["config"] = config.merge(fips) if isinstance(config, Config) else fips
+    return prepared
+
+
+# --- proxies and DNS ------------------------------------------------------------------------
+
+
+def _environment_all_proxy(url: str) -> str | None:
+    """``ALL_PROXY``/``all_proxy`` for ``url`` unless ``NO_PROXY`` excludes it.
+
+    botocore itself only uses the ``https`` entry, but a proxy named for all
+    traffic is treated as in use: it is what the operator asked for.
+    """
+    proxy = urllib.request.getproxies_environment().get("all")
+    if not proxy:
+        return None
+    if should_bypass_proxies(url):
+        return None
+    return proxy
+
+
+def dns_precheck(host: str, policy: Policy, port: int = 443) -> list[tuple[str, bool]]:
+    """Resolve ``host`` and say, for each address, whether it is in ``allowed_cidrs``.
+
+    Advisory only (for ``doctor`` and early errors): DNS answers can change
+    before the connect, which is why every connection is checked again on the
+    live socket. Raises ``OSError`` (``socket.gaierror``) when the name does
+    not resolve.
+    """
+    networks = _netcheck.parse_networks(policy.network.allowed_cidrs)
+    if _netcheck.is_ip_literal(host):
+        addresses = [host.strip("[]")]
+    else:
+        addresses = _netcheck.resolve(host, port)
+    return [(ip, _netcheck.ip_allowed(ip, networks)) for ip in addresses]
+
+
+def _precheck_peer(host: str, port: int, policy: Policy, what: str) -> None:
+    enforce = policy.mode == "enforce"
+    try:
+        answers = dns_precheck(host, policy, port)
+    except OSError as exc:
+        refuse(
+            TransportSecurityError(
+                rule="network.private_endpoint",
+                host=host,
+                found=f"{what} {host!r} does not resolve ({exc})",
+                expected="a name that resolves to addresses inside network.allowed_cidrs",
+                fix="check DNS for the VPC endpoint (private DNS, resolver rules)",
+            ),
+            enforce=enforce,
+        )
+        return
+    outside = [ip for ip, allowed in answers if not allowed]
+    if outside:
+        refuse(
+            TransportSecurityError(
+                rule="network.private_endpoint",
+                host=host,
+                found=f"{what} {host!r} resolves to {', '.join(outside)} "
+                f"({_netcheck.address_class(outside[0])}), outside the allowed ranges",
+                expected="every address inside network.allowed_cidrs "
+                f"[{', '.join(policy.network.allowed_cidrs) or '(none)'}]",
+                fix="use the VPC (PrivateLink) endpoint with private DNS, pin it in "
+                "network.endpoint_url, or correct network.allowed_cidrs",
+            ),
+            enforce=enforce,
+        )
+
+
+# --- the created client ---------------------------------------------------------------------
+
+
+def _internals_changed(what: str) -> TransportSecurityError:
+    return TransportSecurityError(
+        rule="tls.version",
+        host=None,
+        found=f"botocore internals changed: {what}",
+        expected="a botocore version whose client internals securebedrock supports",
+        fix="pin botocore to a supported version, or upgrade securebedrock",
+    )
 
 
 def harden_client(client: BaseClient, policy: Policy) -> None:
-    return None
+    """Check the created client and route its requests through a hardened session.
+
+    Idempotent: hardening a client again with the same policy changes nothing;
+    with a different (merged, tighter) policy, the session is rebuilt with the
+    same settings. Works for ``bedrock-runtime`` and control-plane ``bedrock``
+    clients.
+    """
+    service_name = str(client.meta.service_model.service_name)
+    if service_name not in (SERVICE_NAME, CONTROL_PLANE_SERVICE_NAME):
+        raise _internals_changed(f"unexpected service {service_name!r}")
+    endpoint = getattr(client, "_endpoint", None)
+    old = getattr(endpoint, "http_session", None)
+    if endpoint is None or old is None:
+        raise _internals_changed("client._endpoint.http_session is missing")
+    if isinstance(old, HardenedSession) and old.sb_guard.policy == policy:
+        return
+
+    url = str(client.meta.endpoint_url)
+    host = _host_of(url)
+    region = client.meta.region_name
+    _check_endpoint(url, _final_source(url, service_name), policy, service_name, region)
+    if policy.tls.fips and not _netcheck.same_endpoint(url, policy.network.endpoint_url):
+        _check_fips_region(policy, service_name, region)
+
+    try:
+        settings = {name: getattr(old, name) for name in _SESSION_SETTINGS}
+        proxy_config = settings["_proxy_config"]
+        proxies = proxy_config._proxies
+        proxies_settings = proxy_config._proxies_settings
+    except AttributeError as exc:
+        raise _internals_changed(f"URLLib3Session settings ({exc})") from None
+    if settings["_verify"] is False:
+        raise _refuse_unverified(host, "client created with verify=False")
+
+    guard = Guard(policy)
+    proxy_url = proxy_config.proxy_url_for(url) or _environment_all_proxy(url)
+    if policy.network.require_private_endpoint:
+        if proxy_url and not policy.network.allow_proxy:
+            refuse(
+                TransportSecurityError(
+                    rule="network.proxy",
+                    host=host,
+                    found=f"a proxy for {host}: {_mask(proxy_url)} (Config(proxies=...) "
+                    "or HTTPS_PROXY/ALL_PROXY)",
+                    expected="a direct connection (network.require_private_endpoint = true, "
+                    "network.allow_proxy = false): a proxy hides the real peer",
+                    fix=f"add {host} to NO_PROXY, drop the proxy from Config, or set "
+                    "network.allow_proxy = true (the proxy's address is then checked)",
+                ),
+                enforce=guard.enforce,
+            )
+        if proxy_url:
+            proxy = urlsplit(proxy_url if "://" in proxy_url else f"http://{proxy_url}")
+            if proxy.hostname:
+                proxy_port = proxy.port or _netcheck.default_port(proxy.scheme.lower())
+                _precheck_peer(proxy.hostname, proxy_port, policy, "proxy")
+        else:
+            port = urlsplit(url).port or 443
+            _precheck_peer(host, port, policy, "endpoint")
+
+    timeout = settings["_timeout"]
+    if not isinstance(timeout, int | float):
+        # URLLib3Session turned botocore's (connect, read) tuple into a urllib3 Timeout.
+        timeout = (timeout.connect_timeout, timeout.read_timeout)
+    client_cert: Any = settings["_cert_file"]
+    if settings["_key_file"]:
+        client_cert = (settings["_cert_file"], settings["_key_file"])
+    new = HardenedSession(
+        guard=guard,
+        verify=settings["_verify"],
+        proxies=proxies,
+        timeout=timeout,
+        max_pool_connections=settings["_max_pool_connections"],
+        socket_options=settings["_socket_options"],
+        client_cert=client_cert,
+        proxies_config=proxies_settings,
+    )
+    endpoint.http_session = new
+    old.close()
+
+
+def _mask(proxy_url: str) -> str:
+    """A proxy URL without its user info (it may carry a password)."""
+    parts = urlsplit(proxy_url if "://" in proxy_url else f"http://{proxy_url}")
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return f"{parts.scheme}://{netloc}"
