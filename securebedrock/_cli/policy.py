@@ -1,11 +1,215 @@
-"""`securebedrock policy` (placeholder registration; replaced by its owner)."""
+"""``securebedrock policy``: keygen, sign, verify, validate, show (and export, registered last).
+
+Exit status: 0 on success, 1 when a policy or signature is refused (the error
+text names the key, what was found and expected, and the fix), 2 for usage
+errors (argparse).
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
+from pathlib import Path
 from typing import Any
+
+from .. import _discovery, _signing
+from .._constants import ENV_POLICY_PUBLIC_KEY
+from .._errors import PolicyConfigError
+from .._policy import Policy, _toml_value
+
+DEFAULT_PRIVATE_KEY = "policy-signing.key"
+DEFAULT_PUBLIC_KEY = "policy-signing.pub"
 
 
 def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser("policy", help="(not yet built)")
-    parser.set_defaults(func=lambda args: 2)
+    """Add the ``policy`` command and its subcommands."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "policy",
+        help="validate, show, sign and verify policy files",
+        description="Work with securebedrock policy files (TOML, version = 1).",
+    )
+    policy_subparsers = parser.add_subparsers(dest="policy_command", metavar="SUBCOMMAND")
+    policy_subparsers.required = True
+
+    keygen = policy_subparsers.add_parser(
+        "keygen",
+        help="create an Ed25519 key pair for signing policy files",
+        description="Write a new Ed25519 private key (PKCS#8 PEM, mode 0600) and its public "
+        "key (PEM). Existing files are never overwritten.",
+    )
+    keygen.add_argument(
+        "--out-private",
+        default=DEFAULT_PRIVATE_KEY,
+        metavar="FILE",
+        help=f"private key file (default: {DEFAULT_PRIVATE_KEY})",
+    )
+    keygen.add_argument(
+        "--out-public",
+        default=DEFAULT_PUBLIC_KEY,
+        metavar="FILE",
+        help=f"public key file (default: {DEFAULT_PUBLIC_KEY})",
+    )
+    keygen.set_defaults(func=_keygen)
+
+    sign = policy_subparsers.add_parser(
+        "sign",
+        help="validate a policy file and write its detached signature FILE.sig",
+        description="Validate FILE, then write FILE.sig: the base64 Ed25519 signature of "
+        "FILE's exact bytes. An invalid policy is never signed.",
+    )
+    sign.add_argument("file", metavar="FILE", help="policy file to sign")
+    sign.add_argument(
+        "--key",
+        required=True,
+        metavar="PRIVATE_KEY",
+        help="PEM Ed25519 private key file (from `policy keygen`)",
+    )
+    sign.set_defaults(func=_sign)
+
+    verify = policy_subparsers.add_parser(
+        "verify",
+        help="check FILE.sig against a public key, and that FILE is a valid policy",
+        description=f"Verify FILE.sig over FILE's bytes, then validate FILE. The public key "
+        f"is PEM text or a PEM file path; default: ${ENV_POLICY_PUBLIC_KEY}.",
+    )
+    verify.add_argument("file", metavar="FILE", help="policy file to verify")
+    verify.add_argument(
+        "--public-key",
+        metavar="PUBLIC_KEY",
+        help=f"PEM public key file or text (default: ${ENV_POLICY_PUBLIC_KEY})",
+    )
+    verify.set_defaults(func=_verify)
+
+    validate = policy_subparsers.add_parser(
+        "validate",
+        help="check that FILE is a valid policy (exit 0) or say why not (exit 1)",
+    )
+    validate.add_argument("file", metavar="FILE", help="policy file to validate")
+    validate.set_defaults(func=_validate)
+
+    show = policy_subparsers.add_parser(
+        "show",
+        help="print the effective policy of this host and where each value came from",
+        description="Print the effective policy (defaults, org policy file, environment) "
+        "with the source of every value. The org file is verified as a client would verify "
+        "it.",
+    )
+    show.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    show.add_argument(
+        "--file",
+        metavar="FILE",
+        help="use FILE as the org policy file instead of the discovered one",
+    )
+    show.set_defaults(func=_show)
+
+    # `policy export` lives in its own module (another owner); it registers here.
+    from . import export
+
+    export.register(policy_subparsers)
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    private_path = Path(args.out_private)
+    public_path = Path(args.out_public)
+    for path in (private_path, public_path):
+        if path.exists():
+            raise PolicyConfigError(
+                "refusing to overwrite an existing key file",
+                found=f"{path} exists",
+                expected="a path that does not exist yet",
+                fix="choose another --out-private/--out-public, or move the old key away",
+            )
+    private_pem, public_pem = _signing.generate_keypair()
+    _signing.write_private(private_path, private_pem)
+    # The private key is written first and exclusively: a failure here leaves no
+    # public key that matches nothing.
+    with open(public_path, "xb") as handle:
+        handle.write(public_pem)
+    print(f"private key: {private_path} (mode 0600; keep it secret, it signs org policy)")
+    print(f"public key:  {public_path}")
+    print(f"deploy with: {ENV_POLICY_PUBLIC_KEY}={public_path}")
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    file_path = Path(args.file)
+    data = _read(file_path, "policy file")
+    # Validate the very bytes that will be signed: a signature vouches for a usable policy.
+    policy = Policy.from_bytes(data, source=str(file_path))
+    key = _signing.load_private_key(_read(Path(args.key), "private key"), source=args.key)
+    sig_path = _signing.signature_path(file_path)
+    sig_path.write_bytes(_signing.sign(data, key))
+    print(f"signed: {file_path} -> {sig_path} (policy digest {policy.digest})")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    value = (
+        args.public_key if args.public_key is not None else os.environ.get(ENV_POLICY_PUBLIC_KEY)
+    )
+    if value is None:
+        raise PolicyConfigError(
+            "no public key to verify with",
+            found=f"no --public-key and {ENV_POLICY_PUBLIC_KEY} is not set",
+            expected="a PEM Ed25519 public key (file or text)",
+            fix=f"pass --public-key FILE or set {ENV_POLICY_PUBLIC_KEY}",
+        )
+    source = "--public-key" if args.public_key is not None else ENV_POLICY_PUBLIC_KEY
+    public_key = _signing.load_public_key(value, source=source)
+    file_path = Path(args.file)
+    data = _signing.read_verified(file_path, public_key)
+    policy = Policy.from_bytes(data, source=str(file_path))
+    print(f"verified: {file_path} (signature good, policy valid, digest {policy.digest})")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    file_path = Path(args.file)
+    policy = Policy.from_bytes(_read(file_path, "policy file"), source=str(file_path))
+    print(f"valid: {file_path} (mode {policy.mode}, digest {policy.digest})")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    explanation = _discovery.explain(file=args.file)
+    policy = explanation.policy
+    if args.json:
+        document = {
+            "digest": policy.digest,
+            "layers": [layer.source for layer in explanation.layers],
+            "policy": policy.to_dict(),
+            "sources": dict(explanation.sources),
+        }
+        print(json.dumps(document, indent=2, sort_keys=True))
+        return 0
+    print(f"# effective securebedrock policy (digest {policy.digest})")
+    print("# layers: " + " -> ".join(layer.source for layer in explanation.layers))
+    document = policy.to_dict()
+    sources = explanation.sources
+    for key in ("version", "mode"):
+        print(f"{key} = {_toml_value(document[key])}  # {sources.get(key, 'default')}")
+    for section, table in document.items():
+        if not isinstance(table, dict):
+            continue
+        print(f"\n[{section}]")
+        for key in (f.name for f in dataclasses.fields(getattr(policy, section))):
+            source = sources.get(f"{section}.{key}", "default")
+            if key in table:
+                print(f"{key} = {_toml_value(table[key])}  # {source}")
+            else:
+                print(f"# {key} not set: unrestricted  # {source}")
+    return 0
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise PolicyConfigError(
+            f"cannot read the {what}",
+            found=f"{path}: {exc.strerror or exc}",
+            expected=f"a readable {what}",
+            fix="check the path and its permissions",
+        ) from None
