@@ -297,6 +297,12 @@ class Backend:
 
     # -- configuration -------------------------------------------------------
 
+    @property
+    def guardrails(self) -> tuple[GuardrailSpec, ...]:
+        """The configured guardrails, in the order they were added."""
+        with self._lock:
+            return tuple(self._guardrails.values())
+
     def add_guardrail(self, spec: GuardrailSpec) -> None:
         """Configure (or replace) a guardrail."""
         with self._lock:

@@ -245,6 +245,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # Idle keep-alive connections are closed after this, like a real load balancer.
     timeout = 60
+    # TCP_NODELAY: headers and body go out in separate sends; with Nagle on, the
+    # body waits for the client's delayed ACK and every round trip costs ~40 ms.
+    disable_nagle_algorithm = True
     server: _HTTPSServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -603,6 +606,11 @@ class EmbeddedBedrock:
     @answer.setter
     def answer(self, value: str) -> None:
         self._backend.answer = value
+
+    @property
+    def guardrails(self) -> tuple[GuardrailSpec, ...]:
+        """The guardrails configured on this endpoint."""
+        return self._backend.guardrails
 
     def add_guardrail(self, spec: GuardrailSpec) -> None:
         """Configure a guardrail (served by ``GetGuardrail`` too)."""
