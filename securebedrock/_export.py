@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._errors import PolicyConfigError
+from ._modelid import GEOGRAPHIES
 from ._policy import Policy
 
 __all__ = [
@@ -73,8 +74,8 @@ _GUARDRAIL_LESS_OPERATIONS: Mapping[str, str] = {
     "StartAsyncInvoke": "bedrock:StartAsyncInvoke",
 }
 
-#: Prefixes of system-defined (cross-region) inference profile ids.
-GEOGRAPHY_PREFIXES: tuple[str, ...] = ("apac", "au", "ca", "eu", "global", "jp", "us", "us-gov")
+#: Prefixes of system-defined (cross-region) inference profile ids, sorted.
+GEOGRAPHY_PREFIXES: tuple[str, ...] = tuple(sorted(GEOGRAPHIES))
 
 _BEARER_ACTIONS: tuple[str, ...] = ("bedrock:CallWithBearerToken",)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from securebedrock._cli import export
-from securebedrock._constants import ENVIRONMENT_VARIABLES
 from securebedrock._errors import PolicyConfigError
 from securebedrock._export import (
     MODEL_INFERENCE_ACTIONS,
@@ -272,22 +272,52 @@ def run_export(*argv: str) -> int:
     return result
 
 
-@pytest.fixture(autouse=True)
-def no_org_policy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENVIRONMENT_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+POLICY_TOML = f"""
+version = 1
+[tls]
+minimum_version = "1.3"
+[guardrail]
+identifier = "{GUARDRAIL_ARN}"
+version = "3"
+[auth]
+allow_api_keys = false
+"""
 
 
-def test_cli_prints_the_policy_and_notes(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_export("--format", "scp") == 0
+@pytest.fixture
+def policy_file(tmp_path: Path) -> str:
+    path = tmp_path / "policy.toml"
+    path.write_text(POLICY_TOML)
+    return str(path)
+
+
+def test_cli_prints_the_policy_and_notes(
+    policy_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_export("--format", "scp", "--file", policy_file) == 0
     captured = capsys.readouterr()
     document = json.loads(captured.out)
     assert document["Version"] == "2012-10-17"
-    assert "SecureBedrockCrossRegion" in by_sid(document)
+    statements = by_sid(document)
+    assert statements["SecureBedrockRequireGuardrail"]["Condition"] == {
+        "StringNotEquals": {"bedrock:GuardrailIdentifier": f"{GUARDRAIL_ARN}:3"}
+    }
+    assert "SecureBedrockDenyApiKeys" in statements
+    assert "tls.version" in captured.err
 
 
-def test_cli_json_wraps_policy_and_notes(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_export("--format", "iam", "--json") == 0
+def test_cli_uses_the_effective_org_policy(
+    policy_file: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", policy_file)
+    assert run_export("--format", "iam") == 0
+    assert "SecureBedrockRequireGuardrail" in by_sid(json.loads(capsys.readouterr().out))
+
+
+def test_cli_json_wraps_policy_and_notes(
+    policy_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_export("--format", "iam", "--json", "--file", policy_file) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["format"] == "iam"
     assert payload["policy"]["Version"] == "2012-10-17"

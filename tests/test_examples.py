@@ -1,0 +1,92 @@
+"""Every example under examples/ runs, as a user would run it, against its own embedded endpoint.
+
+Each runs in a subprocess (``python examples/X.py``): examples set process-wide
+state (the global OpenTelemetry tracer provider, environment variables), and a
+fresh interpreter is also what a reader gets.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+#: example file → strings its output must contain (what the example demonstrates).
+EXPECTED: dict[str, tuple[str, ...]] = {
+    "basic_converse.py": ("answer:", "'guardrailIdentifier': 'gr0basic0001'"),
+    "streaming.py": ("tokens in",),
+    "log_only_rollout.py": (
+        "decision=log_only rules=['region.cross_region']",
+        "enforce: refused by region.cross_region; server still has 1",
+    ),
+    "session_for_frameworks.py": ("'guardrailIdentifier': 'gr0session01'",),
+    "langchain_chat.py": ("LangChain reply:", "'guardrailIdentifier': 'gr0langch001'"),
+}
+
+
+def _clean_env(tmp_path: Path) -> dict[str, str]:
+    """The parent's environment minus anything AWS, proxy or securebedrock."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AWS_", "SECUREBEDROCK_"))
+        and name.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+        and name not in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+    }
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    env.update(
+        AWS_CONFIG_FILE=str(empty),
+        AWS_SHARED_CREDENTIALS_FILE=str(empty),
+        AWS_EC2_METADATA_DISABLED="true",
+        # An org policy file that does not exist would fail closed; point at an empty,
+        # valid one so that the machine's /etc/securebedrock/policy.toml is never read.
+        SECUREBEDROCK_POLICY_FILE=str(_empty_policy(tmp_path)),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
+
+
+def _empty_policy(tmp_path: Path) -> Path:
+    path = tmp_path / "org-policy.toml"
+    path.write_text("version = 1\n")
+    return path
+
+
+def run_example(name: str, tmp_path: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        env=_clean_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_every_example_is_tested() -> None:
+    on_disk = {path.name for path in EXAMPLES.glob("*.py")}
+    # agent_tool_gate.py is the Cedar tool gate's example; tests/test_tools*.py run it.
+    assert on_disk - {"agent_tool_gate.py"} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs(name: str, tmp_path: Path) -> None:
+    output = run_example(name, tmp_path)
+    for expected in EXPECTED[name]:
+        assert expected in output, f"{name}: {expected!r} not in output:\n{output}"
+
+
+def test_examples_define_main() -> None:
+    for name in EXPECTED:
+        source = (EXAMPLES / name).read_text()
+        assert "\ndef main() -> None:" in source, name
+        assert 'if __name__ == "__main__":\n    main()' in source, name
