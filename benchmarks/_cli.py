@@ -1,0 +1,131 @@
+"""Command line: ``python -m benchmarks [--quick] [--out PATH] [--only KEY ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+
+from . import _figures, _machine, _world
+from ._report import Figure, render_table, write_json
+from ._settings import Settings
+
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "latest.json")
+
+FIGURE_KEYS = (
+    "server",
+    "converse",
+    "stream",
+    "evaluate",
+    "construct",
+    "memory",
+    "concurrency",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Overhead of securebedrock over raw boto3 on the embedded endpoint.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="minimal iterations (smoke test; figures meaningless)"
+    )
+    parser.add_argument(
+        "--out", default=DEFAULT_OUT, help=f"JSON report path (default {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=FIGURE_KEYS,
+        help="run only these figures (repeatable)",
+    )
+    return parser
+
+
+def _failed(key: str, title: str, error: BaseException) -> Figure:
+    return Figure(
+        key=key, title=title, unit="", target=None, error=f"{type(error).__name__}: {error}"
+    )
+
+
+def run(settings: Settings, only: Sequence[str] | None = None) -> list[Figure]:
+    """Every selected figure, each isolated: one that fails is reported, the rest still run."""
+    selected = set(only or FIGURE_KEYS)
+    figures: list[Figure] = []
+
+    def attempt(key: str, title: str, measure: Callable[[], Figure | list[Figure]]) -> None:
+        if key not in selected:
+            return
+        started = time.perf_counter()
+        try:
+            result = measure()
+        except Exception as error:
+            traceback.print_exc(file=sys.stderr)
+            result = _failed(key, title, error)
+        produced = result if isinstance(result, list) else [result]
+        elapsed = time.perf_counter() - started
+        for figure in produced:
+            figure.data.setdefault("seconds", round(elapsed, 2))
+        figures.extend(produced)
+        print(f"  {key}: {elapsed:.1f} s", file=sys.stderr, flush=True)
+
+    with _world.open_world() as world:
+        attempt("server", "server time per request", lambda: _figures.server_cost(world, settings))
+        attempt(
+            "converse",
+            "Converse round-trip overhead",
+            lambda: _figures.converse_overhead(world, settings),
+        )
+        attempt(
+            "stream",
+            "ConverseStream throughput",
+            lambda: _figures.stream_throughput(world, settings),
+        )
+        attempt(
+            "evaluate", "policy evaluation", lambda: _figures.policy_evaluation(world, settings)
+        )
+        attempt(
+            "construct",
+            "client construction",
+            lambda: _figures.client_construction(world, settings),
+        )
+        attempt("concurrency", "concurrency", lambda: _figures.concurrency(world, settings))
+        # Last: it makes the most calls, and its RSS figures are cleanest after the others.
+        attempt("memory", "memory", lambda: _figures.memory(world, settings))
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run, print the table, write the report; exit 0 even when a target misses (it is a report)."""
+    args = build_parser().parse_args(argv)
+    settings = Settings.quick() if args.quick else Settings.full()
+    started = time.perf_counter()
+    when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    print(f"securebedrock benchmarks ({'quick' if args.quick else 'full'})", file=sys.stderr)
+    figures = run(settings, args.only)
+    duration = time.perf_counter() - started
+    machine = _machine.describe()
+    write_json(
+        args.out,
+        figures=figures,
+        machine=machine,
+        meta={
+            "started_at": when,
+            "quick": args.quick,
+            "duration_s": round(duration, 1),
+            "settings": settings.__dict__,
+        },
+    )
+    print()
+    print(render_table(figures))
+    print()
+    print(
+        f"{machine['nproc']} x {machine['cpu_model']}; Python {machine['python']}, "
+        f"botocore {machine['botocore']}; {duration:.0f} s; report: {args.out}"
+    )
+    return 0

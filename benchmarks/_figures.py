@@ -1,0 +1,450 @@
+"""Each measured figure: a function taking the world and settings, returning a ``Figure``."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+import timeit
+from collections.abc import Callable
+from typing import Any
+
+from . import _world
+from ._report import Figure, Target
+from ._settings import Settings
+from ._stats import interleave, median, percentile, time_each
+from ._world import World
+
+MIB = 1024 * 1024
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _warm(world: World, count: int) -> None:
+    for _ in range(count):
+        world.raw_converse()
+        world.secured_converse()
+    world.between_batches()
+
+
+def consume_stream(response: Any) -> int:
+    """Read every event of a ConverseStream response; the number of events."""
+    count = 0
+    for _event in response["stream"]:
+        count += 1
+    return count
+
+
+def rss_bytes() -> int:
+    """Resident set size now (``/proc/self/status`` VmRSS), not the peak."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def open_fds() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return -1
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def server_cost(world: World, settings: Settings) -> Figure:
+    """The server's own time per Converse request: from parsed headers to response written.
+
+    The round-trip ratio is only interpretable next to it: the embedded server
+    runs in this process (sharing the GIL and both cores), and the larger its
+    share of a round trip, the more it dilutes the client-side overhead.
+    """
+    figure = Figure(
+        key="server_per_request", title="server time per request", unit="us", target=None
+    )
+    handler_class = world.server._httpd.RequestHandlerClass
+    original = handler_class._handle
+    samples: list[float] = []
+    clock = time.perf_counter
+
+    def timed(self: Any) -> None:
+        start = clock()
+        try:
+            original(self)
+        finally:
+            samples.append(clock() - start)
+
+    handler_class._handle = timed
+    try:
+        round_trips = time_each(world.raw_converse, settings.server_calls)
+    finally:
+        handler_class._handle = original
+    world.between_batches()
+    server_us = median(samples) * 1e6
+    trip_us = median(round_trips) * 1e6
+    return _with(
+        figure,
+        value=server_us,
+        detail=(
+            f"{server_us:.0f} us of a {trip_us:.0f} us raw round trip "
+            f"({server_us / trip_us:.0%}: body read, SigV4 check, handler, response write)"
+        ),
+        data={"server_us": server_us, "raw_round_trip_us": trip_us},
+    )
+
+
+def converse_overhead(world: World, settings: Settings) -> Figure:
+    """Converse round trip, secured vs raw, ABBA-interleaved batches, median of batch ratios."""
+    figure = Figure(
+        key="converse_overhead",
+        title="Converse round-trip overhead",
+        unit="ratio",
+        target=Target(comparison="<=", bound=1.05, aim=1.02),
+    )
+    _warm(world, settings.warmup_calls)
+    difference = world.wire_difference()
+    if difference:
+        return _with(figure, error=f"the two clients send different requests: {difference}")
+
+    def batch(call: Callable[[], Any]) -> Callable[[], float]:
+        def run() -> float:
+            result = median(time_each(call, settings.roundtrip_batch))
+            world.between_batches()
+            return result
+
+        return run
+
+    paired = interleave(
+        batch(world.raw_converse), batch(world.secured_converse), rounds=settings.roundtrip_rounds
+    )
+    deltas = [b - a for a, b in zip(paired.a_rounds, paired.b_rounds, strict=True)]
+    overhead_us = median(deltas) * 1e6
+    return _with(
+        figure,
+        value=paired.ratio,
+        detail=(
+            f"raw {paired.a * 1e6:.0f} us, secured {paired.b * 1e6:.0f} us: "
+            f"{overhead_us:+.0f} us/call"
+        ),
+        data={
+            "raw_us": paired.a * 1e6,
+            "secured_us": paired.b * 1e6,
+            "overhead_us": overhead_us,
+            "round_ratios": list(paired.ratios),
+            "ratio_p10": percentile(paired.ratios, 0.1),
+            "ratio_p90": percentile(paired.ratios, 0.9),
+            "rounds": settings.roundtrip_rounds,
+            "calls_per_batch": settings.roundtrip_batch,
+        },
+    )
+
+
+def stream_throughput(world: World, settings: Settings) -> Figure:
+    """ConverseStream of N events: events per second, secured / raw."""
+    figure = Figure(
+        key="stream_throughput",
+        title="ConverseStream throughput",
+        unit="ratio",
+        target=Target(comparison=">=", bound=0.95),
+    )
+    events = settings.stream_events
+    seen: dict[str, int] = {}
+
+    def batch(name: str, start_stream: Callable[[int], Any]) -> Callable[[], float]:
+        def run() -> float:
+            rates = []
+            for _ in range(settings.stream_batch):
+                start = time.perf_counter()
+                count = consume_stream(start_stream(events))
+                rates.append(count / (time.perf_counter() - start))
+                seen[name] = count
+            world.between_batches()
+            return median(rates)
+
+        return run
+
+    # One of each first: connections, parsers and the event-stream decoder warm.
+    batch("raw", world.raw_stream)()
+    batch("secured", world.secured_stream)()
+    paired = interleave(
+        batch("raw", world.raw_stream),
+        batch("secured", world.secured_stream),
+        rounds=settings.stream_rounds,
+    )
+    if seen.get("raw") != seen.get("secured"):
+        return _with(figure, error=f"event counts differ: {seen}")
+    return _with(
+        figure,
+        value=paired.ratio,
+        detail=(
+            f"{seen.get('raw')} events/stream; raw {paired.a:,.0f} ev/s, "
+            f"secured {paired.b:,.0f} ev/s"
+        ),
+        data={
+            "events_per_stream": seen.get("raw"),
+            "content_deltas_requested": events,
+            "raw_events_per_s": paired.a,
+            "secured_events_per_s": paired.b,
+            "round_ratios": list(paired.ratios),
+        },
+    )
+
+
+def policy_evaluation(world: World, settings: Settings) -> Figure:
+    """The pure engine on the typical call the round-trip figure makes."""
+    figure = Figure(
+        key="policy_evaluation",
+        title="policy evaluation",
+        unit="us",
+        target=Target(comparison="<=", bound=20.0),
+    )
+    from securebedrock import _rules
+
+    params = {
+        "modelId": _world.MODEL_ID,
+        "messages": list(_world.MESSAGES),
+        "inferenceConfig": dict(_world.INFERENCE_CONFIG),
+    }
+    call = _adapter_call(world, "Converse", params)
+    decision = _rules.evaluate(world.policy, call)
+    changes = [change.path for change in decision.changes]
+    rules = [violation.rule for violation in decision.violations]
+    timer = timeit.Timer(
+        "evaluate(policy, call)",
+        globals={"evaluate": _rules.evaluate, "policy": world.policy, "call": call},
+    )
+    timer.timeit(settings.evaluate_loops)  # warm any caches the engine keeps
+    per_call = [
+        total / settings.evaluate_loops
+        for total in timer.repeat(repeat=settings.evaluate_repeats, number=settings.evaluate_loops)
+    ]
+    value = median(per_call) * 1e6
+    return _with(
+        figure,
+        value=value,
+        detail=(
+            f"Converse, full policy; changes {changes or 'none'}"
+            + (f"; VIOLATIONS {rules}" if rules else "")
+        ),
+        data={
+            "median_us": value,
+            "min_us": min(per_call) * 1e6,
+            "changes": changes,
+            "violations": rules,
+            "loops": settings.evaluate_loops,
+            "repeats": settings.evaluate_repeats,
+        },
+    )
+
+
+def _adapter_call(world: World, operation: str, params: dict[str, Any]) -> Any:
+    """The ``Call`` the adapter builds for this client (falls back to building one by hand)."""
+    from securebedrock import _rules
+
+    state = world.secured.__dict__.get("_securebedrock_state")
+    build = getattr(state, "build_call", None)
+    if callable(build):
+        return build(operation, params)
+    return _rules.Call(
+        operation=operation, region=_world.REGION, endpoint_host="127.0.0.1", params=params
+    )
+
+
+def client_construction(world: World, settings: Settings) -> Figure:
+    """``securebedrock.client`` (signed org policy file verified) vs ``boto3.client``."""
+    figure = Figure(
+        key="client_construction",
+        title="client construction",
+        unit="ratio",
+        target=Target(comparison="<=", bound=1.5),
+    )
+    import boto3
+
+    import securebedrock
+
+    kwargs = world.client_kwargs
+    telemetry = _world.telemetry_kwargs(world.telemetry)
+
+    def make_raw() -> None:
+        boto3.client("bedrock-runtime", **kwargs).close()
+
+    def make_secured() -> None:
+        securebedrock.client(**kwargs, **telemetry).close()
+
+    def batch(make: Callable[[], None]) -> Callable[[], float]:
+        def run() -> float:
+            result = median(time_each(make, settings.construct_batch))
+            gc.collect()
+            return result
+
+        return run
+
+    for _ in range(2):
+        make_raw()
+        make_secured()
+    paired = interleave(batch(make_raw), batch(make_secured), rounds=settings.construct_rounds)
+    return _with(
+        figure,
+        value=paired.ratio,
+        detail=(
+            f"raw {paired.a * 1e3:.2f} ms, secured {paired.b * 1e3:.2f} ms "
+            "(org policy file discovered, signature verified)"
+        ),
+        data={
+            "raw_ms": paired.a * 1e3,
+            "secured_ms": paired.b * 1e3,
+            "signed_policy_file": sorted(world.policy_env),
+            "round_ratios": list(paired.ratios),
+        },
+    )
+
+
+def memory(world: World, settings: Settings) -> list[Figure]:
+    """RSS, live spans, open files and live objects over many calls, abandoned streams included."""
+    growth = Figure(
+        key="memory_rss_growth",
+        title="memory: RSS growth after warm-up",
+        unit="MiB",
+        target=Target(comparison="<=", bound=2.0),
+    )
+    live = Figure(
+        key="memory_live_spans",
+        title="memory: live spans after calls",
+        unit="spans",
+        target=Target(comparison="<=", bound=0),
+    )
+    total = settings.memory_calls
+    every = max(1, settings.memory_stream_every)
+    sample_every = max(1, total // settings.memory_samples)
+    warmup = sample_every  # the first interval fills pools, caches and the allocator's arenas
+    samples: list[dict[str, Any]] = []
+
+    def sample(calls: int) -> None:
+        world.between_batches()
+        gc.collect()
+        samples.append(
+            {
+                "calls": calls,
+                "rss_mib": rss_bytes() / MIB,
+                "live_spans": world.telemetry.counter.live,
+                "open_fds": open_fds(),
+                "gc_objects": len(gc.get_objects()),
+            }
+        )
+
+    abandoned = 0
+    for index in range(1, total + 1):
+        if index % every == 0:
+            # An abandoned stream: read one event, drop the response, let gc find it.
+            response = world.secured_stream(50)
+            next(iter(response["stream"]))
+            del response
+            abandoned += 1
+        else:
+            world.secured_converse()
+        if index % sample_every == 0 or index == total:
+            sample(index)
+    after_warmup = [s for s in samples if s["calls"] >= warmup] or samples
+    first, last = after_warmup[0], samples[-1]
+    rss_growth = last["rss_mib"] - first["rss_mib"]
+    data = {
+        "calls": total,
+        "abandoned_streams": abandoned,
+        "warmup_calls": warmup,
+        "samples": samples,
+        "spans_started": world.telemetry.counter.started,
+        "spans_ended": world.telemetry.counter.ended,
+    }
+    trend = (
+        f"RSS {first['rss_mib']:.1f} -> {last['rss_mib']:.1f} MiB, "
+        f"fds {first['open_fds']} -> {last['open_fds']}, "
+        f"gc objects {first['gc_objects']:,} -> {last['gc_objects']:,}"
+    )
+    return [
+        _with(
+            growth,
+            value=rss_growth,
+            detail=f"{total:,} calls ({abandoned:,} abandoned streams): {trend}",
+            data=data,
+        ),
+        _with(
+            live,
+            value=float(last["live_spans"]),
+            detail=(
+                f"{world.telemetry.counter.started:,} started, "
+                f"{world.telemetry.counter.ended:,} ended"
+            ),
+            data={"live_spans": last["live_spans"]},
+        ),
+    ]
+
+
+def concurrency(world: World, settings: Settings) -> Figure:
+    """N threads sharing one client: calls per second, secured / raw."""
+    figure = Figure(
+        key="concurrency",
+        title=f"concurrency ({settings.threads} threads, one client)",
+        unit="ratio",
+        target=Target(comparison=">=", bound=0.95),
+    )
+    threads = settings.threads
+    per_thread = settings.thread_calls
+
+    def run_threads(call: Callable[[], Any]) -> float:
+        barrier = threading.Barrier(threads + 1)
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            barrier.wait()
+            try:
+                for _ in range(per_thread):
+                    call()
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+        workers = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+        for thread in workers:
+            thread.start()
+        barrier.wait()
+        start = time.perf_counter()
+        for thread in workers:
+            thread.join()
+        elapsed = time.perf_counter() - start
+        world.between_batches()
+        if errors:
+            raise errors[0]
+        return threads * per_thread / elapsed
+
+    run_threads(world.raw_converse)
+    run_threads(world.secured_converse)
+    paired = interleave(
+        lambda: run_threads(world.raw_converse),
+        lambda: run_threads(world.secured_converse),
+        rounds=settings.concurrency_rounds,
+    )
+    return _with(
+        figure,
+        value=paired.ratio,
+        detail=f"raw {paired.a:,.0f} calls/s, secured {paired.b:,.0f} calls/s",
+        data={
+            "raw_calls_per_s": paired.a,
+            "secured_calls_per_s": paired.b,
+            "threads": threads,
+            "calls_per_thread": per_thread,
+            "round_ratios": list(paired.ratios),
+        },
+    )
+
+
+def _with(figure: Figure, **changes: Any) -> Figure:
+    import dataclasses
+
+    return dataclasses.replace(figure, **changes)

@@ -1,0 +1,98 @@
+"""The benchmark harness runs end to end and writes a valid report.
+
+Runs ``python -m benchmarks --quick`` in a subprocess (the harness installs a
+process-wide tracer provider, which must not leak into other tests). Minimal
+iterations: the figures are meaningless here and nothing about time is
+asserted, ever; only that every figure was measured and the report is well
+formed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# ``benchmarks`` is a top-level package of the repository, not of the installed
+# distribution: ``python -m benchmarks`` finds it from the repository root.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks._report import Figure, Target, render_table  # noqa: E402
+from benchmarks._stats import interleave, median, percentile  # noqa: E402
+
+EXPECTED_KEYS = {
+    "server_per_request",
+    "converse_overhead",
+    "stream_throughput",
+    "policy_evaluation",
+    "client_construction",
+    "concurrency",
+    "memory_rss_growth",
+    "memory_live_spans",
+}
+
+
+def test_quick_run_writes_a_valid_report(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["schema"] == 1
+    assert report["quick"] is True
+    assert report["machine"]["nproc"] >= 1
+    assert report["machine"]["botocore"] != "not installed"
+    figures = {figure["key"]: figure for figure in report["figures"]}
+    assert set(figures) == EXPECTED_KEYS
+    for key, figure in figures.items():
+        assert figure["error"] is None, (key, figure["error"], completed.stderr)
+        assert isinstance(figure["value"], int | float), key
+        assert math.isfinite(figure["value"]), key
+    # Every round trip compared the same request on the wire, and no span was left open.
+    assert figures["memory_live_spans"]["value"] == 0
+    assert figures["policy_evaluation"]["data"]["violations"] == []
+    # The table is printed with one row per figure.
+    for figure in figures.values():
+        assert figure["title"] in completed.stdout
+
+
+def test_interleave_alternates_abba() -> None:
+    order: list[str] = []
+
+    def side(name: str, value: float) -> object:
+        def run() -> float:
+            order.append(name)
+            return value
+
+        return run
+
+    paired = interleave(side("a", 2.0), side("b", 3.0), rounds=4)  # type: ignore[arg-type]
+    assert "".join(order) == "abbaabba"
+    assert paired.ratio == 1.5
+    assert paired.a_rounds == (2.0,) * 4
+
+
+def test_statistics_and_targets() -> None:
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert math.isnan(median([]))
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.9) == 5.0
+    assert Target(comparison="<=", bound=1.05).holds(1.05)
+    assert not Target(comparison="<=", bound=1.05).holds(1.06)
+    assert Target(comparison=">=", bound=0.95).holds(0.97)
+    assert not Target(comparison=">=", bound=0.95).holds(float("nan"))
+    failed = Figure(key="k", title="broken figure", unit="ratio", target=None, error="boom")
+    assert failed.ok is False
+    table = render_table([failed])
+    assert "broken figure" in table and "FAIL" in table
