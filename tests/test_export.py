@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from securebedrock._cli import export
+from securebedrock._cli import export, main
 from securebedrock._errors import PolicyConfigError
 from securebedrock._export import (
     MODEL_INFERENCE_ACTIONS,
@@ -312,6 +312,14 @@ def test_cli_uses_the_effective_org_policy(
     monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", policy_file)
     assert run_export("--format", "iam") == 0
     assert "SecureBedrockRequireGuardrail" in by_sid(json.loads(capsys.readouterr().out))
+
+
+def test_cli_through_the_policy_command(
+    policy_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["policy", "export", "--format", "vpce", "--file", policy_file]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["Statement"][0]["Sid"] == "SecureBedrockAllowThroughEndpoint"
 
 
 def test_cli_json_wraps_policy_and_notes(

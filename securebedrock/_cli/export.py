@@ -36,7 +36,8 @@ def register(policy_subparsers: Any) -> None:
     parser.add_argument(
         "--file",
         metavar="FILE",
-        help="policy file to export (default: the effective org policy of this host)",
+        help="use FILE as the org policy file (verified as a client would verify it); "
+        "default: the effective policy of this host",
     )
     parser.add_argument(
         "--partition",
@@ -60,9 +61,9 @@ def register(policy_subparsers: Any) -> None:
 
 
 def _load(path: str | None) -> Policy:
-    if path:
-        return Policy.from_file(path)
-    return _discovery.effective_policy(None)
+    # The same discovery a client runs (signature checked when a public key is
+    # set, SECUREBEDROCK_MODE applied), so the export matches what clients enforce.
+    return _discovery.explain(file=path).policy if path else _discovery.effective_policy(None)
 
 
 def run(args: argparse.Namespace) -> int:
