@@ -402,7 +402,7 @@ def _routes(c: _Compiled, call: Call, ref: ModelRef) -> ResolvedProfile | str:
     if reason is not None:
         return reason
     if ref.kind in ("prompt", "prompt-router", "default-prompt-router"):
-        return f"securebedrock does not resolve {ref.kind} ARNs"
+        return f"securebedrock cannot see which models a {ref.kind} routes to"
     if not _resolvable_here(call, ref):
         return (
             f"the profile is in {ref.partition}/{ref.region}, not the client's "
@@ -416,6 +416,15 @@ def _known_fix(arn: str) -> str:
         f'declare it in the policy: [inference_profile.known] "{arn}" = '
         '{ models = ["arn:aws:bedrock:<region>::foundation-model/<model-id>", ...] }, '
         "or grant bedrock:GetInferenceProfile on it so securebedrock can resolve it"
+    )
+
+
+def _router_fix(ref: ModelRef) -> str:
+    return (
+        f"call the model or inference profile directly instead of the {ref.kind}; a "
+        f"{ref.kind} is accepted only when regions.cross_region = true, "
+        'regions.allowed_geographies includes "global", regions.allowed is unset and no '
+        "models rule is set"
     )
 
 
@@ -539,7 +548,7 @@ class _Evaluation:
                 f"where {ref.kind} {ref.raw!r} routes could not be determined: {routes}",
                 "a profile whose destination regions are known (resolved with "
                 "bedrock:GetInferenceProfile, or declared in inference_profile.known)",
-                _known_fix(ref.raw),
+                _known_fix(ref.raw) if _needs_resolution(ref) else _router_fix(ref),
             )
             return routes
         for region in routes.regions:
@@ -808,7 +817,8 @@ def evaluate(policy: Policy, call: Call) -> Decision:
                 ev.arn_location(match[2] or None, match[1], f"{name} {value!r}")
     if op.guardrail in ("converse", "invoke"):
         sent_id = _sent_guardrail(op, ev.params)[0]
-        if sent_id and sent_id != c.guardrail_id:
+        conflicted = any(v.rule == "guardrail.conflict" for v in ev.violations)
+        if sent_id and sent_id != c.guardrail_id and not conflicted:
             match = _ARN_REGION.match(sent_id)
             if match is not None:
                 ev.arn_location(match[2] or None, match[1], f"guardrail {sent_id!r}")
