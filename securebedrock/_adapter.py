@@ -16,19 +16,17 @@ everything in the audit span and log.
 from __future__ import annotations
 
 import contextvars
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.client import BaseClient
 
-from . import _rules
-from ._constants import AUDIT_LOGGER_NAME
+from . import _digest, _rules
 from ._errors import PolicyViolation
 from ._policy import Policy
-
-_audit_log = logging.getLogger(AUDIT_LOGGER_NAME)
+from ._retry import Retrier, RetryConfig, disable_botocore_retries
+from ._telemetry import CallRecord, Telemetry
 
 _ATTR = "_securebedrock_state"
 
@@ -52,7 +50,14 @@ class _CallContext:
 class SecuredState:
     """What a secured client knows, computed once at construction."""
 
-    def __init__(self, client: BaseClient, policy: Policy, original: ApiCall) -> None:
+    def __init__(
+        self,
+        client: BaseClient,
+        policy: Policy,
+        original: ApiCall,
+        *,
+        observability: _Observability | None = None,
+    ) -> None:
         self.policy = policy
         self.original = original
         self.enforce = policy.mode == "enforce"
@@ -62,6 +67,19 @@ class SecuredState:
         self.endpoint_host: str = endpoint.hostname or ""
         self.endpoint_port: int = endpoint.port or (443 if endpoint.scheme == "https" else 80)
         self._client_ref = client
+        # [telemetry + retry, issue 6] built once here, never per call.
+        self.observability = observability or _Observability()
+        self.telemetry = Telemetry(
+            mode=policy.mode,
+            policy_digest=getattr(policy, "digest", None),
+            region=self.region,
+            server_address=self.endpoint_host,
+            server_port=self.endpoint_port,
+            tracer_provider=self.observability.tracer_provider,
+            meter_provider=self.observability.meter_provider,
+            hmac_key=_digest.load_key(policy),  # audit.content = "digest" without a key fails here
+        )
+        self.retrier = Retrier(self.observability.retry or RetryConfig(), client)
 
     def auth_kind(self) -> _rules.AuthKind:
         signer = getattr(self._client_ref, "_request_signer", None)
@@ -88,19 +106,40 @@ class SecuredApiCall:
         self._state = state
 
     def __call__(self, operation_name: str, api_params: Mapping[str, Any]) -> Any:
+        # [telemetry, issue 6] one audit span per call; its methods never raise.
+        audit = self._state.telemetry.start(operation_name, api_params)
+        try:
+            response = self._secured_call(operation_name, api_params, audit)
+        except BaseException as exc:
+            audit.failed(exc)
+            raise
+        # Ends the span, or hands it to the wrapped event stream of a streaming call.
+        return audit.response(response)
+
+    def _secured_call(
+        self, operation_name: str, api_params: Mapping[str, Any], audit: CallRecord
+    ) -> Any:
         state = self._state
         call = state.build_call(operation_name, api_params)
         decision = _rules.evaluate(state.policy, call)
-        _log_decision(state, decision)
         if decision.violations:
             if state.enforce:
+                _log_decision(audit, decision, "deny", decision.params)
                 raise _violation_error(decision)
             params: Mapping[str, Any] = api_params
         else:
             params = decision.params
+        _log_decision(audit, decision, "log_only" if decision.violations else "allow", params)
         token = current_call.set(_CallContext(call, decision, state.enforce))
         try:
-            return state.original(operation_name, params)
+            # [retry, issue 6] our single retry layer (botocore's is off: see _retry.py).
+            with audit.active():
+                prepared = state.retrier.prepare(operation_name, params)
+                return state.retrier.run(
+                    lambda attempt_params: state.original(operation_name, attempt_params),
+                    prepared,
+                    audit,
+                )
         finally:
             current_call.reset(token)
 
@@ -118,24 +157,37 @@ def _violation_error(decision: _rules.Decision) -> PolicyViolation:
     return error
 
 
-def _log_decision(state: SecuredState, decision: _rules.Decision) -> None:
-    if not _audit_log.isEnabledFor(logging.INFO):
-        return
-    outcome = "allow" if not decision.violations else ("deny" if state.enforce else "log_only")
-    _audit_log.info(
-        "securebedrock decision",
-        extra={
-            "securebedrock": {
-                "operation": decision.operation,
-                "decision": outcome,
-                "rules": [v.rule for v in decision.violations],
-                "changes": [c.path for c in decision.changes],
-                "model_requested": decision.model_requested,
-                "model_sent": decision.model_sent,
-                "region": state.region,
-            }
-        },
-    )
+def _log_decision(
+    audit: CallRecord, decision: _rules.Decision, outcome: str, params: Mapping[str, Any]
+) -> None:
+    """Record a decision: span attributes and events, the violation counter, the audit log."""
+    # [telemetry, issue 6] never raises (fail-open); see _telemetry.CallRecord.decided.
+    audit.decided(decision, outcome, params)
+
+
+class _Observability:
+    """Per-client telemetry providers and retry bounds (issue 6); ``None``: the defaults."""
+
+    __slots__ = ("meter_provider", "retry", "tracer_provider")
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        retry: RetryConfig | None = None,
+    ) -> None:
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self.retry = retry
+
+    def over(self, previous: _Observability) -> _Observability:
+        """These settings, falling back to ``previous`` for what is not given (re-securing)."""
+        return _Observability(
+            tracer_provider=self.tracer_provider or previous.tracer_provider,
+            meter_provider=self.meter_provider or previous.meter_provider,
+            retry=self.retry or previous.retry,
+        )
 
 
 def installed_policy(client: BaseClient) -> Policy | None:
@@ -144,13 +196,32 @@ def installed_policy(client: BaseClient) -> Policy | None:
     return state.policy if isinstance(state, SecuredState) else None
 
 
-def install(client: BaseClient, policy: Policy, *, boto_session: Any = None) -> None:
-    """Secure ``client`` in place with ``policy`` (re-installing replaces the previous state)."""
+def install(
+    client: BaseClient,
+    policy: Policy,
+    *,
+    boto_session: Any = None,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    retry: RetryConfig | None = None,
+) -> None:
+    """Secure ``client`` in place with ``policy`` (re-installing replaces the previous state).
+
+    ``tracer_provider``/``meter_provider`` default to the global OpenTelemetry
+    providers, ``retry`` to :class:`RetryConfig` defaults; re-installing keeps the
+    previous ones unless new ones are given.
+    """
     previous = client.__dict__.get(_ATTR)
+    observability = _Observability(
+        tracer_provider=tracer_provider, meter_provider=meter_provider, retry=retry
+    )
     if isinstance(previous, SecuredState):
         original = previous.original
+        observability = observability.over(previous.observability)
     else:
         original = type(client)._make_api_call.__get__(client)
-    state = SecuredState(client, policy, original)
+    state = SecuredState(client, policy, original, observability=observability)
+    # [retry, issue 6] one retry layer: ours (see _retry.py for what this relies on).
+    disable_botocore_retries(client)
     client.__dict__[_ATTR] = state
     client.__dict__["_make_api_call"] = SecuredApiCall(state)

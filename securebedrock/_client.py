@@ -13,7 +13,7 @@ import boto3
 import boto3.session
 from botocore.client import BaseClient
 
-from . import _adapter, _discovery, _transport
+from . import _adapter, _discovery, _retry, _transport
 from ._constants import SERVICE_NAME
 from ._errors import SecureBedrockError
 from ._policy import Policy
@@ -36,6 +36,9 @@ def client(
     service_name: str = SERVICE_NAME,
     *,
     policy: Policy | None = None,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    retry: _retry.RetryConfig | None = None,
     **kwargs: Any,
 ) -> BaseClient:
     """A secured ``bedrock-runtime`` client.
@@ -44,45 +47,79 @@ def client(
     (``region_name``, ``endpoint_url``, ``config``, ``verify``, credentials,
     ...), plus ``policy``: a :class:`Policy` from code, merged over the org
     policy file (it can tighten the org policy, never loosen it).
+
+    ``tracer_provider``/``meter_provider``: OpenTelemetry providers for the audit
+    spans and metrics (default: the global ones). ``retry``: a ``RetryConfig``
+    bounding securebedrock's single retry layer (default: the ``config``'s
+    ``retries`` attempts, else 4 attempts within 20 s); see docs/telemetry.md.
     """
     _check_service(service_name)
     effective = _discovery.effective_policy(policy)
     boto_session = boto3.DEFAULT_SESSION or boto3.session.Session()
-    return _create_secured(boto_session, effective, kwargs)
+    observe = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
+    return _create_secured(boto_session, effective, kwargs, retry=retry, **observe)
 
 
 def _create_secured(
-    boto_session: boto3.session.Session, effective: Policy, kwargs: dict[str, Any]
+    boto_session: boto3.session.Session,
+    effective: Policy,
+    kwargs: dict[str, Any],
+    *,
+    retry: _retry.RetryConfig | None = None,
+    **observe: Any,
 ) -> BaseClient:
-    prepared = _transport.prepare_client_kwargs(effective, dict(kwargs), boto_session)
+    kwargs = dict(kwargs)
+    # One retry layer: botocore sends each request once; the caller's attempts bound ours.
+    kwargs["config"], retry = _retry.merge_boto_config(kwargs.get("config"), retry)
+    prepared = _transport.prepare_client_kwargs(effective, kwargs, boto_session)
     raw: BaseClient = boto3.session.Session.client(boto_session, SERVICE_NAME, **prepared)
-    return _secure_with(raw, effective, boto_session=boto_session)
+    return _secure_with(raw, effective, boto_session=boto_session, retry=retry, **observe)
 
 
 def _secure_with(
-    raw: BaseClient, effective: Policy, *, boto_session: boto3.session.Session | None
+    raw: BaseClient,
+    effective: Policy,
+    *,
+    boto_session: boto3.session.Session | None,
+    **observe: Any,
 ) -> BaseClient:
     previous = _adapter.installed_policy(raw)
     if previous is not None:
         # Securing twice only ever tightens: the new policy merges over the old.
         effective = previous.merge(effective)
     _transport.harden_client(raw, effective)
-    _adapter.install(raw, effective, boto_session=boto_session)
+    _adapter.install(raw, effective, boto_session=boto_session, **observe)
     return raw
 
 
-def secure(client: BaseClient, policy: Policy | None = None) -> BaseClient:
+def secure(
+    client: BaseClient,
+    policy: Policy | None = None,
+    *,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    retry: _retry.RetryConfig | None = None,
+) -> BaseClient:
     """Secure an existing ``bedrock-runtime`` client in place and return it.
 
     The client's endpoint, credentials and configuration are checked against
     the effective policy (org file merged with ``policy``), and every call it
-    makes from now on is evaluated before a byte is sent.
+    makes from now on is evaluated before a byte is sent. ``tracer_provider``,
+    ``meter_provider`` and ``retry`` are as for :func:`client`; the client's own
+    botocore retries are switched off in favour of securebedrock's single layer.
     """
     service_name = getattr(getattr(client, "meta", None), "service_model", None)
     name = getattr(service_name, "service_name", None)
     _check_service(str(name))
     effective = _discovery.effective_policy(policy)
-    return _secure_with(client, effective, boto_session=None)
+    return _secure_with(
+        client,
+        effective,
+        boto_session=None,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        retry=retry,
+    )
 
 
 class Session(boto3.session.Session):
@@ -93,9 +130,23 @@ class Session(boto3.session.Session):
     secured too.
     """
 
-    def __init__(self, *args: Any, policy: Policy | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        policy: Policy | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        retry: _retry.RetryConfig | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._securebedrock_policy = _discovery.effective_policy(policy)
+        # Telemetry providers and retry bounds for the clients this session makes.
+        self._securebedrock_observe: dict[str, Any] = {
+            "tracer_provider": tracer_provider,
+            "meter_provider": meter_provider,
+            "retry": retry,
+        }
 
     @property
     def securebedrock_policy(self) -> Policy:
@@ -112,4 +163,6 @@ class Session(boto3.session.Session):
                 "aws_account_id",
             )
             kwargs.update(zip(names, args, strict=False))
-        return _create_secured(self, self._securebedrock_policy, kwargs)
+        return _create_secured(
+            self, self._securebedrock_policy, kwargs, **self._securebedrock_observe
+        )

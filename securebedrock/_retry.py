@@ -1,0 +1,368 @@
+"""One retry layer, ours, around each secured call.
+
+botocore retries inside ``_make_api_call`` (the ``needs-retry`` event), below
+the point where securebedrock sees the call. Two layers that both retry
+multiply their attempts (4 x 4 = 16 requests for one throttled call) and hide
+attempts from the audit span. So a secured client runs botocore with a single
+attempt and retries here, once per call, with exponential backoff and full
+jitter (``tenacity``), bounded in attempts *and* in total time, and records
+every attempt as a span event.
+
+How botocore's retries are switched off (docs/telemetry.md, "Retries"):
+
+- clients securebedrock constructs get ``Config(retries={"total_max_attempts": 1})``
+  merged over the caller's ``config`` (the caller's ``max_attempts`` /
+  ``total_max_attempts`` becomes *our* bound);
+- every secured client, including one handed to ``secure()``, has its
+  ``needs-retry.bedrock-runtime`` handler (botocore registers it with
+  ``unique_id="retry-config-bedrock-runtime"`` in every retry mode) replaced by
+  one that never asks for a retry, registered under the same ``unique_id`` so a
+  later botocore registration under that id is a no-op.
+
+What is retried: throttling (HTTP 429 and botocore's throttling codes),
+``ModelNotReadyException``, 5xx responses other than 501, and connection
+failures botocore would itself retry (connect failure/timeout, connection
+closed, read timeout). Never retried: anything that is or wraps a
+:class:`~securebedrock.SecureBedrockError` (policy violations, transport
+security failures), TLS errors, proxy errors, and any other client error.
+Streaming calls are retried only until the response (with its stream) is
+returned; an error while the caller iterates is the caller's.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, cast
+
+import tenacity
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ProxyConnectionError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+    SSLError,
+)
+
+from ._errors import SecureBedrockError
+
+__all__ = [
+    "RetryConfig",
+    "Retrier",
+    "disable_botocore_retries",
+    "is_retryable",
+    "merge_boto_config",
+]
+
+T = TypeVar("T")
+
+_THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+_TRANSIENT_CODES = frozenset(
+    {
+        "ModelNotReadyException",
+        "InternalServerException",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+_RETRYABLE_TRANSPORT = (
+    EndpointConnectionError,
+    ConnectTimeoutError,
+    ConnectionClosedError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+# Security-relevant transport failures: retrying cannot fix them and would only
+# repeat a refused connection.
+_NEVER_RETRY_TRANSPORT = (SSLError, ProxyConnectionError)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryConfig:
+    """How a secured client retries a failed call (pass as ``retry=`` to ``client()``/``secure()``).
+
+    ``max_attempts`` counts the first attempt (1 disables retries). No new
+    attempt starts once ``total_timeout`` seconds have passed since the first
+    began, and no backoff sleep runs past it. Backoff before attempt *n+1* is a
+    uniformly random delay in ``[0, min(max_backoff, initial_backoff * 2**(n-1))]``
+    (exponential backoff with full jitter).
+    """
+
+    max_attempts: int = 4
+    total_timeout: float = 20.0
+    initial_backoff: float = 0.5
+    max_backoff: float = 8.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"RetryConfig.max_attempts must be >= 1, found {self.max_attempts}")
+        if self.total_timeout <= 0:
+            raise ValueError(
+                f"RetryConfig.total_timeout must be > 0 seconds, found {self.total_timeout}"
+            )
+        if self.initial_backoff < 0 or self.max_backoff < 0:
+            raise ValueError("RetryConfig backoffs must be >= 0 seconds")
+
+    @classmethod
+    def disabled(cls) -> RetryConfig:
+        """A single attempt: no retries at all."""
+        return cls(max_attempts=1)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, its causes/contexts, and exceptions botocore wrapped in ``kwargs['error']``."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for nxt in (current.__cause__, current.__context__):
+            if nxt is not None:
+                todo.append(nxt)
+        wrapped = getattr(current, "kwargs", None)
+        if isinstance(wrapped, dict) and isinstance(wrapped.get("error"), BaseException):
+            todo.append(wrapped["error"])
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether a failed attempt may be retried (see the module docstring)."""
+    for linked in _chain(exc):
+        if isinstance(linked, (SecureBedrockError, *_NEVER_RETRY_TRANSPORT)):
+            return False
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {}) or {}
+        code = str(error.get("Code", ""))
+        status = (exc.response.get("ResponseMetadata", {}) or {}).get("HTTPStatusCode")
+        if code in _THROTTLING_CODES or code in _TRANSIENT_CODES:
+            return True
+        return isinstance(status, int) and (
+            status == 429 or (500 <= status < 600 and status != 501)
+        )
+    return isinstance(exc, _RETRYABLE_TRANSPORT)
+
+
+class AttemptObserver(Protocol):
+    """Told about every attempt (the telemetry records each as a span event)."""
+
+    def attempt(
+        self, number: int, error: BaseException | None, retry_delay: float | None
+    ) -> None: ...
+
+
+class _NoObserver:
+    def attempt(self, number: int, error: BaseException | None, retry_delay: float | None) -> None:
+        return None
+
+
+def _idempotency_token_members(client: BaseClient) -> Mapping[str, tuple[str, ...]]:
+    model = client.meta.service_model
+    found: dict[str, tuple[str, ...]] = {}
+    for name in model.operation_names:
+        shape = model.operation_model(name).input_shape
+        if shape is None:
+            continue
+        members = tuple(
+            member
+            for member, member_shape in shape.members.items()
+            if member_shape.metadata.get("idempotencyToken")
+        )
+        if members:
+            found[name] = members
+    return found
+
+
+class Retrier:
+    """Runs one call's attempts. Built once per secured client."""
+
+    def __init__(
+        self,
+        config: RetryConfig,
+        client: BaseClient,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self._sleep = sleep
+        self._clock = clock
+        # From the service model, once: which members botocore would auto-fill
+        # with a fresh UUID *per attempt* (StartAsyncInvoke.clientRequestToken).
+        self._token_members = _idempotency_token_members(client)
+
+    def prepare(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of ``params`` with idempotency tokens filled once, before the first attempt.
+
+        botocore fills an absent token with a new UUID on every ``_make_api_call``;
+        filling it here makes every retry carry the same token, so the service can
+        deduplicate an attempt that did reach it.
+        """
+        prepared = dict(params)
+        for member in self._token_members.get(operation, ()):
+            if not prepared.get(member):
+                prepared[member] = str(uuid.uuid4())
+        return prepared
+
+    def run(
+        self,
+        send: Callable[[dict[str, Any]], T],
+        params: dict[str, Any],
+        observer: AttemptObserver | None = None,
+    ) -> T:
+        """Call ``send(params_copy)`` until it succeeds, fails for good or the budget is spent."""
+        config = self.config
+        watcher: AttemptObserver = observer if observer is not None else _NoObserver()
+        rewind = _rewinder(params.get("body"))
+        max_attempts = config.max_attempts if rewind is not None else 1
+        start = self._clock()
+        deadline = start + config.total_timeout
+        attempt_number = 0
+
+        def one_attempt() -> T:
+            nonlocal attempt_number
+            attempt_number += 1
+            if attempt_number > 1 and rewind is not None:
+                rewind()
+            # A fresh top-level dict per attempt: botocore handlers may add keys.
+            result = send(dict(params))
+            _notify(watcher, attempt_number, None, None)
+            return result
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            return state.attempt_number >= max_attempts or self._clock() >= deadline
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            ceiling = min(
+                config.max_backoff, config.initial_backoff * 2 ** (state.attempt_number - 1)
+            )
+            # Full jitter; not a security use of randomness.
+            delay = random.uniform(0, ceiling)  # noqa: S311
+            return max(0.0, min(delay, deadline - self._clock()))
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            outcome = state.outcome
+            error = outcome.exception() if outcome is not None else None
+            delay = state.next_action.sleep if state.next_action is not None else 0.0
+            _notify(watcher, state.attempt_number, error, delay)
+
+        retrying = tenacity.Retrying(
+            stop=stop,
+            wait=wait,
+            retry=tenacity.retry_if_exception(is_retryable),
+            before_sleep=before_sleep,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(one_attempt)
+        except BaseException as exc:
+            _notify(watcher, attempt_number, exc, None)
+            raise
+
+
+def _notify(
+    observer: AttemptObserver, number: int, error: BaseException | None, delay: float | None
+) -> None:
+    try:
+        observer.attempt(number, error, delay)
+    except Exception:  # noqa: S110 - observers are telemetry: they never break a call
+        pass
+
+
+def _rewinder(body: Any) -> Callable[[], None] | None:
+    """How to replay a request body on retry; ``None`` when it cannot be replayed.
+
+    ``bytes``/``str`` bodies replay as they are. A seekable file is rewound to
+    where it was before the first attempt. Anything else (a pipe, a generator)
+    is read once, so the call gets a single attempt.
+    """
+    if body is None or isinstance(body, bytes | bytearray | memoryview | str):
+        return _nothing
+    seek = getattr(body, "seek", None)
+    tell = getattr(body, "tell", None)
+    if seek is None or tell is None:
+        return None
+    try:
+        position = tell()
+    except Exception:
+        return None
+
+    def rewind() -> None:
+        seek(position)
+
+    return rewind
+
+
+def _nothing() -> None:
+    return None
+
+
+def _never_retry(**_: Any) -> None:
+    """Replaces botocore's ``needs-retry`` handler: ``None`` means "do not retry"."""
+    return None
+
+
+def disable_botocore_retries(client: BaseClient) -> None:
+    """Make botocore send each request once on ``client`` (idempotent)."""
+    service_event = client.meta.service_model.service_id.hyphenize()
+    event = f"needs-retry.{service_event}"
+    unique_id = f"retry-config-{service_event}"
+    events = client.meta.events
+    events.unregister(event, unique_id=unique_id)
+    events.register(event, _never_retry, unique_id=unique_id)
+
+
+def merge_boto_config(
+    user_config: Config | None, retry: RetryConfig | None
+) -> tuple[Config, RetryConfig]:
+    """The botocore ``Config`` for a client we construct, and the retry bounds to use.
+
+    An explicit ``retry=`` wins; otherwise the caller's ``retries`` setting
+    (``total_max_attempts``, or ``max_attempts`` + 1 as botocore counts it) becomes
+    our ``max_attempts``; otherwise the defaults.
+    """
+    user_retries: dict[str, Any] = dict(getattr(user_config, "retries", None) or {})
+    if retry is None:
+        attempts: int | None = None
+        if user_retries.get("total_max_attempts") is not None:
+            attempts = int(user_retries["total_max_attempts"])
+        elif user_retries.get("max_attempts") is not None:
+            attempts = int(user_retries["max_attempts"]) + 1
+        retry = (
+            RetryConfig(max_attempts=max(1, attempts)) if attempts is not None else RetryConfig()
+        )
+    ours: dict[str, Any] = {"total_max_attempts": 1}
+    if user_retries.get("mode"):
+        # Keep the mode: "adaptive" also rate-limits on the client side, which stays useful.
+        ours["mode"] = user_retries["mode"]
+    override = Config(retries=cast(Any, ours))
+    merged = user_config.merge(override) if user_config is not None else override
+    return merged, retry

@@ -1,0 +1,862 @@
+"""Audit telemetry: one OpenTelemetry span per call, GenAI metrics, the audit log.
+
+Every public method here *fails open*: an exception inside telemetry is
+logged at DEBUG (its type only; the message could quote data) and swallowed,
+so a broken exporter, processor or meter never breaks a Bedrock call. With
+only ``opentelemetry-api`` installed the tracer and meter are no-ops and the
+per-call cost is a few attribute look-ups: attributes are built only when
+``span.is_recording()``.
+
+Content never leaves: no prompt, completion, tool input or credential is put
+in a span, event, metric or log record. Exception messages are not recorded
+either (Bedrock's validation messages can quote the request); only the error
+type is. With ``audit.content = "digest"`` the keyed digests of
+:mod:`securebedrock._digest` are recorded instead.
+
+The reference of every attribute, event and metric is docs/telemetry.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import logging
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+
+from botocore.eventstream import EventStream
+from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from . import _digest
+from . import _telemetry_semconv as sc
+from ._constants import AUDIT_LOGGER_NAME, INSTRUMENTATION_NAME
+
+__all__ = [
+    "ATTR_DECISION",
+    "CallRecord",
+    "Telemetry",
+]
+
+_log = logging.getLogger(f"{INSTRUMENTATION_NAME}.telemetry")
+_audit_log = logging.getLogger(AUDIT_LOGGER_NAME)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# --- our attribute, event and metric names (docs/telemetry.md) ------------------------
+ATTR_DECISION: Final = "securebedrock.decision"
+ATTR_RULES: Final = "securebedrock.rules"
+ATTR_POLICY_DIGEST: Final = "securebedrock.policy.digest"
+ATTR_MODE: Final = "securebedrock.mode"
+ATTR_OPERATION: Final = "securebedrock.operation"
+ATTR_CHANGES: Final = "securebedrock.changes"
+ATTR_MODEL_REQUESTED: Final = "securebedrock.model.requested"
+ATTR_MODEL_SENT: Final = "securebedrock.model.sent"
+ATTR_INFERENCE_PROFILE: Final = "securebedrock.inference_profile"
+ATTR_GUARDRAIL_VERSION: Final = "securebedrock.guardrail.version"
+ATTR_GUARDRAIL_ACTION: Final = "securebedrock.guardrail.action"
+ATTR_GUARDRAIL_SOURCE: Final = "securebedrock.guardrail.source"
+ATTR_TLS_VERSION: Final = "securebedrock.tls.version"
+ATTR_PEER_ADDRESS_CLASS: Final = "securebedrock.peer.address_class"
+ATTR_ATTEMPTS: Final = "securebedrock.attempts"
+ATTR_ATTEMPT_NUMBER: Final = "securebedrock.attempt.number"
+ATTR_RETRY_DELAY: Final = "securebedrock.retry.delay"
+ATTR_STREAM_END: Final = "securebedrock.stream.end"
+ATTR_RULE: Final = "securebedrock.rule"
+ATTR_FOUND: Final = "securebedrock.found"
+ATTR_EXPECTED: Final = "securebedrock.expected"
+ATTR_PROMPT_DIGEST: Final = "securebedrock.prompt.digest"
+ATTR_COMPLETION_DIGEST: Final = "securebedrock.completion.digest"
+ATTR_EXCEPTION_TYPE: Final = "exception.type"
+
+EVENT_VIOLATION: Final = "securebedrock.policy.violation"
+EVENT_GUARDRAIL: Final = "securebedrock.guardrail.intervention"
+EVENT_ATTEMPT: Final = "securebedrock.attempt"
+EVENT_EXCEPTION: Final = "exception"
+
+METRIC_VIOLATIONS: Final = "securebedrock.policy.violations"
+
+#: Operations that run a model and name it in ``modelId``.
+INFERENCE_OPERATIONS: Final = frozenset(
+    {
+        "Converse",
+        "ConverseStream",
+        "InvokeModel",
+        "InvokeModelWithResponseStream",
+        "InvokeModelWithBidirectionalStream",
+    }
+)
+_STREAM_KEYS: Final = {"ConverseStream": "stream", "InvokeModelWithResponseStream": "body"}
+
+#: Bodies larger than this are never parsed (request parameters) or buffered (response).
+_MAX_PARSE_BYTES: Final = 1 << 20
+
+# Bucket advice from the GenAI semantic conventions.
+_DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+_TOKEN_BUCKETS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+
+# Stop reasons in InvokeModel bodies/chunks of the model families Bedrock hosts.
+_STOP_KEYS: Final = ("stop_reason", "stopReason", "completionReason", "finish_reason")
+_GUARDRAIL_INTERVENED: Final = "guardrail_intervened"
+
+
+def _safe(fn: F) -> F:
+    """Run telemetry code fail-open: log the exception *type* at DEBUG and return ``None``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            # Type only: a message could quote an attribute value.
+            _log.debug(
+                "securebedrock telemetry error in %s: %s", fn.__qualname__, type(exc).__name__
+            )
+            return None
+
+    return cast(F, wrapper)
+
+
+def error_type(exc: BaseException) -> str:
+    """Low-cardinality ``error.type``: the AWS error code, else the exception class name."""
+    if isinstance(exc, ClientError):
+        code = (exc.response.get("Error") or {}).get("Code")
+        if isinstance(code, str) and code:
+            return code
+    return type(exc).__qualname__
+
+
+def _connection_info() -> Any:
+    """The transport's ConnectionInfo for the last request on this thread (issue 5 contract)."""
+    from . import _transport
+
+    getter = getattr(_transport, "last_connection", None)
+    return getter() if callable(getter) else None
+
+
+def _gen_ai_operation(operation: str, params: Mapping[str, Any]) -> str:
+    if operation in ("Converse", "ConverseStream"):
+        return sc.OPERATION_CHAT
+    if operation in ("InvokeModel", "InvokeModelWithResponseStream"):
+        model = params.get("modelId")
+        if isinstance(model, str) and "embed" in model:
+            return sc.OPERATION_EMBEDDINGS
+        body = params.get("body")
+        # A substring test, not a parse: cheap, and enough to tell the messages API apart.
+        if isinstance(body, bytes | bytearray) and len(body) <= _MAX_PARSE_BYTES:
+            return sc.OPERATION_CHAT if b'"messages"' in body else sc.OPERATION_TEXT_COMPLETION
+        if isinstance(body, str) and len(body) <= _MAX_PARSE_BYTES:
+            return sc.OPERATION_CHAT if '"messages"' in body else sc.OPERATION_TEXT_COMPLETION
+        return sc.OPERATION_TEXT_COMPLETION
+    if operation == "InvokeModelWithBidirectionalStream":
+        return sc.OPERATION_CHAT
+    return operation
+
+
+def _number(value: Any) -> int | float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    return None
+
+
+def _request_parameters(operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """max_tokens, temperature, top_p, top_k, stop_sequences: parameters, never content."""
+    found: dict[str, Any] = {}
+    if operation in ("Converse", "ConverseStream"):
+        config = params.get("inferenceConfig")
+        if isinstance(config, Mapping):
+            source: Mapping[str, Any] = {
+                "max_tokens": config.get("maxTokens"),
+                "temperature": config.get("temperature"),
+                "top_p": config.get("topP"),
+                "stop_sequences": config.get("stopSequences"),
+            }
+        else:
+            source = {}
+    elif operation in ("InvokeModel", "InvokeModelWithResponseStream"):
+        source = _body_parameters(params.get("body"))
+    else:
+        source = {}
+    names = {
+        "max_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
+        "temperature": sc.GEN_AI_REQUEST_TEMPERATURE,
+        "top_p": sc.GEN_AI_REQUEST_TOP_P,
+        "top_k": sc.GEN_AI_REQUEST_TOP_K,
+    }
+    for key, attribute in names.items():
+        value = _number(source.get(key))
+        if value is not None:
+            found[attribute] = value
+    stops = source.get("stop_sequences")
+    if isinstance(stops, list | tuple) and all(isinstance(s, str) for s in stops):
+        # Stop sequences are configuration chosen by the application, not conversation
+        # content; the GenAI conventions record them.
+        found[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stops)
+    return found
+
+
+def _body_parameters(body: Any) -> Mapping[str, Any]:
+    """Request parameters from an InvokeModel body, when it is small bytes/str JSON."""
+    raw = _digest.body_bytes(body)
+    if raw is None or len(raw) > _MAX_PARSE_BYTES:
+        return {}
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    nested = [doc]
+    for key in ("inferenceConfig", "textGenerationConfig", "parameters"):
+        if isinstance(doc.get(key), dict):
+            nested.append(doc[key])
+    out: dict[str, Any] = {}
+    aliases = {
+        "max_tokens": ("max_tokens", "maxTokens", "max_new_tokens", "maxTokenCount", "max_gen_len"),
+        "temperature": ("temperature",),
+        "top_p": ("top_p", "topP", "p"),
+        "top_k": ("top_k", "topK", "k"),
+        "stop_sequences": ("stop_sequences", "stopSequences", "stop"),
+    }
+    for canonical, keys in aliases.items():
+        for part in nested:
+            hit = next((part[k] for k in keys if k in part), None)
+            if hit is not None:
+                out[canonical] = hit
+                break
+    return out
+
+
+def _guardrail_of(operation: str, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    if operation in ("Converse", "ConverseStream"):
+        config = params.get("guardrailConfig")
+        if isinstance(config, Mapping):
+            return _str(config.get("guardrailIdentifier")), _str(config.get("guardrailVersion"))
+        return None, None
+    return _str(params.get("guardrailIdentifier")), _str(params.get("guardrailVersion"))
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class Telemetry:
+    """A secured client's tracer, instruments and digest key: built once, at construction."""
+
+    def __init__(
+        self,
+        *,
+        mode: str,
+        policy_digest: str | None,
+        region: str,
+        server_address: str,
+        server_port: int,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        hmac_key: bytes | None = None,
+    ) -> None:
+        from . import __version__
+
+        self.mode = mode
+        self.policy_digest = policy_digest
+        self.region = region
+        self.hmac_key = hmac_key
+        # ``None`` means the global providers; the API's proxies follow a global
+        # provider set after this client was built.
+        self.tracer = trace.get_tracer(
+            INSTRUMENTATION_NAME, __version__, tracer_provider=tracer_provider
+        )
+        meter = metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider=meter_provider)
+        self.duration = meter.create_histogram(
+            sc.GEN_AI_CLIENT_OPERATION_DURATION,
+            unit="s",
+            description="Duration of a Bedrock call, including retries and, for streams, "
+            "until the stream ends",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self.token_usage = meter.create_histogram(
+            sc.GEN_AI_CLIENT_TOKEN_USAGE,
+            unit="{token}",
+            description="Input and output tokens per Bedrock call",
+            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+        )
+        self.violations = meter.create_counter(
+            METRIC_VIOLATIONS,
+            unit="{violation}",
+            description="Policy violations found, by rule and mode (enforced or logged)",
+        )
+        self.base_attributes: dict[str, Any] = {
+            sc.GEN_AI_PROVIDER_NAME: sc.PROVIDER_AWS_BEDROCK,
+            sc.SERVER_ADDRESS: server_address,
+            sc.SERVER_PORT: server_port,
+            ATTR_MODE: mode,
+        }
+        if region:
+            self.base_attributes[sc.CLOUD_REGION] = region
+
+    def start(self, operation: str, params: Mapping[str, Any]) -> CallRecord:
+        """Open the span for one call (never raises: a failure gives a no-op record)."""
+        try:
+            return CallRecord(self, operation, params)
+        except Exception as exc:
+            _log.debug("securebedrock telemetry error in start: %s", type(exc).__name__)
+            return CallRecord(self, operation, {}, span=trace.INVALID_SPAN)
+
+
+class CallRecord:
+    """The audit record of one call: its span, its metrics, its audit-log line."""
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        operation: str,
+        params: Mapping[str, Any],
+        *,
+        span: trace.Span | None = None,
+    ) -> None:
+        self._t = telemetry
+        self.operation = operation
+        self._start = time.monotonic()
+        self._end_token = [True]  # list.pop() is atomic: ends exactly once, even from GC
+        self.gen_ai_operation = _gen_ai_operation(operation, params)
+        model = _str(params.get("modelId"))
+        self.model = model
+        self.outcome = "allow"
+        self.error_type: str | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.first_chunk_seen = False
+        self._completion: _digest.Digester | None = None
+        if span is None:
+            attributes = dict(telemetry.base_attributes)
+            attributes[sc.GEN_AI_OPERATION_NAME] = self.gen_ai_operation
+            attributes[ATTR_OPERATION] = operation
+            if model is not None:
+                attributes[sc.GEN_AI_REQUEST_MODEL] = model
+            span = telemetry.tracer.start_span(
+                self._span_name(model), kind=SpanKind.CLIENT, attributes=attributes
+            )
+        self.span = span
+        self.recording = span.is_recording()
+
+    def _span_name(self, model: str | None) -> str:
+        if self.operation in INFERENCE_OPERATIONS and model:
+            return f"{self.gen_ai_operation} {model}"
+        return f"bedrock-runtime.{self.operation}"
+
+    # -- the decision -------------------------------------------------------------------
+
+    @_safe
+    def decided(self, decision: Any, outcome: str, params_sent: Mapping[str, Any]) -> None:
+        """Record the policy decision (``allow``/``deny``/``log_only``) and what will be sent."""
+        self.outcome = outcome
+        violations = tuple(getattr(decision, "violations", ()) or ())
+        rules = tuple(v.rule for v in violations)
+        for rule in rules:
+            self._t.violations.add(
+                1,
+                {
+                    ATTR_RULE: rule,
+                    ATTR_MODE: self._t.mode,
+                    ATTR_DECISION: outcome,
+                    sc.GEN_AI_OPERATION_NAME: self.gen_ai_operation,
+                },
+            )
+        sent = _str(params_sent.get("modelId"))
+        requested = _str(getattr(decision, "model_requested", None)) or self.model
+        model_sent = _str(getattr(decision, "model_sent", None)) or sent
+        if model_sent is not None and model_sent != self.model:
+            self.model = model_sent
+            if self.recording:
+                self.span.update_name(self._span_name(model_sent))
+        guardrail_id, guardrail_version = _guardrail_of(self.operation, params_sent)
+        profile = _str(getattr(decision, "inference_profile", None))
+        _log_decision_record(
+            self, decision, rules, requested, model_sent, guardrail_id, guardrail_version, profile
+        )
+        if not self.recording:
+            return
+        span = self.span
+        attributes: dict[str, Any] = {
+            ATTR_DECISION: outcome,
+            ATTR_RULES: rules,
+        }
+        if self._t.policy_digest:
+            attributes[ATTR_POLICY_DIGEST] = self._t.policy_digest
+        if model_sent is not None:
+            attributes[sc.GEN_AI_REQUEST_MODEL] = model_sent
+            attributes[ATTR_MODEL_SENT] = model_sent
+        if requested is not None:
+            attributes[ATTR_MODEL_REQUESTED] = requested
+        if profile is not None:
+            attributes[ATTR_INFERENCE_PROFILE] = profile
+        if guardrail_id is not None:
+            attributes[sc.AWS_BEDROCK_GUARDRAIL_ID] = guardrail_id
+        if guardrail_version is not None:
+            attributes[ATTR_GUARDRAIL_VERSION] = guardrail_version
+        changes = tuple(str(c.path) for c in getattr(decision, "changes", ()) or ())
+        if changes:
+            attributes[ATTR_CHANGES] = changes
+        if self.operation in _STREAM_KEYS:
+            attributes[sc.GEN_AI_REQUEST_STREAM] = True
+        attributes.update(_request_parameters(self.operation, params_sent))
+        key = self._t.hmac_key
+        if key is not None:
+            prompt = _digest.prompt_bytes(self.operation, params_sent)
+            if prompt is not None:
+                attributes[ATTR_PROMPT_DIGEST] = _digest.digest(key, prompt)
+        span.set_attributes(attributes)
+        for violation in violations:
+            span.add_event(
+                EVENT_VIOLATION,
+                {
+                    ATTR_RULE: violation.rule,
+                    ATTR_DECISION: outcome,
+                    ATTR_FOUND: str(violation.found),
+                    ATTR_EXPECTED: str(violation.expected),
+                },
+            )
+
+    # -- sending ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Make the span current while the request is sent (botocore instrumentation nests)."""
+        token = None
+        try:
+            token = otel_context.attach(trace.set_span_in_context(self.span))
+        except Exception as exc:
+            _log.debug("securebedrock telemetry error in active: %s", type(exc).__name__)
+        try:
+            yield
+        finally:
+            if token is not None:
+                try:
+                    otel_context.detach(token)
+                except Exception as exc:
+                    _log.debug("securebedrock telemetry error in active: %s", type(exc).__name__)
+
+    @_safe
+    def attempt(self, number: int, error: BaseException | None, retry_delay: float | None) -> None:
+        """One attempt ended (the retrier calls this): an event, and the connection it used."""
+        if not self.recording:
+            return
+        attributes: dict[str, Any] = {ATTR_ATTEMPT_NUMBER: number}
+        if error is not None:
+            attributes[sc.ERROR_TYPE] = error_type(error)
+        if retry_delay is not None:
+            attributes[ATTR_RETRY_DELAY] = round(retry_delay, 6)
+        self.span.add_event(EVENT_ATTEMPT, attributes)
+        span_attributes: dict[str, Any] = {ATTR_ATTEMPTS: number}
+        info = _connection_info()
+        if info is not None:
+            tls_version = getattr(info, "tls_version", None)
+            address_class = getattr(info, "address_class", None)
+            if tls_version:
+                span_attributes[ATTR_TLS_VERSION] = str(tls_version)
+            if address_class:
+                span_attributes[ATTR_PEER_ADDRESS_CLASS] = str(address_class)
+        self.span.set_attributes(span_attributes)
+
+    # -- outcome ------------------------------------------------------------------------
+
+    def response(self, response: Any) -> Any:
+        """Record a successful response; wrap a stream so the span ends with it. Never raises."""
+        try:
+            return self._response(response)
+        except Exception as exc:
+            _log.debug("securebedrock telemetry error in response: %s", type(exc).__name__)
+            self.end()
+            return response
+
+    def _response(self, response: Any) -> Any:
+        if not isinstance(response, dict):
+            self.end()
+            return response
+        metadata = response.get("ResponseMetadata") or {}
+        headers = metadata.get("HTTPHeaders") or {}
+        if self.recording:
+            request_id = metadata.get("RequestId")
+            if isinstance(request_id, str) and request_id:
+                self.span.set_attribute(sc.AWS_REQUEST_ID, request_id)
+        stream_key = _STREAM_KEYS.get(self.operation)
+        if stream_key is not None:
+            inner = response.get(stream_key)
+            if inner is not None and hasattr(inner, "__iter__"):
+                self._header_guardrail(headers)
+                if self._t.hmac_key is not None:
+                    self._completion = _digest.Digester(self._t.hmac_key)
+                response[stream_key] = SecuredEventStream(inner, self)
+                return response
+        elif self.operation == "Converse":
+            self._converse_result(response)
+        elif self.operation == "InvokeModel":
+            self._invoke_model_result(response, headers)
+        self.end()
+        return response
+
+    def failed(self, exc: BaseException) -> None:
+        """The call failed (refused, or an error after the last attempt): end the span."""
+        self.end(error=exc)
+
+    # -- response parsing (no content is kept) ------------------------------------------
+
+    def _usage(
+        self,
+        input_tokens: Any,
+        output_tokens: Any,
+        cache_read: Any = None,
+        cache_write: Any = None,
+    ) -> None:
+        if isinstance(input_tokens, int) and not isinstance(input_tokens, bool):
+            self.input_tokens = input_tokens
+        if isinstance(output_tokens, int) and not isinstance(output_tokens, bool):
+            self.output_tokens = output_tokens
+        if not self.recording:
+            return
+        attributes: dict[str, Any] = {}
+        for name, value in (
+            (sc.GEN_AI_USAGE_INPUT_TOKENS, input_tokens),
+            (sc.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens),
+            (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cache_read),
+            (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, cache_write),
+        ):
+            if isinstance(value, int) and not isinstance(value, bool):
+                attributes[name] = value
+        self.span.set_attributes(attributes)
+
+    def _finish_reason(self, reason: Any) -> None:
+        if not isinstance(reason, str) or not reason:
+            return
+        if self.recording:
+            # Bounded vocabulary set by the service; never model text.
+            self.span.set_attribute(sc.GEN_AI_RESPONSE_FINISH_REASONS, (reason[:64],))
+        if reason == _GUARDRAIL_INTERVENED:
+            self._guardrail_event(reason, "stopReason")
+
+    def _guardrail_event(self, action: str, source: str) -> None:
+        if not self.recording:
+            return
+        self.span.add_event(
+            EVENT_GUARDRAIL, {ATTR_GUARDRAIL_ACTION: action[:64], ATTR_GUARDRAIL_SOURCE: source}
+        )
+        self.span.set_attribute(ATTR_GUARDRAIL_ACTION, action[:64])
+
+    def _header_guardrail(self, headers: Mapping[str, Any]) -> None:
+        action = headers.get("x-amzn-bedrock-guardrailaction")
+        if isinstance(action, str) and action.upper() == "INTERVENED":
+            self._guardrail_event(action, "header")
+
+    def _converse_result(self, response: Mapping[str, Any]) -> None:
+        usage = response.get("usage") or {}
+        self._usage(
+            usage.get("inputTokens"),
+            usage.get("outputTokens"),
+            usage.get("cacheReadInputTokens"),
+            usage.get("cacheWriteInputTokens"),
+        )
+        self._finish_reason(response.get("stopReason"))
+        key = self._t.hmac_key
+        if key is not None and self.recording and "output" in response:
+            completion = _digest.digest(key, _digest.canonical_json(response["output"]))
+            self.span.set_attribute(ATTR_COMPLETION_DIGEST, completion)
+
+    def _invoke_model_result(self, response: dict[str, Any], headers: Mapping[str, Any]) -> None:
+        def header_int(name: str) -> int | None:
+            value = headers.get(name)
+            try:
+                return int(value) if value is not None else None
+            except ValueError:
+                return None
+
+        self._usage(
+            header_int("x-amzn-bedrock-input-token-count"),
+            header_int("x-amzn-bedrock-output-token-count"),
+            header_int("x-amzn-bedrock-cache-read-input-token-count"),
+            header_int("x-amzn-bedrock-cache-write-input-token-count"),
+        )
+        header_action = headers.get("x-amzn-bedrock-guardrailaction")
+        self._header_guardrail(headers)
+        if not self.recording:
+            return
+        body = response.get("body")
+        length = header_int("content-length")
+        if not isinstance(body, StreamingBody) or length is None or length > _MAX_PARSE_BYTES:
+            return
+        # Buffer the (small) body to find the stop reason, the body's guardrail action
+        # and the completion digest, then hand the caller an identical, unread body.
+        data = body.read()
+        response["body"] = StreamingBody(io.BytesIO(data), len(data))
+        key = self._t.hmac_key
+        if key is not None:
+            self.span.set_attribute(ATTR_COMPLETION_DIGEST, _digest.digest(key, data))
+        chunk = _json_object(data)
+        if chunk is not None:
+            self._chunk_facts(chunk, guardrail_seen=isinstance(header_action, str))
+
+    def _chunk_facts(self, chunk: Mapping[str, Any], *, guardrail_seen: bool = False) -> None:
+        """Usage, stop reason and guardrail action from an InvokeModel body or stream chunk."""
+        metrics_ = chunk.get("amazon-bedrock-invocationMetrics")
+        if isinstance(metrics_, Mapping):
+            self._usage(
+                metrics_.get("inputTokenCount"),
+                metrics_.get("outputTokenCount"),
+                metrics_.get("cacheReadInputTokenCount"),
+                metrics_.get("cacheWriteInputTokenCount"),
+            )
+        action = chunk.get("amazon-bedrock-guardrailAction")
+        if isinstance(action, str) and action.upper() == "INTERVENED" and not guardrail_seen:
+            self._guardrail_event(action, "body")
+        for holder in (chunk, chunk.get("delta"), chunk.get("messageStop")):
+            if isinstance(holder, Mapping):
+                for key in _STOP_KEYS:
+                    reason = holder.get(key)
+                    if isinstance(reason, str) and reason:
+                        if self.recording:
+                            self.span.set_attribute(
+                                sc.GEN_AI_RESPONSE_FINISH_REASONS, (reason[:64],)
+                            )
+                        return
+        outputs = chunk.get("outputs") or chunk.get("results") or chunk.get("generations")
+        if isinstance(outputs, list) and outputs and isinstance(outputs[0], Mapping):
+            for key in _STOP_KEYS:
+                reason = outputs[0].get(key)
+                if isinstance(reason, str) and reason and self.recording:
+                    self.span.set_attribute(sc.GEN_AI_RESPONSE_FINISH_REASONS, (reason[:64],))
+                    return
+
+    # -- streams --------------------------------------------------------------------------
+
+    @_safe
+    def stream_event(self, event: Any) -> None:
+        """Called for each event a wrapped stream yields: usage, finish reason, digests."""
+        if not self.first_chunk_seen:
+            self.first_chunk_seen = True
+            if self.recording:
+                self.span.set_attribute(
+                    sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, time.monotonic() - self._start
+                )
+        if not isinstance(event, Mapping):
+            return
+        if self.operation == "ConverseStream":
+            if "contentBlockDelta" in event:
+                if self._completion is not None:
+                    delta = event["contentBlockDelta"].get("delta")
+                    self._completion.update(_digest.canonical_json(delta) + b"\n")
+            elif "messageStop" in event:
+                self._finish_reason(event["messageStop"].get("stopReason"))
+            elif "metadata" in event:
+                usage = event["metadata"].get("usage") or {}
+                self._usage(
+                    usage.get("inputTokens"),
+                    usage.get("outputTokens"),
+                    usage.get("cacheReadInputTokens"),
+                    usage.get("cacheWriteInputTokens"),
+                )
+            return
+        chunk = event.get("chunk")
+        if isinstance(chunk, Mapping):
+            data = chunk.get("bytes")
+            if isinstance(data, bytes | bytearray):
+                if self._completion is not None:
+                    self._completion.update(bytes(data))
+                if self.recording or self.input_tokens is None:
+                    parsed = _json_object(bytes(data))
+                    if parsed is not None:
+                        self._chunk_facts(parsed)
+
+    @_safe
+    def stream_ended(self, how: str, error: BaseException | None = None) -> None:
+        """A wrapped stream ended: ``exhausted``, ``closed``, ``error`` or ``abandoned``."""
+        if self.recording:
+            self.span.set_attribute(ATTR_STREAM_END, how)
+            if self._completion is not None:
+                self.span.set_attribute(ATTR_COMPLETION_DIGEST, self._completion.hexdigest())
+        self.end(error=error)
+
+    # -- ending ---------------------------------------------------------------------------
+
+    @_safe
+    def end(self, error: BaseException | None = None) -> None:
+        """End the span and record the metrics; only the first call has an effect."""
+        try:
+            self._end_token.pop()
+        except IndexError:
+            return
+        t = self._t
+        span = self.span
+        if error is not None:
+            self.error_type = error_type(error)
+            if self.recording:
+                span.set_attribute(sc.ERROR_TYPE, self.error_type)
+                # Only the type: exception messages can quote the request.
+                span.add_event(EVENT_EXCEPTION, {ATTR_EXCEPTION_TYPE: _qualified(error)})
+            span.set_status(Status(StatusCode.ERROR, self.error_type))
+        duration = time.monotonic() - self._start
+        span.end()
+        attributes: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: self.gen_ai_operation,
+            sc.GEN_AI_PROVIDER_NAME: sc.PROVIDER_AWS_BEDROCK,
+            sc.SERVER_ADDRESS: t.base_attributes[sc.SERVER_ADDRESS],
+            sc.SERVER_PORT: t.base_attributes[sc.SERVER_PORT],
+        }
+        if self.model is not None:
+            attributes[sc.GEN_AI_REQUEST_MODEL] = self.model
+        tokens = dict(attributes)
+        attributes[ATTR_DECISION] = self.outcome
+        if self.error_type is not None:
+            attributes[sc.ERROR_TYPE] = self.error_type
+        t.duration.record(duration, attributes)
+        if self.input_tokens is not None:
+            t.token_usage.record(
+                self.input_tokens, {**tokens, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT}
+            )
+        if self.output_tokens is not None:
+            t.token_usage.record(
+                self.output_tokens, {**tokens, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT}
+            )
+
+    @property
+    def ended(self) -> bool:
+        """Whether the span has been ended."""
+        return not self._end_token
+
+
+def _qualified(exc: BaseException) -> str:
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _json_object(data: bytes) -> Mapping[str, Any] | None:
+    if len(data) > _MAX_PARSE_BYTES:
+        return None
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+# -- the stream wrapper ---------------------------------------------------------------------
+
+
+if TYPE_CHECKING:
+    _EventStreamBase = EventStream[Any]
+else:
+    _EventStreamBase = EventStream
+
+
+def _stream_abandoned(record: CallRecord) -> None:
+    """``weakref.finalize`` callback: the caller dropped the stream without ending it."""
+    record.stream_ended("abandoned")
+
+
+class SecuredEventStream(_EventStreamBase):
+    """A botocore ``EventStream`` that ends the call's span when the stream ends.
+
+    It *is* an ``EventStream`` (``isinstance`` checks keep passing) and delegates
+    everything to the wrapped one: iteration, ``close()``,
+    ``get_initial_response()`` and any attribute. The span ends on exhaustion,
+    on ``close()``, on any error raised while iterating (``EventStreamError``,
+    connection errors, anything), and when the caller drops the stream
+    unfinished (``weakref.finalize``: no ``__del__``, so no resurrection and no
+    cycle keeps it alive).
+    """
+
+    # Deliberately not calling EventStream.__init__: all state lives in the wrapped stream.
+    def __init__(self, inner: Any, record: CallRecord) -> None:
+        self._sb_inner = inner
+        self._sb_record = record
+        finalizer = weakref.finalize(self, _stream_abandoned, record)
+        finalizer.atexit = False
+        self._sb_finalizer = finalizer
+
+    def __iter__(self) -> Iterator[Any]:
+        record = self._sb_record
+        iterator = iter(self._sb_inner)
+        while True:
+            try:
+                event = next(iterator)
+            except StopIteration:
+                self._sb_done("exhausted")
+                return
+            except BaseException as exc:
+                self._sb_done("error", exc)
+                raise
+            record.stream_event(event)
+            yield event
+
+    def _sb_done(self, how: str, error: BaseException | None = None) -> None:
+        self._sb_finalizer.detach()
+        self._sb_record.stream_ended(how, error)
+
+    def close(self) -> None:
+        """Close the underlying HTTP stream and end the span."""
+        try:
+            self._sb_inner.close()
+        finally:
+            self._sb_done("closed")
+
+    def get_initial_response(self) -> Any:
+        """Delegated to the wrapped stream."""
+        return self._sb_inner.get_initial_response()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_sb_"):
+            raise AttributeError(name)
+        return getattr(self._sb_inner, name)
+
+    def __repr__(self) -> str:
+        return f"<securebedrock stream wrapping {self._sb_inner!r}>"
+
+
+# -- the audit log --------------------------------------------------------------------------
+
+
+def _log_decision_record(
+    record: CallRecord,
+    decision: Any,
+    rules: Sequence[str],
+    requested: str | None,
+    model_sent: str | None,
+    guardrail_id: str | None,
+    guardrail_version: str | None,
+    profile: str | None,
+) -> None:
+    """One structured, JSON-serializable, content-free record per decision."""
+    # A violation is worth a WARNING (enforced or only logged); an allowed call is INFO.
+    level = logging.WARNING if rules else logging.INFO
+    if not _audit_log.isEnabledFor(level):
+        return
+    span_context = record.span.get_span_context()
+    fields: dict[str, Any] = {
+        "operation": record.operation,
+        "decision": record.outcome,
+        "mode": record._t.mode,
+        "rules": list(rules),
+        "changes": [str(c.path) for c in getattr(decision, "changes", ()) or ()],
+        "model_requested": requested,
+        "model_sent": model_sent,
+        "inference_profile": profile,
+        "guardrail_id": guardrail_id,
+        "guardrail_version": guardrail_version,
+        "region": record._t.region,
+        "policy_digest": record._t.policy_digest,
+    }
+    if span_context.is_valid:
+        fields["trace_id"] = format(span_context.trace_id, "032x")
+        fields["span_id"] = format(span_context.span_id, "016x")
+    _audit_log.log(level, "securebedrock decision", extra={"securebedrock": fields})
