@@ -366,7 +366,7 @@ MATRIX: list[tuple[str, str, str | None, str | None, str | None, str | None, str
         None,
     ),
     (
-        f"arn:aws:bedrock:us-east-1::provisioned-model/abc123def456",
+        "arn:aws:bedrock:us-east-1::provisioned-model/abc123def456",
         "unknown",
         None,
         None,

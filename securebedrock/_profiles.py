@@ -1,0 +1,243 @@
+"""Resolve inference profiles with the control plane (``bedrock:GetInferenceProfile``).
+
+An application inference profile ARN (or a system profile ARN without a geography
+prefix) does not say where it routes: the profile may copy a single-region model or a
+cross-region system profile. Before the pure engine evaluates such a call, the adapter
+asks this resolver, which calls ``GetInferenceProfile`` once per ARN and caches the
+answer (``models[].modelArn`` -> the regions and base model ids behind the profile).
+
+The control-plane client is held to the same transport rules as the runtime client:
+it is built from the runtime client's credentials and region, passed through
+``_transport.prepare_client_kwargs(..., service_name="bedrock")`` and
+``_transport.harden_client``. Its endpoint is the default ``bedrock`` endpoint of the
+region, except when the runtime client talks to the policy's pinned
+``network.endpoint_url``: then the control plane uses that same URL (one VPC endpoint,
+or the embedded test server, serving both planes).
+
+Fail closed: anything that cannot be resolved comes back as a short, content-free
+reason; the engine then refuses the call and says how to pre-declare the profile in
+``[inference_profile.known]`` (declared profiles never cause a call).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import botocore.credentials
+import botocore.session
+from botocore.client import BaseClient
+from botocore.config import Config
+
+from . import _netcheck, _transport
+from ._constants import CONTROL_PLANE_SERVICE_NAME
+from ._errors import SecureBedrockError
+from ._modelid import parse_model_id
+from ._policy import Policy
+from ._rules import ResolvedProfile
+
+__all__ = ["ProfileResolver", "control_plane_factory"]
+
+#: How long a failed resolution is remembered before it is tried again (seconds).
+FAILURE_TTL: Final = 30.0
+#: The control-plane call is on the first inference call's path: keep it short.
+_CONTROL_PLANE_TIMEOUT: Final = 10
+# Config options copied from the runtime client (where it connects from and how).
+_COPIED_CONFIG: Final = (
+    "proxies",
+    "proxies_config",
+    "client_cert",
+    "use_fips_endpoint",
+    "use_dualstack_endpoint",
+    "tcp_keepalive",
+    "user_agent_extra",
+)
+
+ClientFactory = Callable[[], Any]
+
+
+class ProfileResolver:
+    """Thread-safe, caching resolver of inference-profile ARNs.
+
+    Successful answers are kept for the resolver's life (a profile's routes do not
+    change under an ARN in practice; a new secured client resolves afresh). Failures
+    are kept for :data:`FAILURE_TTL` seconds, so a transient error or a missing
+    permission does not turn every call into a control-plane call.
+    """
+
+    def __init__(
+        self,
+        client_factory: ClientFactory,
+        *,
+        failure_ttl: float = FAILURE_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._factory = client_factory
+        self._client: Any = None
+        self._failure_ttl = failure_ttl
+        self._clock = clock
+        self._resolved: dict[str, ResolvedProfile] = {}
+        self._failed: dict[str, tuple[str, float]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        #: How many GetInferenceProfile calls were made (for tests and diagnostics).
+        self.calls = 0
+
+    def resolve_all(self, arns: Iterable[str]) -> tuple[dict[str, ResolvedProfile], dict[str, str]]:
+        """Resolve each ARN: ``(resolved, unresolved reasons)``."""
+        resolved: dict[str, ResolvedProfile] = {}
+        unresolved: dict[str, str] = {}
+        for arn in arns:
+            answer = self.resolve(arn)
+            if isinstance(answer, ResolvedProfile):
+                resolved[arn] = answer
+            else:
+                unresolved[arn] = answer
+        return resolved, unresolved
+
+    def resolve(self, arn: str) -> ResolvedProfile | str:
+        """The profile's routes, or why they could not be resolved (never raises)."""
+        cached = self._cached(arn)
+        if cached is not None:
+            return cached
+        with self._lock:
+            lock = self._locks.setdefault(arn, threading.Lock())
+        with lock:
+            # Another thread may have resolved it while this one waited.
+            cached = self._cached(arn)
+            if cached is not None:
+                return cached
+            answer = self._fetch(arn)
+            if isinstance(answer, ResolvedProfile):
+                self._resolved[arn] = answer
+                self._failed.pop(arn, None)
+            else:
+                self._failed[arn] = (answer, self._clock() + self._failure_ttl)
+            return answer
+
+    def _cached(self, arn: str) -> ResolvedProfile | str | None:
+        resolved = self._resolved.get(arn)
+        if resolved is not None:
+            return resolved
+        failed = self._failed.get(arn)
+        if failed is not None and failed[1] > self._clock():
+            return failed[0]
+        return None
+
+    def _control_plane(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._factory()
+            return self._client
+
+    def _fetch(self, arn: str) -> ResolvedProfile | str:
+        try:
+            client = self._control_plane()
+        except SecureBedrockError as exc:
+            return f"the control-plane client could not be created ({_describe(exc)})"
+        except Exception as exc:  # fail closed on anything else, with a content-free reason
+            return f"the control-plane client could not be created ({type(exc).__name__})"
+        self.calls += 1
+        try:
+            response = client.get_inference_profile(inferenceProfileIdentifier=arn)
+        except Exception as exc:
+            return f"GetInferenceProfile failed ({_describe(exc)})"
+        return _parse_response(arn, response)
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, content-free description: error code or rule, never a message body."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+    rule = getattr(exc, "rule", None)
+    if rule:
+        return f"{type(exc).__name__} {rule}"
+    return type(exc).__name__
+
+
+def _parse_response(arn: str, response: Any) -> ResolvedProfile | str:
+    models = response.get("models") if isinstance(response, dict) else None
+    if not isinstance(models, list) or not models:
+        return "GetInferenceProfile returned no models"
+    regions: list[str] = []
+    model_ids: list[str] = []
+    for entry in models:
+        model_arn = entry.get("modelArn") if isinstance(entry, dict) else None
+        ref = parse_model_id(model_arn) if isinstance(model_arn, str) else None
+        if ref is None or ref.kind != "foundation-model" or not ref.region:
+            return "GetInferenceProfile returned a model that is not a foundation-model ARN"
+        assert ref.base_model_id is not None  # noqa: S101 -- set for every foundation model
+        regions.append(ref.region)
+        model_ids.append(ref.base_model_id)
+    return ResolvedProfile(
+        arn=arn,
+        regions=tuple(dict.fromkeys(regions)),
+        model_ids=tuple(dict.fromkeys(model_ids)),
+    )
+
+
+class _SameCredentials(botocore.credentials.CredentialProvider):
+    """Hands the runtime client's own credentials object (refreshable ones keep refreshing)."""
+
+    METHOD = "securebedrock-runtime-client"
+    CANONICAL_NAME = "securebedrock-runtime-client"
+
+    def __init__(self, credentials: Any) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Any:
+        return self._credentials
+
+
+def control_plane_factory(runtime: BaseClient, policy: Policy, boto_session: Any) -> ClientFactory:
+    """A factory (called lazily, at most once per resolver) of the ``bedrock`` client.
+
+    Same region, credentials, CA bundle and proxy settings as ``runtime``; the
+    endpoint rule is in the module docstring. Raises what the transport rules raise.
+    """
+
+    def build() -> BaseClient:
+        kwargs: dict[str, Any] = {"region_name": runtime.meta.region_name}
+        pinned = policy.network.endpoint_url
+        if pinned and _netcheck.same_endpoint(str(runtime.meta.endpoint_url), pinned):
+            kwargs["endpoint_url"] = str(runtime.meta.endpoint_url)
+        http_session = getattr(getattr(runtime, "_endpoint", None), "http_session", None)
+        verify = getattr(http_session, "_verify", None)
+        if verify is not None:
+            kwargs["verify"] = verify
+        runtime_config = runtime.meta.config
+        copied = {
+            name: getattr(runtime_config, name)
+            for name in _COPIED_CONFIG
+            if getattr(runtime_config, name, None) is not None
+        }
+        kwargs["config"] = Config(
+            connect_timeout=_CONTROL_PLANE_TIMEOUT,
+            read_timeout=_CONTROL_PLANE_TIMEOUT,
+            retries={"mode": "standard", "max_attempts": 2},
+            **copied,
+        )
+        # The named profile only when one was chosen (boto3 reports "default" otherwise,
+        # which botocore refuses when no such profile exists).
+        profile = getattr(getattr(boto_session, "_session", None), "profile", None)
+        session = botocore.session.Session(profile=profile)
+        credentials = getattr(getattr(runtime, "_request_signer", None), "_credentials", None)
+        if credentials is not None:
+            session.register_component(
+                "credential_provider",
+                botocore.credentials.CredentialResolver(providers=[_SameCredentials(credentials)]),
+            )
+        prepared = _transport.prepare_client_kwargs(
+            policy, kwargs, boto_session, service_name=CONTROL_PLANE_SERVICE_NAME
+        )
+        client: BaseClient = session.create_client(CONTROL_PLANE_SERVICE_NAME, **prepared)
+        _transport.harden_client(client, policy)
+        return client
+
+    return build
