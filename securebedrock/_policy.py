@@ -35,7 +35,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ._errors import PolicyConfigError
 
@@ -421,8 +421,6 @@ def _antichain(patterns: Iterable[str]) -> tuple[str, ...]:
 class TLSPolicy:
     """``[tls]``: the minimum TLS version and FIPS endpoints."""
 
-    _section: ClassVar[str] = "tls"
-
     minimum_version: TLSVersion = "1.2"
     fips: bool = False
 
@@ -445,8 +443,6 @@ class TLSPolicy:
 @dataclass(frozen=True, kw_only=True)
 class NetworkPolicy:
     """``[network]``: where connections may go."""
-
-    _section: ClassVar[str] = "network"
 
     require_private_endpoint: bool = False
     allowed_cidrs: tuple[str, ...] = DEFAULT_PRIVATE_CIDRS
@@ -471,8 +467,6 @@ class NetworkPolicy:
 @dataclass(frozen=True, kw_only=True)
 class GuardrailPolicy:
     """``[guardrail]``: the guardrail mandated on every inference call (empty: none)."""
-
-    _section: ClassVar[str] = "guardrail"
 
     identifier: str = ""
     version: str = ""
@@ -600,8 +594,6 @@ def _repath(exc: PolicyConfigError, old: str, new: str) -> PolicyConfigError:
 class InferenceProfilePolicy:
     """``[inference_profile]``: mapping of model ids to profiles, and whether one is required."""
 
-    _section: ClassVar[str] = "inference_profile"
-
     required: bool = False
     map: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
     known: Mapping[str, KnownProfile] = field(default_factory=lambda: types.MappingProxyType({}))
@@ -648,8 +640,6 @@ class RegionsPolicy:
     tuple allows none, and ``global`` is allowed only when named.
     """
 
-    _section: ClassVar[str] = "regions"
-
     allowed: tuple[str, ...] | None = None
     cross_region: bool = False
     allowed_geographies: tuple[str, ...] = ()
@@ -672,8 +662,6 @@ class ModelsPolicy:
     the list covers is dropped (the set of allowed ids does not change).
     """
 
-    _section: ClassVar[str] = "models"
-
     allow: tuple[str, ...] | None = None
     deny: tuple[str, ...] = ()
 
@@ -687,8 +675,6 @@ class ModelsPolicy:
 class ServiceTierPolicy:
     """``[service_tier]``: allowed service tiers (absent on a call means ``default``)."""
 
-    _section: ClassVar[str] = "service_tier"
-
     allowed: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -699,8 +685,6 @@ class ServiceTierPolicy:
 class AuthPolicy:
     """``[auth]``: whether bearer-token (Bedrock API key) auth is allowed."""
 
-    _section: ClassVar[str] = "auth"
-
     allow_api_keys: bool = True
 
     def __post_init__(self) -> None:
@@ -710,8 +694,6 @@ class AuthPolicy:
 @dataclass(frozen=True, kw_only=True)
 class OperationsPolicy:
     """``[operations]``: operations allowed to run without the mandated guardrail."""
-
-    _section: ClassVar[str] = "operations"
 
     allow_without_guardrail: tuple[str, ...] = ()
 
@@ -728,8 +710,6 @@ class OperationsPolicy:
 @dataclass(frozen=True, kw_only=True)
 class AuditPolicy:
     """``[audit]``: whether content digests are recorded in telemetry."""
-
-    _section: ClassVar[str] = "audit"
 
     content: AuditContent = "none"
 
@@ -1026,7 +1006,6 @@ class Policy:
     def from_dict(cls, document: Mapping[str, Any]) -> Policy:
         """Validate a file-shaped mapping (what ``tomllib`` returns, or :meth:`to_dict`)."""
         document = _freeze_map(document, "")
-        _reject_unknown(document, _TOP_LEVEL, "")
         if "version" not in document:
             raise PolicyConfigError(
                 "the policy has no schema version",
@@ -1046,6 +1025,7 @@ class Policy:
                 f"the integer {SCHEMA_VERSION}",
                 f"write `version = {SCHEMA_VERSION}` (this library reads schema 1)",
             )
+        _reject_unknown(document, _TOP_LEVEL, "")
         if "mode" in document:
             kwargs["mode"] = _choice(document["mode"], "mode", MODES)
         for name, cls_ in _SECTIONS.items():
