@@ -537,6 +537,23 @@ def test_close_mid_stream(bedrock: EmbeddedBedrock, raw_client: Callable[..., Ba
     assert len(list(client.converse_stream(modelId=MODEL_ID, messages=MESSAGES)["stream"])) > 3
 
 
+def test_stream_error_event(
+    bedrock: EmbeddedBedrock, raw_client: Callable[..., BaseClient]
+) -> None:
+    from botocore.exceptions import EventStreamError
+
+    client = raw_client()
+    bedrock.faults.stream_error("throttlingException", after_events=3)
+    received = []
+    with pytest.raises(EventStreamError) as raised:
+        for event in client.converse_stream(modelId=MODEL_ID, messages=MESSAGES)["stream"]:
+            received.append(event)
+    assert len(received) == 3
+    assert raised.value.response["Error"]["Code"] == "throttlingException"
+    # The connection was left clean: the next call on the pool works.
+    assert client.converse(modelId=MODEL_ID, messages=MESSAGES)["stopReason"] == "end_turn"
+
+
 def test_delay_fault_triggers_read_timeout(
     bedrock: EmbeddedBedrock, raw_client: Callable[..., BaseClient]
 ) -> None:

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 from .._policy import Policy
-from . import _ca, _handlers, _sigv4
+from . import _ca, _eventstream, _handlers, _sigv4
 from ._handlers import ApiError, GuardrailSpec, InferenceProfileSpec, JsonResponse, StreamResponse
 
 __all__ = [
@@ -119,7 +119,7 @@ class HandshakeFailure:
 
 @dataclass(kw_only=True)
 class _Fault:
-    kind: Literal["error", "close", "delay"]
+    kind: Literal["error", "close", "delay", "stream_error"]
     remaining: int
     operation: str | None
     error: ApiError | None = None
@@ -208,6 +208,31 @@ class Faults:
     ) -> None:
         """Drop the connection after ``after_events`` events of the next ``n`` streams."""
         self._arm(_Fault(kind="close", remaining=n, operation=operation, after_events=after_events))
+
+    def stream_error(
+        self,
+        error_type: str = "modelStreamErrorException",
+        n: int = 1,
+        *,
+        after_events: int = 2,
+        message: str = "Injected error in the stream",
+        operation: str | None = None,
+    ) -> None:
+        """End the next ``n`` streams with an exception *event* after ``after_events``.
+
+        ``error_type`` is the stream's member name, e.g. ``"throttlingException"``,
+        ``"modelStreamErrorException"``, ``"internalServerException"``; botocore
+        raises ``EventStreamError`` with that code while the stream is iterated.
+        """
+        self._arm(
+            _Fault(
+                kind="stream_error",
+                remaining=n,
+                operation=operation,
+                after_events=after_events,
+                error=ApiError(error_type, message, 200),
+            )
+        )
 
     def delay(self, seconds: float, n: int = 1, *, operation: str | None = None) -> None:
         """Wait ``seconds`` before answering the next ``n`` requests."""
@@ -313,10 +338,11 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # a bug in the emulator must not look like a network error
             _log.exception("embedded Bedrock failed on %s", operation)
             response = _error_response(ApiError("InternalServerException", "Internal error", 500))
-        close_after = None
+        stream_fault = None
         if isinstance(response, StreamResponse) and operation in _STREAMING_OPERATIONS:
-            fault = owner.faults._take("close", operation)
-            close_after = fault.after_events if fault is not None else None
+            stream_fault = owner.faults._take("close", operation) or owner.faults._take(
+                "stream_error", operation
+            )
         status = response.status if isinstance(response, JsonResponse) else 200
         error_type = (
             response.headers.get("x-amzn-ErrorType") if isinstance(response, JsonResponse) else None
@@ -345,7 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(response, JsonResponse):
             self._write_json(response)
         else:
-            self._write_stream(response, close_after)
+            self._write_stream(response, stream_fault)
 
     def _common_headers(self) -> None:
         self.send_header("x-amzn-RequestId", self.server.owner._request_id())
@@ -360,7 +386,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(response.body)
 
-    def _write_stream(self, response: StreamResponse, close_after: int | None) -> None:
+    def _write_stream(self, response: StreamResponse, fault: _Fault | None) -> None:
         self.send_response(200)
         self._common_headers()
         self.send_header("Content-Type", "application/vnd.amazon.eventstream")
@@ -369,9 +395,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         for sent, event in enumerate(response.events):
-            if close_after is not None and sent >= close_after:
-                self._drop_connection()
-                return
+            if fault is not None and sent >= fault.after_events:
+                if fault.kind == "close":
+                    self._drop_connection()
+                    return
+                assert fault.error is not None  # noqa: S101 (stream_error faults carry one)
+                event = _eventstream.encode_exception(fault.error.error_type, fault.error.message)
+                self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
+                break
             self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
         self.wfile.write(b"0\r\n\r\n")
 
