@@ -1,0 +1,537 @@
+"""``securebedrock doctor``: a preflight of this host against the effective policy.
+
+Each check is a small function that returns a :class:`CheckResult` (PASS,
+WARN or FAIL, a one-line detail, and a fix for anything that is not a pass);
+``run_checks`` runs them in order, sharing what earlier checks learnt (the
+policy, the region, the endpoint) through a :class:`_Context`. The CLI
+(``securebedrock._cli.doctor``) only renders.
+
+Network use is deliberately narrow: DNS for, and one TLS handshake with, the
+endpoint a client would use, plus the control-plane ``GetGuardrail`` /
+``GetInferenceProfile`` calls when a guardrail or profile is mandated. Nothing
+here prints or returns a secret: credentials are described by their source only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import ssl
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import boto3
+import boto3.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.httpsession import get_cert_path
+from botocore.utils import should_bypass_proxies
+
+from . import _discovery, _transport
+from ._constants import (
+    CONTROL_PLANE_SERVICE_NAME,
+    ENV_BEARER_TOKEN_BEDROCK,
+    ENV_POLICY_PUBLIC_KEY,
+    SERVICE_NAME,
+)
+from ._errors import SecureBedrockError
+from ._policy import Policy
+
+__all__ = ["CheckResult", "DoctorOptions", "Status", "run_checks"]
+
+Status = Literal["PASS", "WARN", "FAIL"]
+
+#: Certificates expiring sooner than this are a WARN.
+_EXPIRY_WARNING = datetime.timedelta(days=14)
+#: Control-plane errors that mean "not allowed to look", not "missing".
+_ACCESS_DENIED = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
+_NOT_FOUND = frozenset({"ResourceNotFoundException", "ValidationException"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckResult:
+    """The outcome of one check: ``fix`` says what to do when ``status`` is not PASS."""
+
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DoctorOptions:
+    """What to check. Every ``None`` means "what a client on this host would use"."""
+
+    region: str | None = None
+    policy_file: str | None = None
+    endpoint_url: str | None = None
+    control_plane_endpoint_url: str | None = None
+    ca_bundle: str | None = None
+    timeout: float = 5.0
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+
+class _Context:
+    """What earlier checks learnt, for the later ones."""
+
+    def __init__(self, options: DoctorOptions) -> None:
+        self.options = options
+        self.policy: Policy = Policy.default()
+        self.policy_ok = False
+        self.session = boto3.session.Session(region_name=options.region)
+        self.region: str | None = options.region or self.session.region_name
+        self.endpoint_url: str | None = None
+        self.client_kwargs: dict[str, Any] = {}
+
+    @property
+    def verify(self) -> str | bool:
+        if self.options.ca_bundle:
+            return self.options.ca_bundle
+        env = self.options.environ.get("AWS_CA_BUNDLE")
+        if env:
+            return env
+        configured = self.session._session.get_config_variable("ca_bundle")
+        return str(configured) if configured else True
+
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.endpoint_url or "").hostname or "").rstrip(".")
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.endpoint_url or "").port or 443
+
+
+def _pass(name: str, detail: str) -> CheckResult:
+    return CheckResult(name=name, status="PASS", detail=detail)
+
+
+def _warn(name: str, detail: str, fix: str) -> CheckResult:
+    return CheckResult(name=name, status="WARN", detail=detail, fix=fix)
+
+
+def _fail(name: str, detail: str, fix: str) -> CheckResult:
+    return CheckResult(name=name, status="FAIL", detail=detail, fix=fix)
+
+
+def _one_line(error: BaseException) -> str:
+    text = error.diagnostics() if isinstance(error, SecureBedrockError) else str(error)
+    return " ".join(part.strip() for part in text.splitlines())
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+
+def check_policy(ctx: _Context) -> Iterable[CheckResult]:
+    """The effective policy loads, and its signature verifies when one is required."""
+    try:
+        explanation = _discovery.explain(file=ctx.options.policy_file, environ=ctx.options.environ)
+    except SecureBedrockError as exc:
+        yield _fail(
+            "policy",
+            _one_line(exc),
+            exc.fix or "fix the policy file; clients on this host refuse to start until then",
+        )
+        return
+    ctx.policy, ctx.policy_ok = explanation.policy, True
+    org = next((layer for layer in explanation.layers if layer.source.startswith("org")), None)
+    digest = explanation.policy.digest[:12]
+    if org is None:
+        yield _warn(
+            "policy",
+            f"no org policy file: the built-in defaults apply (digest {digest})",
+            "install the org policy at /etc/securebedrock/policy.toml or set "
+            "SECUREBEDROCK_POLICY_FILE",
+        )
+    elif ctx.options.environ.get(ENV_POLICY_PUBLIC_KEY):
+        yield _pass("policy", f"{org.source}: signature verified (digest {digest})")
+    else:
+        yield _warn(
+            "policy",
+            f"{org.source} loaded, but no signature is required (digest {digest})",
+            f"sign it (securebedrock policy sign) and set {ENV_POLICY_PUBLIC_KEY} so that a "
+            "tampered file is refused",
+        )
+    if ctx.policy.mode == "log_only":
+        yield _warn(
+            "policy.mode",
+            "log_only: violations are recorded, and the calls are sent anyway",
+            'read the spans/audit log, then set mode = "enforce" (or SECUREBEDROCK_MODE=enforce)',
+        )
+
+
+def check_region(ctx: _Context) -> Iterable[CheckResult]:
+    """A region is configured, and the policy allows it."""
+    if not ctx.region:
+        yield _fail(
+            "region",
+            "no region: not given, not in AWS_REGION/AWS_DEFAULT_REGION or the config file",
+            "pass --region, or set AWS_REGION",
+        )
+        return
+    allowed = ctx.policy.regions.allowed
+    if allowed is not None and ctx.region not in allowed:
+        yield _fail(
+            "region",
+            f"{ctx.region} is not in regions.allowed {list(allowed)}",
+            "use an allowed region (AWS_REGION), or ask the policy owner",
+        )
+        return
+    yield _pass("region", ctx.region)
+
+
+def check_endpoint(ctx: _Context) -> Iterable[CheckResult]:
+    """The endpoint a client would use, where that came from, and whether it is accepted."""
+    url, source = _transport.endpoint_source(ctx.options.endpoint_url, boto_session=ctx.session)
+    kwargs: dict[str, Any] = {"region_name": ctx.region, "verify": ctx.verify}
+    if url:
+        kwargs["endpoint_url"] = url
+    try:
+        prepared = _transport.prepare_client_kwargs(ctx.policy, kwargs, ctx.session)
+        raw = ctx.session.client(SERVICE_NAME, **prepared)  # offline: no request is made
+    except (SecureBedrockError, BotoCoreError, ValueError) as exc:
+        yield _fail(
+            "endpoint",
+            f"{url or 'default'} ({source}): {_one_line(exc)}",
+            getattr(exc, "fix", None) or "fix the endpoint configuration",
+        )
+        return
+    ctx.endpoint_url = str(raw.meta.endpoint_url)
+    ctx.client_kwargs = prepared
+    if prepared.get("endpoint_url") and not url:
+        source = "policy network.endpoint_url"
+    yield _pass("endpoint", f"{ctx.endpoint_url} (from {source})")
+
+
+def check_dns(ctx: _Context) -> Iterable[CheckResult]:
+    """What the endpoint's name resolves to, and whether each address is private."""
+    if not ctx.endpoint_url:
+        return
+    network = ctx.policy.network
+    try:
+        answers = _transport.dns_precheck(ctx.host, ctx.policy, ctx.port)
+    except OSError as exc:
+        yield _fail(
+            "dns",
+            f"{ctx.host} does not resolve ({exc})",
+            "check the resolver, the VPC endpoint's private DNS, or the host name",
+        )
+        return
+    listing = ", ".join(
+        f"{ip} ({'allowed' if ok else 'not in allowed_cidrs'})" for ip, ok in answers
+    )
+    outside = [ip for ip, ok in answers if not ok]
+    if network.require_private_endpoint and outside:
+        yield _fail(
+            "dns",
+            f"{ctx.host} -> {listing}",
+            "enable private DNS on the bedrock-runtime interface endpoint, or pin its "
+            "vpce-... name in network.endpoint_url; clients refuse these addresses",
+        )
+    elif not network.require_private_endpoint:
+        yield _warn(
+            "dns",
+            f"{ctx.host} -> {listing}; network.require_private_endpoint is false",
+            "require a private endpoint (network.require_private_endpoint = true) once "
+            "a VPC endpoint is in place",
+        )
+    else:
+        yield _pass("dns", f"{ctx.host} -> {listing}")
+
+
+def _tls_context(ctx: _Context) -> ssl.SSLContext:
+    verify = ctx.verify
+    cafile = verify if isinstance(verify, str) else get_cert_path(True)
+    context = ssl.create_default_context(cafile=cafile)
+    context.minimum_version = (
+        ssl.TLSVersion.TLSv1_3
+        if ctx.policy.tls.minimum_version == "1.3"
+        else ssl.TLSVersion.TLSv1_2
+    )
+    return context
+
+
+def _subject(cert: Mapping[str, Any]) -> str:
+    parts = [f"{key}={value}" for rdn in cert.get("subject", ()) for key, value in rdn]
+    return ", ".join(parts) or "(empty subject)"
+
+
+def check_tls(ctx: _Context) -> Iterable[CheckResult]:
+    """A live handshake with the endpoint, at the policy's TLS floor."""
+    if not ctx.endpoint_url:
+        return
+    floor = ctx.policy.tls.minimum_version
+    try:
+        context = _tls_context(ctx)
+        with socket.create_connection((ctx.host, ctx.port), timeout=ctx.options.timeout) as sock:
+            peer = sock.getpeername()[0]
+            with context.wrap_socket(sock, server_hostname=ctx.host) as tls:
+                version, cipher, cert = tls.version(), tls.cipher(), tls.getpeercert()
+    except ssl.SSLCertVerificationError as exc:
+        yield _fail(
+            "tls",
+            f"certificate of {ctx.host} not trusted ({exc.verify_message})",
+            "pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that issued it",
+        )
+        return
+    except ssl.SSLError as exc:
+        yield _fail(
+            "tls",
+            f"handshake with {ctx.host}:{ctx.port} failed at floor TLS {floor} ({exc.reason})",
+            f"the endpoint does not offer TLS {floor} or later: use an endpoint that does "
+            "(Bedrock's own endpoints support TLS 1.3), or remove a TLS-downgrading middlebox",
+        )
+        return
+    except OSError as exc:
+        yield _fail(
+            "tls",
+            f"cannot connect to {ctx.host}:{ctx.port} ({exc})",
+            "check routing/security groups to the endpoint",
+        )
+        return
+    expiry = "unknown expiry"
+    status: Status = "PASS"
+    fix = ""
+    not_after = cert.get("notAfter") if cert else None
+    if isinstance(not_after, str):
+        expires = datetime.datetime.fromtimestamp(
+            ssl.cert_time_to_seconds(not_after), tz=datetime.timezone.utc
+        )
+        expiry = f"expires {expires:%Y-%m-%d}"
+        if expires - datetime.datetime.now(datetime.timezone.utc) < _EXPIRY_WARNING:
+            status, fix = "WARN", "the endpoint certificate expires soon: renew it"
+    subject = _subject(cert) if cert else "(no certificate)"
+    detail = f"{version}, {cipher[0] if cipher else '?'}, peer {peer}, subject {subject}, {expiry}"
+    yield CheckResult(name="tls", status=status, detail=detail, fix=fix)
+
+
+def check_fips(ctx: _Context) -> Iterable[CheckResult]:
+    """FIPS endpoint availability in the region, and the local OpenSSL's FIPS mode."""
+    available = sorted(_transport.fips_regions(SERVICE_NAME))
+    has_fips = ctx.region in available
+    mode = _transport.openssl_fips_mode()
+    openssl = {True: "on", False: "off", None: "unknown"}[mode]
+    where = (
+        f"FIPS endpoint in {ctx.region}: {'yes' if has_fips else 'no'}; "
+        f"OpenSSL FIPS mode: {openssl}"
+    )
+    if not ctx.policy.tls.fips:
+        yield _pass("fips", f"not required; {where}")
+    elif not has_fips:
+        yield _fail("fips", where, f"tls.fips needs a region with a FIPS endpoint: {available}")
+    elif mode is not True:
+        yield _warn(
+            "fips",
+            where,
+            "FIPS endpoints are used, but this host's OpenSSL is not "
+            "in FIPS mode: use a FIPS-validated OpenSSL build if client-side crypto "
+            "must be validated too",
+        )
+    else:
+        yield _pass("fips", where)
+
+
+def _mask(proxy: str) -> str:
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
+
+
+def check_proxy(ctx: _Context) -> Iterable[CheckResult]:
+    """Whether a proxy would carry the calls, and whether the policy allows one."""
+    if not ctx.endpoint_url:
+        return
+    proxies = urllib.request.getproxies()
+    proxy = None
+    if not should_bypass_proxies(ctx.endpoint_url):
+        proxy = proxies.get("https") or proxies.get("all")
+    network = ctx.policy.network
+    if not proxy:
+        yield _pass("proxy", "none (direct connection)")
+    elif network.require_private_endpoint and not network.allow_proxy:
+        yield _fail(
+            "proxy",
+            f"{_mask(proxy)} would carry the calls; the policy forbids a proxy",
+            f"add {ctx.host} to NO_PROXY, or set network.allow_proxy = true",
+        )
+    else:
+        yield _warn(
+            "proxy",
+            f"{_mask(proxy)} carries the calls",
+            f"add {ctx.host} to NO_PROXY for a direct connection",
+        )
+
+
+def check_credentials(ctx: _Context) -> Iterable[CheckResult]:
+    """Where SigV4 credentials come from (never the secret), and bearer-token auth."""
+    token = bool(ctx.options.environ.get(ENV_BEARER_TOKEN_BEDROCK))
+    try:
+        credentials = ctx.session.get_credentials()
+    except (BotoCoreError, ValueError) as exc:
+        yield _fail(
+            "credentials",
+            f"cannot load credentials ({exc})",
+            "fix the profile/config named by AWS_PROFILE",
+        )
+        credentials = None
+    else:
+        if credentials is None:
+            yield _warn(
+                "credentials",
+                "no SigV4 credentials found",
+                "configure a role, profile or environment credentials",
+            )
+        else:
+            yield _pass("credentials", f"SigV4 credentials from {credentials.method}")
+    if not token:
+        yield _pass("auth.api_key", f"{ENV_BEARER_TOKEN_BEDROCK} not set: SigV4 only")
+    elif not ctx.policy.auth.allow_api_keys:
+        yield _fail(
+            "auth.api_key",
+            f"{ENV_BEARER_TOKEN_BEDROCK} is set, and the policy refuses API-key auth",
+            f"unset {ENV_BEARER_TOKEN_BEDROCK} and use IAM credentials (SigV4)",
+        )
+    else:
+        yield _warn(
+            "auth.api_key",
+            f"{ENV_BEARER_TOKEN_BEDROCK} is set: calls use an API key",
+            "prefer short-term credentials (a role); set auth.allow_api_keys = false "
+            "to refuse API keys",
+        )
+
+
+def _control_plane(ctx: _Context) -> Any:
+    kwargs: dict[str, Any] = {
+        "region_name": ctx.region,
+        "verify": ctx.verify,
+        "config": Config(
+            retries={"max_attempts": 1},
+            connect_timeout=ctx.options.timeout,
+            read_timeout=ctx.options.timeout,
+        ),
+    }
+    if ctx.options.control_plane_endpoint_url:
+        kwargs["endpoint_url"] = ctx.options.control_plane_endpoint_url
+    prepared = _transport.prepare_client_kwargs(
+        ctx.policy, kwargs, ctx.session, service_name=CONTROL_PLANE_SERVICE_NAME
+    )
+    client = ctx.session.client(CONTROL_PLANE_SERVICE_NAME, **prepared)
+    _transport.harden_client(client, ctx.policy)
+    return client
+
+
+def _lookup(ctx: _Context, name: str, what: str, call: Callable[[Any], object]) -> CheckResult:
+    try:
+        call(_control_plane(ctx))
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _ACCESS_DENIED:
+            return _warn(
+                name,
+                f"{what}: not permitted to check ({code})",
+                "allow bedrock:GetGuardrail / bedrock:GetInferenceProfile to run this "
+                "check; calls are unaffected",
+            )
+        if code in _NOT_FOUND:
+            return _fail(
+                name,
+                f"{what}: does not exist ({code})",
+                "create it, or fix the identifier/version in the policy",
+            )
+        return _warn(name, f"{what}: could not check ({code})", "retry later")
+    except (SecureBedrockError, BotoCoreError) as exc:
+        return _warn(
+            name,
+            f"{what}: could not check ({_one_line(exc)})",
+            "check control-plane connectivity (bedrock endpoint)",
+        )
+    return _pass(name, f"{what}: exists")
+
+
+def check_guardrail(ctx: _Context) -> Iterable[CheckResult]:
+    """The mandated guardrail exists (GetGuardrail), when permitted."""
+    guardrail = ctx.policy.guardrail
+    if not guardrail.mandated:
+        yield _pass("guardrail", "none mandated")
+        return
+    what = f"guardrail {guardrail.identifier} version {guardrail.version}"
+    yield _lookup(
+        ctx,
+        "guardrail",
+        what,
+        lambda client: client.get_guardrail(
+            guardrailIdentifier=guardrail.identifier, guardrailVersion=guardrail.version
+        ),
+    )
+
+
+def check_inference_profiles(ctx: _Context) -> Iterable[CheckResult]:
+    """Every inference profile the policy maps models to exists (GetInferenceProfile)."""
+    profiles = sorted(set(ctx.policy.inference_profile.map.values()))
+    if not profiles:
+        detail = "required; none mapped" if ctx.policy.inference_profile.required else "none mapped"
+        yield _pass("inference_profile", detail)
+        return
+    for profile in profiles:
+        yield _lookup(ctx, "inference_profile", f"profile {profile}", _get_profile(profile))
+
+
+def _get_profile(profile: str) -> Callable[[Any], object]:
+    def call(client: Any) -> object:
+        return client.get_inference_profile(inferenceProfileIdentifier=profile)
+
+    return call
+
+
+def check_client(ctx: _Context) -> Iterable[CheckResult]:
+    """A secured client can be built here (everything a client checks at construction)."""
+    if not (ctx.policy_ok and ctx.endpoint_url):
+        return
+    from ._client import _create_secured
+
+    try:
+        # Construction only (endpoint, proxy, DNS checks); no request is sent. The
+        # policy is the one checked above, including a --policy file.
+        _create_secured(ctx.session, ctx.policy, dict(ctx.client_kwargs))
+    except SecureBedrockError as exc:
+        yield _fail("client", _one_line(exc), exc.fix or "see the detail")
+        return
+    yield _pass("client", "securebedrock.client() constructs with the effective policy")
+
+
+CHECKS: tuple[Callable[[_Context], Iterable[CheckResult]], ...] = (
+    check_policy,
+    check_region,
+    check_endpoint,
+    check_dns,
+    check_tls,
+    check_fips,
+    check_proxy,
+    check_credentials,
+    check_guardrail,
+    check_inference_profiles,
+    check_client,
+)
+
+
+def run_checks(options: DoctorOptions | None = None) -> list[CheckResult]:
+    """Run every check in order; a check that crashes is reported as a FAIL, never raised."""
+    ctx = _Context(options or DoctorOptions())
+    results: list[CheckResult] = []
+    for check in CHECKS:
+        try:
+            results.extend(check(ctx))
+        except Exception as exc:  # a doctor reports, it does not crash
+            name = check.__name__.removeprefix("check_")
+            results.append(
+                _fail(
+                    name,
+                    f"check crashed: {type(exc).__name__}: {exc}",
+                    "report this as a securebedrock bug",
+                )
+            )
+    return results

@@ -1,0 +1,220 @@
+"""``securebedrock doctor`` against the embedded endpoint: passing and failing hosts.
+
+Loopback only: every run passes ``--endpoint-url`` of the embedded server and a
+policy file that pins it, so nothing else is ever resolved or connected to.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from securebedrock import _signing
+from securebedrock._cli import main
+from securebedrock._doctor import CheckResult, DoctorOptions, run_checks
+from securebedrock.testing import EmbeddedBedrock, GuardrailSpec
+
+GUARDRAIL = GuardrailSpec(identifier="gr1doctor001", version="3")
+
+
+def policy_text(server: EmbeddedBedrock, extra: str = "", *, loopback_allowed: bool = True) -> str:
+    cidrs = '["127.0.0.0/8"]' if loopback_allowed else '["10.0.0.0/8"]'
+    return f"""
+version = 1
+[tls]
+minimum_version = "1.3"
+[network]
+require_private_endpoint = true
+allowed_cidrs = {cidrs}
+endpoint_url = "{server.endpoint_url}"
+[guardrail]
+identifier = "{GUARDRAIL.identifier}"
+version = "{GUARDRAIL.version}"
+{extra}
+"""
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> EmbeddedBedrock:
+    with EmbeddedBedrock(guardrails=[GUARDRAIL]) as started:
+        # SigV4 credentials the embedded endpoint accepts (for GetGuardrail).
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", started.access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", started.secret_key)
+        yield started
+
+
+def write_policy(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def doctor(server: EmbeddedBedrock, policy_file: str) -> dict[str, CheckResult]:
+    results = run_checks(
+        DoctorOptions(
+            region="us-east-1",
+            policy_file=policy_file,
+            endpoint_url=server.endpoint_url,
+            control_plane_endpoint_url=server.endpoint_url,
+            ca_bundle=server.ca_bundle,
+            timeout=5.0,
+        )
+    )
+    by_name: dict[str, CheckResult] = {}
+    for result in results:
+        by_name.setdefault(result.name, result)
+    return by_name
+
+
+def cli_args(server: EmbeddedBedrock, policy_file: str) -> list[str]:
+    return [
+        "doctor",
+        "--region", "us-east-1",
+        "--policy", policy_file,
+        "--endpoint-url", server.endpoint_url,
+        "--control-plane-endpoint-url", server.endpoint_url,
+        "--ca-bundle", server.ca_bundle,
+    ]  # fmt: skip
+
+
+def test_compliant_host_passes(
+    server: EmbeddedBedrock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy_file = write_policy(tmp_path, policy_text(server))
+    checks = doctor(server, policy_file)
+    assert {name: check.status for name, check in checks.items()} == {
+        "policy": "WARN",  # unsigned: no public key configured
+        "region": "PASS",
+        "endpoint": "PASS",
+        "dns": "PASS",
+        "tls": "PASS",
+        "fips": "PASS",
+        "proxy": "PASS",
+        "credentials": "PASS",
+        "auth.api_key": "PASS",
+        "guardrail": "PASS",
+        "inference_profile": "PASS",
+        "client": "PASS",
+    }
+    assert "TLSv1.3" in checks["tls"].detail
+    assert "peer 127.0.0.1" in checks["tls"].detail
+    assert "expires" in checks["tls"].detail
+    assert "from endpoint_url argument" in checks["endpoint"].detail
+    assert checks["credentials"].detail == "SigV4 credentials from env"
+    assert server.access_key not in json.dumps([c.__dict__ for c in checks.values()])
+    assert server.secret_key not in json.dumps([c.__dict__ for c in checks.values()])
+    # Every non-pass says how to fix it.
+    assert all(check.fix for check in checks.values() if check.status != "PASS")
+
+    assert main(cli_args(server, policy_file)) == 0
+    out = capsys.readouterr().out
+    assert "PASS  tls" in out
+    assert "\033[" not in out  # not a terminal: no colour
+
+
+def test_signed_policy_passes(
+    server: EmbeddedBedrock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy_file = write_policy(tmp_path, policy_text(server))
+    private_pem, public_pem = _signing.generate_keypair()
+    signature = _signing.sign(
+        Path(policy_file).read_bytes(), _signing.load_private_key(private_pem)
+    )
+    _signing.signature_path(policy_file).write_bytes(signature)
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_PUBLIC_KEY", public_pem.decode())
+    check = doctor(server, policy_file)["policy"]
+    assert check.status == "PASS"
+    assert "signature verified" in check.detail
+
+
+def test_tampered_policy_fails(
+    server: EmbeddedBedrock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy_file = write_policy(tmp_path, policy_text(server))
+    private_pem, public_pem = _signing.generate_keypair()
+    signature = _signing.sign(
+        Path(policy_file).read_bytes(), _signing.load_private_key(private_pem)
+    )
+    _signing.signature_path(policy_file).write_bytes(signature)
+    Path(policy_file).write_text(policy_text(server).replace('"1.3"', '"1.2"'))
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_PUBLIC_KEY", public_pem.decode())
+    check = doctor(server, policy_file)["policy"]
+    assert check.status == "FAIL"
+    assert check.fix
+
+
+def test_tls_floor_above_server_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with EmbeddedBedrock(guardrails=[GUARDRAIL], tls_max_version="1.2") as capped:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", capped.access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", capped.secret_key)
+        policy_file = write_policy(tmp_path, policy_text(capped))
+        checks = doctor(capped, policy_file)
+        assert checks["tls"].status == "FAIL"
+        assert "floor TLS 1.3" in checks["tls"].detail
+        assert "TLS 1.3" in checks["tls"].fix
+        assert main(cli_args(capped, policy_file)) == 1
+
+
+def test_private_endpoint_without_loopback_fails(
+    server: EmbeddedBedrock, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy_file = write_policy(tmp_path, policy_text(server, loopback_allowed=False))
+    checks = doctor(server, policy_file)
+    assert checks["dns"].status == "FAIL"
+    assert "127.0.0.1 (not in allowed_cidrs)" in checks["dns"].detail
+    assert checks["client"].status == "FAIL"
+
+    assert main([*cli_args(server, policy_file), "--json"]) == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["ok"] is False
+    statuses = {check["name"]: check["status"] for check in payload["checks"]}
+    assert statuses["dns"] == "FAIL"
+    assert set(payload["checks"][0]) == {"name", "status", "detail", "fix"}
+
+
+def test_missing_guardrail_fails_and_access_denied_warns(
+    server: EmbeddedBedrock, tmp_path: Path
+) -> None:
+    text = policy_text(server).replace(GUARDRAIL.identifier, "gr0missing00")
+    missing = doctor(server, write_policy(tmp_path, text))["guardrail"]
+    assert missing.status == "FAIL", missing
+
+    policy_file = write_policy(tmp_path, policy_text(server))
+    server.faults.access_denied(1, operation="GetGuardrail")
+    denied = doctor(server, policy_file)["guardrail"]
+    assert denied.status == "WARN"
+    assert "AccessDenied" in denied.detail
+
+
+def test_api_key_refused_by_policy_fails(
+    server: EmbeddedBedrock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "not-a-real-token-0123456789")
+    policy_file = write_policy(tmp_path, policy_text(server, "[auth]\nallow_api_keys = false\n"))
+    checks = doctor(server, policy_file)
+    assert checks["auth.api_key"].status == "FAIL"
+    assert "not-a-real-token" not in json.dumps([c.__dict__ for c in checks.values()])
+
+
+def test_region_outside_the_allowed_list_fails(server: EmbeddedBedrock, tmp_path: Path) -> None:
+    policy_file = write_policy(
+        tmp_path, policy_text(server, '[regions]\nallowed = ["eu-west-1"]\n')
+    )
+    assert doctor(server, policy_file)["region"].status == "FAIL"
+
+
+def test_log_only_mode_warns(server: EmbeddedBedrock, tmp_path: Path) -> None:
+    policy_file = write_policy(tmp_path, 'mode = "log_only"\n' + policy_text(server))
+    results = run_checks(
+        DoctorOptions(
+            region="us-east-1",
+            policy_file=policy_file,
+            endpoint_url=server.endpoint_url,
+            control_plane_endpoint_url=server.endpoint_url,
+            ca_bundle=server.ca_bundle,
+        )
+    )
+    mode = [result for result in results if result.name == "policy.mode"]
+    assert [result.status for result in mode] == ["WARN"]
