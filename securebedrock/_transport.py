@@ -46,6 +46,7 @@ from ._transport_session import (
     HardenedSession,
     last_connection,
     refuse,
+    reset_last_connection,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "last_connection",
     "openssl_fips_mode",
     "prepare_client_kwargs",
+    "reset_last_connection",
 ]
 
 #: The settings a replacement session copies from the one botocore built
@@ -287,8 +289,10 @@ def prepare_client_kwargs(
     FIPS policy in a region without FIPS endpoints).
     """
     prepared = dict(kwargs)
-    if prepared.get("verify") is False:
-        raise _refuse_unverified(None, "verify=False")
+    verify = prepared.get("verify")
+    if verify is not None and not verify:
+        # False, but also "" or 0: botocore treats any falsy value as "do not verify".
+        raise _refuse_unverified(None, f"verify={verify!r}")
     if prepared.get("use_ssl") is False:
         raise TransportSecurityError(
             rule="tls.version",
@@ -416,8 +420,7 @@ def harden_client(client: BaseClient, policy: Policy) -> None:
     host = _host_of(url)
     region = client.meta.region_name
     _check_endpoint(url, _final_source(url, service_name), policy, service_name, region)
-    if policy.tls.fips and not _netcheck.same_endpoint(url, policy.network.endpoint_url):
-        _check_fips_region(policy, service_name, region)
+    _check_fips_region(policy, service_name, region)
 
     try:
         settings = {name: getattr(old, name) for name in _SESSION_SETTINGS}
@@ -426,7 +429,7 @@ def harden_client(client: BaseClient, policy: Policy) -> None:
         proxies_settings = proxy_config._proxies_settings
     except AttributeError as exc:
         raise _internals_changed(f"URLLib3Session settings ({exc})") from None
-    if settings["_verify"] is False:
+    if not settings["_verify"]:
         raise _refuse_unverified(host, "client created with verify=False")
 
     guard = Guard(policy)

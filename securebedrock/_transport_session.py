@@ -50,7 +50,14 @@ from ._constants import AUDIT_LOGGER_NAME
 from ._errors import TransportSecurityError
 from ._policy import Policy
 
-__all__ = ["ConnectionInfo", "Guard", "HardenedSession", "last_connection"]
+__all__ = [
+    "ConnectionInfo",
+    "Guard",
+    "HardenedSession",
+    "last_connection",
+    "refuse",
+    "reset_last_connection",
+]
 
 _log = logging.getLogger(AUDIT_LOGGER_NAME)
 
@@ -117,6 +124,11 @@ def last_connection() -> ConnectionInfo | None:
     attribute store, no look-up.
     """
     return _last.info
+
+
+def reset_last_connection() -> None:
+    """Forget this thread's last connection (call before a call that may send nothing)."""
+    _last.info = None
 
 
 def refuse(error: TransportSecurityError, *, enforce: bool) -> None:

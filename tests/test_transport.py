@@ -118,6 +118,8 @@ def test_last_connection_is_per_thread(bedrock: EmbeddedBedrock) -> None:
     worker.start()
     worker.join()
     assert seen == [None]
+    _transport.reset_last_connection()
+    assert _transport.last_connection() is None
 
 
 def test_no_dns_lookup_per_call(bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -252,6 +254,8 @@ def test_verify_false_is_refused(bedrock: EmbeddedBedrock) -> None:
     with pytest.raises(TransportSecurityError) as caught:
         make(bedrock, verify=False)
     assert caught.value.rule == "tls.version" and "verify=False" in str(caught.value)
+    with pytest.raises(TransportSecurityError, match="verification disabled"):
+        make(bedrock, verify="")  # botocore treats any falsy verify as "off"
     raw = boto3.client("bedrock-runtime", **{**bedrock.client_kwargs(), "verify": False})
     with pytest.raises(TransportSecurityError, match="verification disabled"):
         securebedrock.secure(raw, policy=bedrock.pin())
