@@ -46,7 +46,6 @@ DECISION_EVENT: Final = "securebedrock.tool_decision"
 _ENTITY_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*")
 _QUOTED = re.compile(r"`([^`]*)`")
 _IDENTIFIER_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-_GATEWAY_REFERENCE = re.compile(r'AgentCore::Gateway::"((?:[^"\\]|\\.)*)"')
 
 if TYPE_CHECKING:
     from ._stream import ToolUseAssembler
@@ -223,15 +222,17 @@ class ToolGate:
             )
         if env_mode == "enforce":
             object.__setattr__(self, "mode", "enforce")
-        for named in sorted(set(_GATEWAY_REFERENCE.findall(self.policy.text)) - {self.gateway}):
-            _log.warning(
-                "a policy in %s names %s::%s but this gate's gateway is %s: "
-                "that policy never matches a call through this gate",
-                self.policy.source,
-                GATEWAY_TYPE,
-                _quote(named),
-                _quote(self.gateway),
-            )
+        for line, named in self.policy._gateway_references():
+            if named != self.gateway:
+                _log.warning(
+                    "%s:%d names %s::%s but this gate's gateway is %s: "
+                    "that policy never matches a call through this gate",
+                    self.policy.source,
+                    line,
+                    GATEWAY_TYPE,
+                    _quote(named),
+                    _quote(self.gateway),
+                )
 
     def evaluate(
         self,

@@ -142,6 +142,21 @@ class ToolPolicy:
         """The 1-based line where policy ``policy_id`` starts, or ``None`` if unknown."""
         return self._lines.get(policy_id)
 
+    def _gateway_references(self) -> list[tuple[int, str]]:
+        """(line, id) of every ``AgentCore::Gateway::"id"`` literal in the policy text."""
+        tokens = _source.tokenize(self.text)
+        found: list[tuple[int, str]] = []
+        for i in range(len(tokens) - 4):
+            if [t.text for t in tokens[i : i + 4]] == ["AgentCore", "::", "Gateway", "::"]:
+                literal = tokens[i + 4].text
+                if len(literal) >= 2 and literal[0] == literal[-1] == '"':
+                    try:
+                        value = json.loads(literal)
+                    except json.JSONDecodeError:
+                        continue  # Cedar escapes that JSON does not share: not worth a warning
+                    found.append((_source.line_column(self.text, tokens[i].start)[0], value))
+        return found
+
     def _display_id(self, cedar_id: str) -> str:
         return self._display_ids.get(cedar_id, cedar_id)
 
