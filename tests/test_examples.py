@@ -26,6 +26,17 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     ),
     "session_for_frameworks.py": ("'guardrailIdentifier': 'gr0session01'",),
     "langchain_chat.py": ("LangChain reply:", "'guardrailIdentifier': 'gr0langch001'"),
+    "signed_policy.py": (
+        "signed policy enforced; stop reason: end_turn",
+        "'guardrailIdentifier': 'gr0signed001'",
+        "tampered policy refused: the policy signature does not verify",
+    ),
+    "otel_console.py": (
+        '"name": "chat anthropic.claude-3-haiku-20240307-v1:0"',
+        '"securebedrock.decision": "allow"',
+        '"securebedrock.decision": "deny"',
+        "# refused by region.cross_region",
+    ),
 }
 
 
