@@ -16,13 +16,17 @@ everything in the audit span and log.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
+import logging
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.client import BaseClient
 
-from . import _digest, _rules
+from . import _digest, _profiles, _rules
+from ._constants import AUDIT_LOGGER_NAME
 from ._errors import PolicyViolation
 from ._policy import Policy
 from ._retry import Retrier, RetryConfig, disable_botocore_retries
@@ -121,15 +125,16 @@ class SecuredApiCall:
     ) -> Any:
         state = self._state
         call = state.build_call(operation_name, api_params)
+        # [enforcement, issue 4] profiles are resolved here so the engine stays pure.
+        call = _resolve_profiles(state, call)
         decision = _rules.evaluate(state.policy, call)
-        if decision.violations:
-            if state.enforce:
-                _log_decision(audit, decision, "deny", decision.params)
-                raise _violation_error(decision)
-            params: Mapping[str, Any] = api_params
-        else:
-            params = decision.params
-        _log_decision(audit, decision, "log_only" if decision.violations else "allow", params)
+        outcome = _rules.outcome(decision, enforce=state.enforce)
+        if outcome == "deny":
+            _log_decision(audit, decision, "deny", decision.params)
+            raise _violation_error(decision)
+        # log_only changes nothing and refuses nothing: the caller's own parameters go out.
+        params: Mapping[str, Any] = decision.params if state.enforce else api_params
+        _log_decision(audit, decision, outcome, params)
         token = current_call.set(_CallContext(call, decision, state.enforce))
         try:
             # [retry, issue 6] our single retry layer (botocore's is off: see _retry.py).
@@ -221,7 +226,90 @@ def install(
     else:
         original = type(client)._make_api_call.__get__(client)
     state = SecuredState(client, policy, original, observability=observability)
+    _install_enforcement(client, state, boto_session)  # [enforcement, issue 4]
     # [retry, issue 6] one retry layer: ours (see _retry.py for what this relies on).
     disable_botocore_retries(client)
     client.__dict__[_ATTR] = state
     client.__dict__["_make_api_call"] = SecuredApiCall(state)
+
+
+# --- [enforcement, issue 4] -----------------------------------------------------------------
+# Profile resolution before evaluate(), and the last-chance bearer-token check on the
+# prepared request. Owned by the enforcement engineer; see docs/rules.md.
+
+_AUTH_HANDLER_ID = "securebedrock-enforcement-auth-api-key"
+_enforcement_log = logging.getLogger(AUDIT_LOGGER_NAME)
+
+
+def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: Any) -> None:
+    """Give ``state`` its profile resolver; register the ``before-send`` auth check last."""
+    factory = _profiles.control_plane_factory(client, state.policy, boto_session)
+    state.profiles = _profiles.ProfileResolver(factory)  # type: ignore[attr-defined]
+    client_ref = weakref.ref(client)
+
+    def check_authorization(request: Any, event_name: str = "", **_: Any) -> None:
+        # Registered last, so it sees the headers after every other handler (signers,
+        # frameworks that inject "Authorization: Bearer ..."). It never returns a
+        # response: other handlers' short-circuits keep working.
+        target = client_ref()
+        current = target.__dict__.get(_ATTR) if target is not None else None
+        if not isinstance(current, SecuredState) or current.policy.auth.allow_api_keys:
+            return
+        header = request.headers.get("Authorization") if request is not None else None
+        if isinstance(header, bytes):
+            header = header.decode("latin-1")
+        if not isinstance(header, str) or not header.lower().startswith("bearer "):
+            return
+        operation = event_name.rsplit(".", 1)[-1] if event_name else "unknown"
+        context = current_call.get()
+        already = context is not None and "auth.api_key" in context.decision.rules
+        violation = _rules.Violation(
+            rule="auth.api_key",
+            found="an 'Authorization: Bearer' header on the prepared request (a Bedrock API "
+            "key set by the signer or by a before-send/request handler)",
+            expected="SigV4 (IAM credentials), auth.allow_api_keys = false",
+            fix="remove the code or framework that sets a bearer token, unset "
+            "AWS_BEARER_TOKEN_BEDROCK, or set auth.allow_api_keys = true",
+        )
+        if current.enforce:
+            error = PolicyViolation(
+                rule=violation.rule,
+                operation=operation,
+                found=violation.found,
+                expected=violation.expected,
+                fix=violation.fix,
+            )
+            error.violations = (violation,)  # type: ignore[attr-defined]
+            raise error
+        if not already:
+            _enforcement_log.warning(
+                "securebedrock decision",
+                extra={
+                    "securebedrock": {
+                        "operation": operation,
+                        "decision": "log_only",
+                        "mode": current.policy.mode,
+                        "rules": ["auth.api_key"],
+                        "changes": [],
+                        "region": current.region,
+                        "stage": "before-send",
+                    }
+                },
+            )
+
+    client.meta.events.register_last(
+        f"before-send.{client.meta.service_model.service_id.hyphenize()}",
+        check_authorization,
+        unique_id=_AUTH_HANDLER_ID,
+    )
+
+
+def _resolve_profiles(state: SecuredState, call: _rules.Call) -> _rules.Call:
+    """Add the routes of the profiles the engine needs (cached; one control-plane call per
+    ARN per client at most); unresolvable ones are passed on with a reason (fail closed)."""
+    arns = _rules.profiles_to_resolve(state.policy, call)
+    if not arns:
+        return call
+    resolver: _profiles.ProfileResolver = state.profiles  # type: ignore[attr-defined]
+    resolved, unresolved = resolver.resolve_all(arns)
+    return dataclasses.replace(call, resolved_profiles=resolved, unresolved_profiles=unresolved)
