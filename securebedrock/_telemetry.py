@@ -681,6 +681,8 @@ class CallRecord:
     @_safe
     def stream_ended(self, how: str, error: BaseException | None = None) -> None:
         """A wrapped stream ended: ``exhausted``, ``closed``, ``error`` or ``abandoned``."""
+        if self.ended:  # only the first ending counts (close() after exhaustion, ...)
+            return
         if self.recording:
             self.span.set_attribute(ATTR_STREAM_END, how)
             if self._completion is not None:
@@ -759,8 +761,16 @@ else:
     _EventStreamBase = EventStream
 
 
-def _stream_abandoned(record: CallRecord) -> None:
-    """``weakref.finalize`` callback: the caller dropped the stream without ending it."""
+def _stream_abandoned(record: CallRecord, inner: Any) -> None:
+    """``weakref.finalize`` callback: the caller dropped the stream without ending it.
+
+    Closes the HTTP stream too, so the connection is released now rather than
+    whenever the socket happens to be collected.
+    """
+    try:
+        inner.close()
+    except Exception as exc:
+        _log.debug("securebedrock: closing an abandoned stream failed: %s", type(exc).__name__)
     record.stream_ended("abandoned")
 
 
@@ -780,7 +790,8 @@ class SecuredEventStream(_EventStreamBase):
     def __init__(self, inner: Any, record: CallRecord) -> None:
         self._sb_inner = inner
         self._sb_record = record
-        finalizer = weakref.finalize(self, _stream_abandoned, record)
+        # The callback holds the record and the inner stream, never ``self``.
+        finalizer = weakref.finalize(self, _stream_abandoned, record, inner)
         finalizer.atexit = False
         self._sb_finalizer = finalizer
 
@@ -859,4 +870,11 @@ def _log_decision_record(
     if span_context.is_valid:
         fields["trace_id"] = format(span_context.trace_id, "032x")
         fields["span_id"] = format(span_context.span_id, "016x")
-    _audit_log.log(level, "securebedrock decision", extra={"securebedrock": fields})
+    _audit_log.log(
+        level,
+        "securebedrock decision: %s %s rules=%s",
+        record.outcome,
+        record.operation,
+        ",".join(rules) or "-",
+        extra={"securebedrock": fields},
+    )
