@@ -261,7 +261,9 @@ class ToolGate:
             decision = self._deny(name, tool_use_id, problem)
         else:
             try:
-                tool_input = to_cedar(tool_use.get("input", {}), "input")
+                tool_input = to_cedar(
+                    tool_use.get("input", {}), "input", known_keys=self.policy._identifiers
+                )
             except ValueProblem as exc:
                 decision = self._deny(name, tool_use_id, str(exc))
             else:
@@ -381,7 +383,8 @@ class ToolGate:
             )
         except Exception as exc:  # noqa: BLE001 - any failure of the engine is a deny
             allowed, reasons = False, ()
-            raw_errors = (f"Cedar evaluation failed ({type(exc).__name__}: {exc})",)
+            # The exception text may quote the request (tool input): keep only its type.
+            raw_errors = (f"Cedar evaluation failed ({type(exc).__name__})",)
         known = {
             principal.uid,
             f"{ACTION_TYPE}::{_quote(name)}",

@@ -33,8 +33,15 @@ class ValueProblem(ValueError):
     """
 
 
-def to_cedar(value: Any, path: str, *, depth: int = 0) -> Any:
-    """A Cedar JSON value equal to ``value``, or :class:`ValueProblem`."""
+def to_cedar(
+    value: Any, path: str, *, known_keys: frozenset[str] | None = None, depth: int = 0
+) -> Any:
+    """A Cedar JSON value equal to ``value``, or :class:`ValueProblem`.
+
+    With ``known_keys`` (the identifiers of the policy text), a record key that
+    is not among them is shown as ``…`` in the path: keys of *model* input can
+    carry data too, and only names the policy author wrote are known harmless.
+    """
     if depth > _MAX_DEPTH:
         raise ValueProblem(f"{path}: nested deeper than {_MAX_DEPTH} levels")
     if isinstance(value, bool | str):
@@ -62,10 +69,12 @@ def to_cedar(value: Any, path: str, *, depth: int = 0) -> Any:
                     f"{path}: the key {key!r} is reserved by Cedar's JSON format "
                     "(it would turn the value into an entity or extension reference)"
                 )
-            record[key] = to_cedar(item, f"{path}.{key}", depth=depth + 1)
+            label = key if known_keys is None or key in known_keys else "…"
+            record[key] = to_cedar(item, f"{path}.{label}", known_keys=known_keys, depth=depth + 1)
         return record
     if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
         return [
-            to_cedar(item, f"{path}[{index}]", depth=depth + 1) for index, item in enumerate(value)
+            to_cedar(item, f"{path}[{index}]", known_keys=known_keys, depth=depth + 1)
+            for index, item in enumerate(value)
         ]
     raise ValueProblem(f"{path}: a {type(value).__name__}, which is not a JSON value")
