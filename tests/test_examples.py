@@ -7,12 +7,16 @@ fresh interpreter is also what a reader gets.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from securebedrock import _constants
+from securebedrock._cli import build_parser
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -101,3 +105,65 @@ def test_examples_define_main() -> None:
         source = (EXAMPLES / name).read_text()
         assert "\ndef main() -> None:" in source, name
         assert 'if __name__ == "__main__":\n    main()' in source, name
+
+
+# --- the docs stay true to the code ------------------------------------------------------------
+
+DOCS = EXAMPLES.parent / "docs"
+CLI_REFERENCE = DOCS / "cli.md"
+_CLI_HEADER = """# Command line
+
+`securebedrock COMMAND ...` (also `python -m securebedrock`). This page is generated from
+the commands' own `--help` (`tests/test_examples.py` checks it; regenerate with
+`UPDATE_DOCS=1 pytest tests/test_examples.py -k cli_reference`).
+
+| command | what it does |
+| --- | --- |
+| [`securebedrock demo`](#securebedrock-demo) | an offline tour on an embedded endpoint |
+| [`securebedrock doctor`](#securebedrock-doctor) | preflight this host: see [doctor](doctor.md) |
+| [`securebedrock policy`](#securebedrock-policy) | sign, verify, [export](export.md) policies |
+| [`securebedrock tools`](#securebedrock-tools) | the Cedar tool gate: see [tools](tools.md) |
+
+Exit codes: 0 success; 1 a check failed or a policy/transport error (the message names
+the rule or key, what was found, what was expected and the fix); 2 a usage error.
+"""
+
+
+def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and every subcommand parser under it, depth first, in definition order."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found.extend(_parsers(sub))
+    return found
+
+
+def cli_reference() -> str:
+    """The CLI reference page, from the parsers' own help."""
+    sections = [_CLI_HEADER]
+    for parser in _parsers(build_parser())[1:]:
+        sections.append(f"\n## {parser.prog}\n\n```text\n{parser.format_help().rstrip()}\n```\n")
+    return "".join(sections)
+
+
+def test_cli_reference_is_current(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")  # argparse wraps help to the terminal width
+    expected = cli_reference()
+    if os.environ.get("UPDATE_DOCS") == "1":
+        CLI_REFERENCE.write_text(expected)
+    assert CLI_REFERENCE.read_text() == expected, (
+        "docs/cli.md is out of date: UPDATE_DOCS=1 pytest tests/test_examples.py -k cli_reference"
+    )
+
+
+def test_every_environment_variable_is_documented() -> None:
+    page = (DOCS / "environment.md").read_text()
+    names = {
+        value
+        for name, value in vars(_constants).items()
+        if name.startswith("ENV_") and isinstance(value, str)
+    }
+    assert set(_constants.ENVIRONMENT_VARIABLES) <= names
+    missing = sorted(name for name in names if f"`{name}`" not in page)
+    assert not missing, f"docs/environment.md does not document {missing}"

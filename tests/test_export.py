@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +333,18 @@ def test_cli_json_wraps_policy_and_notes(
     assert {"rule": "network.proxy", "reason": "proxy use is invisible to AWS"} in payload[
         "not_exported"
     ]
+
+
+def test_docs_examples_are_what_the_command_prints() -> None:
+    """docs/export.md shows statements of the strict example policy's SCP: keep them true."""
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "docs" / "export.md").read_text()
+    blocks = re.findall(r"```json\n(.*?)```", page, flags=re.DOTALL)
+    assert len(blocks) == 3
+    policy = Policy.from_file(root / "examples" / "policies" / "strict-regulated.toml")
+    document = export_policy(policy, "scp")
+    assert "produces nine statements" in page and len(document["Statement"]) == 9
+    statements = by_sid(document)
+    for block in blocks:
+        shown = json.loads(block)
+        assert statements[shown["Sid"]] == shown
