@@ -273,6 +273,24 @@ class Retrier:
             delay = state.next_action.sleep if state.next_action is not None else 0.0
             _notify(watcher, state.attempt_number, error, delay)
 
+        # Fast path: almost every call succeeds at its first attempt, and building and
+        # driving tenacity's machinery costs tens of microseconds per call
+        # (docs/performance.md). So the first attempt runs directly; only after a
+        # failure does tenacity take over, replaying that failure as its own first
+        # attempt, so stop/wait/retry/notification behave exactly as before.
+        first_failure: BaseException | None = None
+        try:
+            return one_attempt()
+        except BaseException as exc:
+            first_failure = exc
+
+        def replay_then_attempt() -> T:
+            nonlocal first_failure
+            if first_failure is not None:
+                failure, first_failure = first_failure, None
+                raise failure
+            return one_attempt()
+
         retrying = tenacity.Retrying(
             stop=stop,
             wait=wait,
@@ -282,7 +300,7 @@ class Retrier:
             reraise=True,
         )
         try:
-            return retrying(one_attempt)
+            return retrying(replay_then_attempt)
         except BaseException as exc:
             _notify(watcher, attempt_number, exc, None)
             raise
