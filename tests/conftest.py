@@ -8,12 +8,14 @@ and documented.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 from botocore.client import BaseClient
 
@@ -43,6 +45,21 @@ _ISOLATED_NAMES = (
 GUARDRAIL = GuardrailSpec(identifier="gr1abc2def3g", version="3", blocked_words=("forbidden",))
 #: A model id the embedded endpoint answers for (Anthropic-style bodies for InvokeModel).
 MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _share_botocore_model_loader() -> Iterator[None]:
+    """Share botocore's JSON model loader between the sessions tests create.
+
+    Every test starts from a fresh boto3 session (isolation), and each new
+    session re-reads and re-parses the service models: ~0.25 s per client.
+    The loader only caches immutable model data keyed by the data path, so
+    sharing it keeps isolation and makes a client ~4x cheaper to create.
+    """
+    original = botocore.session.create_loader
+    botocore.session.create_loader = functools.lru_cache(maxsize=8)(original)  # type: ignore[assignment]
+    yield
+    botocore.session.create_loader = original  # type: ignore[assignment]
 
 
 @pytest.fixture(autouse=True)
