@@ -15,6 +15,10 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_TOOL_CALL_ID,
+    GEN_AI_TOOL_NAME,
+)
 
 import securebedrock
 from securebedrock.tools import (
@@ -355,6 +359,8 @@ def test_check_decides_every_tool_use_of_a_converse_response(gate: ToolGate) -> 
     assert gate.check(no_tools, principal=BILLING) == ()
     with pytest.raises(ToolGateError, match="tools.check"):
         gate.check({"output": {}}, principal=BILLING)
+    with pytest.raises(ToolGateError, match="assembler"):
+        gate.check({"stream": object()}, principal=BILLING)
 
 
 def test_denied_tool_result_names_the_denial_never_the_input(gate: ToolGate) -> None:
@@ -389,6 +395,7 @@ def test_each_decision_is_a_span_event_without_input_values(gate: ToolGate) -> N
         "deny",
     ]
     first = dict(events[0].attributes or {})
+    assert {GEN_AI_TOOL_NAME, GEN_AI_TOOL_CALL_ID} <= set(first)  # the semconv names
     assert first["gen_ai.tool.name"] == "ProcessRefund__execute"
     assert first["gen_ai.tool.call.id"] == "tooluse_1"
     assert first["securebedrock.mode"] == "enforce"

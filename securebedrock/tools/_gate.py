@@ -291,13 +291,15 @@ class ToolGate:
                 fix="pass the Converse response itself",
             )
         message = response.get("output", {}).get("message") if "output" in response else response
-        content = message.get("content", []) if isinstance(message, Mapping) else None
+        # No default: a ConverseStream response (or anything else) passed here by mistake
+        # must not read as "the model asked for no tool".
+        content = message.get("content") if isinstance(message, Mapping) else None
         if not isinstance(content, list):
             raise ToolGateError(
                 "[tools.check] not a Converse response",
                 found="no output.message.content list",
                 expected="the dict returned by client.converse(), or its output['message']",
-                fix="pass the Converse response itself",
+                fix="pass the Converse response itself; for ConverseStream use gate.assembler()",
             )
         return tuple(
             self.evaluate(block["toolUse"], principal=principal, context=context)
