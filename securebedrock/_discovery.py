@@ -8,7 +8,8 @@ Precedence (each layer can only tighten the one before it):
    when ``$SECUREBEDROCK_POLICY_PUBLIC_KEY`` is set the file must carry a valid
    Ed25519 signature (``<file>.sig``), and a file must exist at all;
 2. the **code policy** (``policy=`` of ``client()``, ``Session()``, ``secure()``)
-   merges over it: ``org.merge(code)``, never a replacement;
+   merges over the org file: ``org.merge(code)``, never a replacement. Without
+   an org file the code policy is used as it is (the defaults are not a floor);
 3. ``$SECUREBEDROCK_MODE``: ``enforce`` turns ``log_only`` into ``enforce``;
    ``log_only`` over an ``enforce`` policy is a :class:`PolicyConfigError`
    (it would loosen; a loud refusal beats a silent ignore), and over a
@@ -220,7 +221,9 @@ def _layers(
         effective = org.policy
     if code_policy is not None:
         layers.append(Layer(source=SOURCE_CODE, policy=code_policy))
-        effective = effective.merge(code_policy)
+        # The defaults are not a floor: without an org file the code policy is the
+        # policy (so code may opt in to cross-region, a proxy, its own CIDRs).
+        effective = effective.merge(code_policy) if org is not None else code_policy
     moded = _apply_env_mode(effective, env)
     if moded is not effective:
         layers.append(Layer(source=SOURCE_ENV_MODE, policy=moded))
@@ -272,9 +275,14 @@ def explain(
     sources: dict[str, str] = {}
     previous: dict[str, Any] = {}
     cumulative = layers[0].policy
+    has_org = any(layer.source.startswith("org file") for layer in layers)
     for layer in layers:
-        # The code layer holds the code policy itself; the others hold the result so far.
-        cumulative = cumulative.merge(layer.policy) if layer.source == SOURCE_CODE else layer.policy
+        # The code layer holds the code policy itself (merged over an org file, if
+        # any); the other layers hold the result so far.
+        if layer.source == SOURCE_CODE and has_org:
+            cumulative = cumulative.merge(layer.policy)
+        else:
+            cumulative = layer.policy
         current = _leaves(cumulative.to_dict())
         for key, value in current.items():
             changed = key not in previous or previous[key] != value

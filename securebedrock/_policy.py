@@ -630,6 +630,10 @@ class InferenceProfilePolicy:
             known[profile] = _known_profile(entry, path)
         _set(self, "known", types.MappingProxyType(known))
 
+    def __hash__(self) -> int:
+        # MappingProxyType is unhashable; hash what equality compares.
+        return hash((self.required, frozenset(self.map.items()), frozenset(self.known.items())))
+
 
 @dataclass(frozen=True, kw_only=True)
 class RegionsPolicy:
@@ -924,6 +928,10 @@ class Policy:
                     cls.__name__,
                     f"pass {name}={cls.__name__}(...)",
                 )
+
+    def __hash__(self) -> int:
+        # Equal policies have equal canonical forms, so the digest is a sound hash.
+        return hash(self.digest)
 
     # ----------------------------------------------------------------- constructors
 

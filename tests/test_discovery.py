@@ -14,7 +14,7 @@ from botocore.client import BaseClient
 
 import securebedrock
 from securebedrock import Policy, PolicyConfigError, PolicyViolation, _discovery, _signing
-from securebedrock._policy import GuardrailPolicy, RegionsPolicy, TLSPolicy
+from securebedrock._policy import GuardrailPolicy, NetworkPolicy, RegionsPolicy, TLSPolicy
 from securebedrock.testing import EmbeddedBedrock
 
 ORG = (
@@ -109,8 +109,19 @@ def test_code_policy_merges_over_the_org_file(default_path: Path) -> None:
 
 
 def test_code_policy_without_org_file_is_used_as_is() -> None:
-    code = Policy(regions=RegionsPolicy(allowed=("us-west-2",)))
-    assert _discovery.effective_policy(code) == Policy.default().merge(code)
+    # The defaults are not a floor: code may opt in to what they leave off.
+    code = Policy(
+        regions=RegionsPolicy(cross_region=True, allowed_geographies=("us",)),
+        network=NetworkPolicy(allow_proxy=True, allowed_cidrs=("127.0.0.0/8",)),
+    )
+    assert _discovery.effective_policy(code) is code
+
+
+def test_an_org_file_that_leaves_a_key_out_means_its_default(default_path: Path) -> None:
+    # The file's absent keys are the secure defaults, and they bind the code policy.
+    _write(default_path, ORG)
+    code = Policy(regions=RegionsPolicy(cross_region=True, allowed_geographies=("us",)))
+    assert _discovery.effective_policy(code).regions.cross_region is False
 
 
 def test_code_guardrail_conflicting_with_the_org_is_an_error(default_path: Path) -> None:

@@ -480,3 +480,12 @@ def test_model_pattern_covers_is_sound_on_examples() -> None:
     assert model_pattern_covers("*", "m?x")
     assert not model_pattern_covers("a?", "a*")
     assert not model_pattern_covers("anthropic.claude-*", "anthropic.*")
+
+
+def test_policies_are_hashable_consistently_with_equality() -> None:
+    one = _parse("[inference_profile]\nmap = { 'a.x' = 'us.a.x', 'b.x' = 'us.b.x' }\n")
+    two = _parse("[inference_profile]\nmap = { 'b.x' = 'us.b.x', 'a.x' = 'us.a.x' }\n")
+    assert one == two
+    assert hash(one) == hash(two)
+    assert hash(one.inference_profile) == hash(two.inference_profile)
+    assert len({one, two, Policy.default()}) == 2
