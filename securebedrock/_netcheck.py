@@ -52,10 +52,17 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
 def ip_allowed(ip: str, networks: tuple[IPNetwork, ...]) -> bool:
     """Whether ``ip`` lies inside one of ``networks`` (an empty tuple allows nothing)."""
     try:
-        address = parse_ip(ip)
+        raw = ipaddress.ip_address(ip.split("%", 1)[0])
     except ValueError:
         return False
-    return any(address.version == net.version and address in net for net in networks)
+    # A v4-mapped peer (::ffff:10.1.2.3) matches a v4 range, and a range written in
+    # mapped form matches it too.
+    candidates = {raw, parse_ip(ip)}
+    return any(
+        address.version == net.version and address in net
+        for address in candidates
+        for net in networks
+    )
 
 
 def address_class(ip: str) -> AddressClass:
