@@ -352,6 +352,23 @@ def test_private_endpoint_checked_at_connect_even_if_dns_said_yes(
         assert len(connects) == 1
 
 
+def test_log_only_records_a_public_peer_and_sends(
+    bedrock: EmbeddedBedrock, org: Callable[[str], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    org(
+        'mode = "log_only"\n[network]\nrequire_private_endpoint = true\n'
+        'allowed_cidrs = ["10.0.0.0/8"]\n'
+    )
+    with caplog.at_level(logging.WARNING, logger="securebedrock.audit"):
+        client = make(bedrock, Policy(mode="log_only"))
+        converse(client)
+    info = _transport.last_connection()
+    assert info is not None and info.violations == ("network.private_endpoint",)
+    assert len(bedrock.requests) == 1
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("network.private_endpoint" in message for message in messages) == 2  # DNS + peer
+
+
 def test_dns_precheck_for_doctor() -> None:
     policy = Policy(network=NetworkPolicy(allowed_cidrs=("127.0.0.1/32",)))
     assert _transport.dns_precheck("127.0.0.1", policy) == [("127.0.0.1", True)]
