@@ -218,3 +218,32 @@ def test_log_only_mode_warns(server: EmbeddedBedrock, tmp_path: Path) -> None:
     )
     mode = [result for result in results if result.name == "policy.mode"]
     assert [result.status for result in mode] == ["WARN"]
+
+
+def test_endpoint_source_from_the_environment(
+    server: EmbeddedBedrock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", server.endpoint_url)
+    results = run_checks(
+        DoctorOptions(
+            region="us-east-1",
+            policy_file=write_policy(tmp_path, policy_text(server)),
+            control_plane_endpoint_url=server.endpoint_url,
+            ca_bundle=server.ca_bundle,
+        )
+    )
+    endpoint = next(result for result in results if result.name == "endpoint")
+    assert endpoint.status == "PASS"
+    assert "from environment variable AWS_ENDPOINT_URL_BEDROCK_RUNTIME" in endpoint.detail
+
+
+def test_proxy_forbidden_by_policy_fails(
+    server: EmbeddedBedrock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A loopback "proxy" that is never connected to: the policy refuses it first.
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:secret@127.0.0.1:9")
+    checks = doctor(server, write_policy(tmp_path, policy_text(server)))
+    assert checks["proxy"].status == "FAIL"
+    assert "http://127.0.0.1:9" in checks["proxy"].detail
+    assert "secret" not in checks["proxy"].detail
+    assert checks["client"].status == "FAIL"
