@@ -790,3 +790,11 @@ def test_event_stream_frames_pass_botocore_crc_checks() -> None:
     bad.add_data(bytes(corrupted))
     with pytest.raises(Exception, match="(?i)checksum|crc"):
         list(bad)
+
+
+def test_ipv6_loopback() -> None:
+    with EmbeddedBedrock(host="::1") as server:
+        assert server.endpoint_url == f"https://[::1]:{server.port}"
+        client = boto3.client("bedrock-runtime", **server.client_kwargs())
+        client.converse(modelId=MODEL_ID, messages=MESSAGES)
+        assert server.requests[-1].client_address[0] == "::1"

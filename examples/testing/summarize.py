@@ -12,6 +12,7 @@ from typing import Any
 MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
 
 
+# --8<-- [start:summarize]
 def summarize(client: Any, text: str) -> str:
     """One Converse call; returns the model's text (or the guardrail's message)."""
     response = client.converse(
@@ -20,6 +21,9 @@ def summarize(client: Any, text: str) -> str:
         inferenceConfig={"maxTokens": 200},
     )
     return str(response["output"]["message"]["content"][0]["text"])
+
+
+# --8<-- [end:summarize]
 
 
 def summarize_streaming(client: Any, text: str) -> str:

@@ -438,6 +438,8 @@ class _HTTPSServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], owner: EmbeddedBedrock) -> None:
         self.owner = owner
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
@@ -587,7 +589,8 @@ class EmbeddedBedrock:
     @property
     def endpoint_url(self) -> str:
         """``https://127.0.0.1:<port>``: pass as ``endpoint_url=``."""
-        return f"https://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}"
 
     @property
     def ca_bundle(self) -> str:
