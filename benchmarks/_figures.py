@@ -13,7 +13,7 @@ from typing import Any
 from . import _world
 from ._report import Figure, Target
 from ._settings import Settings
-from ._stats import interleave, median, percentile, time_each
+from ._stats import interleave, median, percentile, time_each, time_each_with_cpu
 from ._world import World
 
 MIB = 1024 * 1024
@@ -114,30 +114,39 @@ def converse_overhead(world: World, settings: Settings) -> Figure:
     if difference:
         return _with(figure, error=f"the two clients send different requests: {difference}")
 
-    def batch(call: Callable[[], Any]) -> Callable[[], float]:
+    cpu: dict[str, list[float]] = {"raw": [], "secured": []}
+
+    def batch(name: str, call: Callable[[], Any]) -> Callable[[], float]:
         def run() -> float:
-            result = median(time_each(call, settings.roundtrip_batch))
+            walls, cpus = time_each_with_cpu(call, settings.roundtrip_batch)
+            cpu[name].append(median(cpus))
             world.between_batches()
-            return result
+            return median(walls)
 
         return run
 
     paired = interleave(
-        batch(world.raw_converse), batch(world.secured_converse), rounds=settings.roundtrip_rounds
+        batch("raw", world.raw_converse),
+        batch("secured", world.secured_converse),
+        rounds=settings.roundtrip_rounds,
     )
     deltas = [b - a for a, b in zip(paired.a_rounds, paired.b_rounds, strict=True)]
     overhead_us = median(deltas) * 1e6
+    raw_cpu_us, secured_cpu_us = median(cpu["raw"]) * 1e6, median(cpu["secured"]) * 1e6
     return _with(
         figure,
         value=paired.ratio,
         detail=(
             f"raw {paired.a * 1e6:.0f} us, secured {paired.b * 1e6:.0f} us: "
-            f"{overhead_us:+.0f} us/call"
+            f"{overhead_us:+.0f} us/call; client CPU {raw_cpu_us:.0f} -> {secured_cpu_us:.0f} us"
         ),
         data={
             "raw_us": paired.a * 1e6,
             "secured_us": paired.b * 1e6,
             "overhead_us": overhead_us,
+            "raw_client_cpu_us": raw_cpu_us,
+            "secured_client_cpu_us": secured_cpu_us,
+            "client_cpu_overhead_us": secured_cpu_us - raw_cpu_us,
             "round_ratios": list(paired.ratios),
             "ratio_p10": percentile(paired.ratios, 0.1),
             "ratio_p90": percentile(paired.ratios, 0.9),

@@ -40,6 +40,26 @@ def time_each(action: Callable[[], object], count: int) -> list[float]:
     return samples
 
 
+def time_each_with_cpu(action: Callable[[], object], count: int) -> tuple[list[float], list[float]]:
+    """Wall seconds and this thread's CPU seconds taken by each of ``count`` calls.
+
+    CPU time of the calling thread excludes the embedded server (other threads)
+    and time spent waiting for the CPU, so it isolates the client's own cost
+    even on a busy machine.
+    """
+    clock = time.perf_counter
+    cpu = time.thread_time
+    walls: list[float] = []
+    cpus: list[float] = []
+    for _ in range(count):
+        start_cpu = cpu()
+        start = clock()
+        action()
+        walls.append(clock() - start)
+        cpus.append(cpu() - start_cpu)
+    return walls, cpus
+
+
 @dataclass(frozen=True, kw_only=True)
 class Paired:
     """Per-round medians of two interleaved sides, and their per-round ratios (b / a)."""
