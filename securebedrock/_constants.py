@@ -29,6 +29,8 @@ CONTROL_PLANE_SERVICE_NAME: Final = "bedrock"
 #: Environment variables botocore reads that change where or how a client connects.
 ENV_ENDPOINT_URL_BEDROCK_RUNTIME: Final = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
 ENV_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
+#: botocore's switch that turns the environment/config-file endpoint URLs off.
+ENV_IGNORE_CONFIGURED_ENDPOINT_URLS: Final = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
 ENV_BEARER_TOKEN_BEDROCK: Final = "AWS_BEARER_TOKEN_BEDROCK"
 
 #: Name of the audit logger (one structured record per decision, no content).

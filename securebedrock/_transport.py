@@ -35,6 +35,7 @@ from . import _netcheck
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
     ENV_ENDPOINT_URL,
+    ENV_IGNORE_CONFIGURED_ENDPOINT_URLS,
     SERVICE_NAME,
 )
 from ._errors import PolicyConfigError, TransportSecurityError
@@ -73,9 +74,6 @@ _SESSION_SETTINGS = (
     "_key_file",
 )
 
-_ENV_IGNORE_CONFIGURED = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
-
-
 # --- where does the endpoint come from? -----------------------------------------------------
 
 
@@ -98,7 +96,7 @@ def _configured_endpoints(service_name: str, boto_session: Any) -> list[tuple[st
                 return []
         except Exception:  # noqa: S110 -- a broken config is botocore's to report
             pass
-    elif os.environ.get(_ENV_IGNORE_CONFIGURED, "").lower() == "true":
+    elif os.environ.get(ENV_IGNORE_CONFIGURED_ENDPOINT_URLS, "").lower() == "true":
         return []
     found: list[tuple[str, str]] = []
     service_var = _service_env_var(service_name)
