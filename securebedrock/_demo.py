@@ -184,19 +184,46 @@ def run_demo(out: TextIO, *, colour: bool = False) -> int:
 
     printer = _Printer(out, colour)
     collector = _SpanCollector()
-    # The decisions are on the spans; keep the audit log's records off the terminal.
+    # The audit log's records are collected (shown when there are no spans), not printed.
     audit = logging.getLogger(AUDIT_LOGGER_NAME)
-    quiet = logging.NullHandler()
-    audit.addHandler(quiet)
+    records = _AuditRecords()
+    level = audit.level
+    audit.addHandler(records)
+    audit.setLevel(logging.INFO)
     try:
-        return _tour(printer, collector)
+        return _tour(printer, collector, records)
     finally:
-        audit.removeHandler(quiet)
+        audit.removeHandler(records)
+        audit.setLevel(level)
         if collector.provider is not None:
             collector.provider.shutdown()
 
 
-def _tour(printer: _Printer, collector: _SpanCollector) -> int:
+class _AuditRecords(logging.Handler):
+    """The structured ``securebedrock.audit`` records (content-free) of the tour."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.fields: list[Mapping[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = getattr(record, "securebedrock", None)
+        if isinstance(fields, Mapping):
+            self.fields.append(fields)
+
+
+def _print_records(printer: _Printer, records: _AuditRecords) -> None:
+    for fields in records.fields:
+        rules = ", ".join(fields.get("rules") or ()) or "-"
+        printer.line(f"• {fields.get('operation')} {fields.get('model_requested')}")
+        printer.line(
+            f"  decision={fields.get('decision')}  rules={rules}  "
+            f"guardrail={fields.get('guardrail_id') or '-'}",
+            indent=5,
+        )
+
+
+def _tour(printer: _Printer, collector: _SpanCollector, records: _AuditRecords) -> int:
     from . import client as secured_client
     from .testing import EmbeddedBedrock, GuardrailSpec
 
@@ -275,10 +302,9 @@ def _tour(printer: _Printer, collector: _SpanCollector) -> int:
 
         printer.heading(7, "The audit spans (one per call; never any prompt or completion)")
         if collector.missing is not None:
-            printer.line(
-                f"({collector.missing}: install it to see the spans, e.g. "
-                "pip install 'securebedrock[otel]')"
-            )
+            printer.line(f"({collector.missing}: pip install 'securebedrock[otel]' to see")
+            printer.line(" the spans; meanwhile, here are the audit log's records)")
+            _print_records(printer, records)
         else:
             _print_spans(printer, collector.spans())
 

@@ -81,6 +81,9 @@ def test_demo_without_the_otel_sdk(tmp_path: Path) -> None:
     result = _run(tmp_path, "-c", code)
     assert result.returncode == 0, result.stderr
     assert "opentelemetry-sdk is not installed" in result.stdout
+    # The audit log's records stand in for the spans.
+    assert "decision=deny  rules=region.cross_region" in result.stdout
+    assert "decision=log_only  rules=region.cross_region" in result.stdout
     assert "PolicyViolation, rule region.cross_region" in result.stdout
 
 
