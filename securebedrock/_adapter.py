@@ -238,6 +238,16 @@ def install(
 # prepared request. Owned by the enforcement engineer; see docs/rules.md.
 
 _AUTH_HANDLER_ID = "securebedrock-enforcement-auth-api-key"
+
+#: What the ``before-send`` check reports for a bearer ``Authorization`` header.
+BEARER_HEADER_VIOLATION = _rules.Violation(
+    rule="auth.api_key",
+    found="an 'Authorization: Bearer' header on the prepared request (a Bedrock API "
+    "key set by the signer or by a before-send/request handler)",
+    expected="SigV4 (IAM credentials), auth.allow_api_keys = false",
+    fix="remove the code or framework that sets a bearer token, unset "
+    "AWS_BEARER_TOKEN_BEDROCK, or set auth.allow_api_keys = true",
+)
 _enforcement_log = logging.getLogger(AUDIT_LOGGER_NAME)
 
 
@@ -263,14 +273,7 @@ def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: 
         operation = event_name.rsplit(".", 1)[-1] if event_name else "unknown"
         context = current_call.get()
         already = context is not None and "auth.api_key" in context.decision.rules
-        violation = _rules.Violation(
-            rule="auth.api_key",
-            found="an 'Authorization: Bearer' header on the prepared request (a Bedrock API "
-            "key set by the signer or by a before-send/request handler)",
-            expected="SigV4 (IAM credentials), auth.allow_api_keys = false",
-            fix="remove the code or framework that sets a bearer token, unset "
-            "AWS_BEARER_TOKEN_BEDROCK, or set auth.allow_api_keys = true",
-        )
+        violation = BEARER_HEADER_VIOLATION
         if current.enforce:
             error = PolicyViolation(
                 rule=violation.rule,
