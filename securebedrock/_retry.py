@@ -172,7 +172,11 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 class AttemptObserver(Protocol):
-    """Told about every attempt (the telemetry records each as a span event)."""
+    """Told about every attempt (the telemetry records each as a span event).
+
+    An observer may also define ``attempt_started(number)``, called right
+    before each attempt is sent.
+    """
 
     def attempt(
         self, number: int, error: BaseException | None, retry_delay: float | None
@@ -275,6 +279,7 @@ class Retrier:
             attempt_number += 1
             if attempt_number > 1 and rewind is not None:
                 rewind()
+            _notify_start(watcher, attempt_number)
             # A fresh top-level dict per attempt: botocore handlers may add keys.
             result = send(dict(params))
             _notify(watcher, attempt_number, None, None)
@@ -335,6 +340,16 @@ def _notify(
 ) -> None:
     try:
         observer.attempt(number, error, delay)
+    except Exception:  # noqa: S110 - observers are telemetry: they never break a call
+        pass
+
+
+def _notify_start(observer: AttemptObserver, number: int) -> None:
+    started = getattr(observer, "attempt_started", None)
+    if started is None:
+        return
+    try:
+        started(number)
     except Exception:  # noqa: S110 - observers are telemetry: they never break a call
         pass
 

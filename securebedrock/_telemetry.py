@@ -145,6 +145,15 @@ def _connection_info() -> Any:
     return getter() if callable(getter) else None
 
 
+def _forget_connection() -> None:
+    """Clear the thread's last connection, so a failed attempt never reports a stale one."""
+    from . import _transport
+
+    reset = getattr(_transport, "reset_last_connection", None)
+    if callable(reset):
+        reset()
+
+
 def _gen_ai_operation(operation: str, params: Mapping[str, Any]) -> str:
     if operation in ("Converse", "ConverseStream"):
         return sc.OPERATION_CHAT
@@ -335,6 +344,7 @@ class CallRecord:
         model = _str(params.get("modelId"))
         self.model = model
         self.outcome = "allow"
+        self.rules: tuple[str, ...] = ()
         self.error_type: str | None = None
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
@@ -365,16 +375,9 @@ class CallRecord:
         self.outcome = outcome
         violations = tuple(getattr(decision, "violations", ()) or ())
         rules = tuple(v.rule for v in violations)
+        self.rules = rules
         for rule in rules:
-            self._t.violations.add(
-                1,
-                {
-                    ATTR_RULE: rule,
-                    ATTR_MODE: self._t.mode,
-                    ATTR_DECISION: outcome,
-                    sc.GEN_AI_OPERATION_NAME: self.gen_ai_operation,
-                },
-            )
+            self._count_violation(rule)
         sent = _str(params_sent.get("modelId"))
         requested = _str(getattr(decision, "model_requested", None)) or self.model
         model_sent = _str(getattr(decision, "model_sent", None)) or sent
@@ -449,9 +452,27 @@ class CallRecord:
                 except Exception as exc:
                     _log.debug("securebedrock telemetry error in active: %s", type(exc).__name__)
 
+    def _count_violation(self, rule: str) -> None:
+        self._t.violations.add(
+            1,
+            {
+                ATTR_RULE: rule,
+                ATTR_MODE: self._t.mode,
+                ATTR_DECISION: self.outcome,
+                sc.GEN_AI_OPERATION_NAME: self.gen_ai_operation,
+            },
+        )
+
+    @_safe
+    def attempt_started(self, number: int) -> None:
+        """An attempt is about to be sent (the retrier calls this)."""
+        _forget_connection()
+
     @_safe
     def attempt(self, number: int, error: BaseException | None, retry_delay: float | None) -> None:
         """One attempt ended (the retrier calls this): an event, and the connection it used."""
+        info = _connection_info()
+        self._transport_violations(info)
         if not self.recording:
             return
         attributes: dict[str, Any] = {ATTR_ATTEMPT_NUMBER: number}
@@ -461,7 +482,6 @@ class CallRecord:
             attributes[ATTR_RETRY_DELAY] = round(retry_delay, 6)
         self.span.add_event(EVENT_ATTEMPT, attributes)
         span_attributes: dict[str, Any] = {ATTR_ATTEMPTS: number}
-        info = _connection_info()
         if info is not None:
             tls_version = getattr(info, "tls_version", None)
             address_class = getattr(info, "address_class", None)
@@ -470,6 +490,33 @@ class CallRecord:
             if address_class:
                 span_attributes[ATTR_PEER_ADDRESS_CLASS] = str(address_class)
         self.span.set_attributes(span_attributes)
+
+    def _transport_violations(self, info: Any) -> None:
+        """Rules a log_only policy let a connection break (the transport records them)."""
+        found = tuple(getattr(info, "violations", ()) or ()) if info is not None else ()
+        new = tuple(rule for rule in found if isinstance(rule, str) and rule not in self.rules)
+        if not new:
+            return
+        self.rules = self.rules + new
+        if self.outcome == "allow":
+            self.outcome = "log_only"
+        for rule in new:
+            self._count_violation(rule)
+        if not self.recording:
+            return
+        self.span.set_attributes({ATTR_RULES: self.rules, ATTR_DECISION: self.outcome})
+        address_class = getattr(info, "address_class", "")
+        tls_version = getattr(info, "tls_version", "")
+        for rule in new:
+            self.span.add_event(
+                EVENT_VIOLATION,
+                {
+                    ATTR_RULE: rule,
+                    ATTR_DECISION: self.outcome,
+                    ATTR_FOUND: f"connection to a {address_class} address over {tls_version}",
+                    ATTR_EXPECTED: "see the policy's transport rules",
+                },
+            )
 
     # -- outcome ------------------------------------------------------------------------
 

@@ -521,3 +521,21 @@ def test_runs_alongside_the_botocore_instrumentation(
         assert botocore_span.parent.span_id == mine.context.span_id
         assert botocore_span.context.trace_id == mine.context.trace_id
     assert all(s.status.status_code is StatusCode.UNSET for s in ours)
+
+
+def test_transport_violations_logged_by_a_log_only_policy_are_on_the_span(
+    client: Callable[..., BaseClient], otel: Otel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = tmp_path / "org-policy.toml"
+    org.write_text('version = 1\nmode = "log_only"\n[network]\nrequire_private_endpoint = true\n')
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(org))
+    client(LOG_ONLY).converse(modelId=MODEL_ID, messages=MESSAGES)
+    span = otel.only_span()
+    # The loopback endpoint is not a private address: the transport let it through
+    # (log_only) and recorded the rule on the connection.
+    assert span.attributes[T.ATTR_RULES] == ("network.private_endpoint",)
+    assert span.attributes[T.ATTR_DECISION] == "log_only"
+    (violation,) = events(span, T.EVENT_VIOLATION)
+    assert violation[T.ATTR_RULE] == "network.private_endpoint"
+    (point,) = otel.metric_points(T.METRIC_VIOLATIONS)
+    assert point.attributes[T.ATTR_RULE] == "network.private_endpoint"

@@ -25,23 +25,30 @@ from securebedrock.testing import EmbeddedBedrock
 MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
 
 
+# --8<-- [start:client]
+def secured_client(server: EmbeddedBedrock, exporter: Any, reader: Any) -> Any:
+    """A secured client whose spans and metrics go to the given exporter and reader."""
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    meter_provider = MeterProvider(metric_readers=[reader])
+    return securebedrock.client(
+        **server.client_kwargs(),  # region_name, endpoint_url, ... as for boto3.client
+        policy=server.pin(),
+        tracer_provider=tracer_provider,  # default: the global provider
+        meter_provider=meter_provider,  # default: the global provider
+        retry=RetryConfig(max_attempts=3, total_timeout=10.0, initial_backoff=0.05),
+    )
+
+
+# --8<-- [end:client]
+
+
 def main() -> None:
     """A throttled call, retried; print what the audit span and the metrics recorded."""
     exporter = InMemorySpanExporter()
     reader = InMemoryMetricReader()
     with EmbeddedBedrock() as server:
-        # --8<-- [start:client]
-        tracer_provider = TracerProvider()
-        tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-        meter_provider = MeterProvider(metric_readers=[reader])
-        client: Any = securebedrock.client(
-            **server.client_kwargs(),  # region_name, endpoint_url, ... as for boto3.client
-            policy=server.pin(),
-            tracer_provider=tracer_provider,  # default: the global provider
-            meter_provider=meter_provider,  # default: the global provider
-            retry=RetryConfig(max_attempts=3, total_timeout=10.0, initial_backoff=0.05),
-        )
-        # --8<-- [end:client]
+        client = secured_client(server, exporter, reader)
         server.faults.throttle(1)  # the first attempt is throttled, the second succeeds
         client.converse(modelId=MODEL_ID, messages=[{"role": "user", "content": [{"text": "Hi"}]}])
         print(f"requests the server saw: {len(server.requests)}")
