@@ -638,3 +638,13 @@ def test_importing_works_without_cedarpy() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "refused: pip install 'securebedrock[cedar]'" in result.stdout
+
+
+def test_a_cedarpy_without_pre_parsed_handles_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    old = types.ModuleType("cedarpy")  # what cedarpy 4.8.0 looks like: no Schema handle
+    old.is_authorized = lambda *a, **k: None  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "cedarpy", old)
+    with pytest.raises(CedarNotInstalledError, match=r"cedarpy>=4\.8\.7 is required"):
+        ToolPolicy.from_text(POLICIES)
