@@ -187,9 +187,11 @@ class ToolGate:
     mode: Mode = "enforce"
     #: Id of the ``AgentCore::Gateway`` entity every call is a request against.
     gateway: str = DEFAULT_GATEWAY
+    # The cedarpy module, imported once here (fails now, naming the extra, not at a call).
+    _cedar: Any = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
-        cedarpy()  # fail now, naming the extra, rather than at the first tool call
+        object.__setattr__(self, "_cedar", cedarpy())
         if not isinstance(self.policy, ToolPolicy):
             raise ToolGateError(
                 "[tools.policy] ToolGate needs a ToolPolicy",
@@ -358,7 +360,7 @@ class ToolGate:
         principal: Principal,
         extra: dict[str, Any],
     ) -> ToolDecision:
-        cedar = cedarpy()
+        cedar = self._cedar
         request = {
             "principal": {"type": principal.type, "id": principal.id},
             "action": {"type": ACTION_TYPE, "id": name},
