@@ -489,3 +489,38 @@ def test_policies_are_hashable_consistently_with_equality() -> None:
     assert hash(one) == hash(two)
     assert hash(one.inference_profile) == hash(two.inference_profile)
     assert len({one, two, Policy.default()}) == 2
+
+
+_KEYS = (
+    "version mode tls network guardrail inference_profile regions models service_tier auth "
+    "operations audit minimum_version fips require_private_endpoint allowed_cidrs endpoint_url "
+    "allow_proxy identifier trace required map known allowed cross_region allowed_geographies "
+    "allow deny allow_api_keys allow_without_guardrail content us.a.b"
+).split()
+_scalars = (
+    st.booleans()
+    | st.integers(-2, 3)
+    | st.floats(allow_nan=False, width=16)
+    | st.sampled_from(["", "1", "1.3", "enforce", "log_only", "us-east-1", "10.0.0.0/8", "DRAFT"])
+    | st.text(max_size=8)
+)
+_documents = st.recursive(
+    _scalars,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(_KEYS), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KEYS), _documents, max_size=5))
+def test_any_document_is_a_policy_or_a_policy_config_error(document: dict[str, object]) -> None:
+    document.setdefault("version", 1)
+    try:
+        policy = Policy.from_dict(document)
+    except PolicyConfigError as exc:
+        assert str(exc)
+    else:
+        assert Policy.from_toml(policy.to_toml()) == policy
