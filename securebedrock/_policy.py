@@ -168,18 +168,18 @@ def _bool(value: object, path: str) -> bool:
     return value
 
 
+def _fold(text: str) -> str:
+    """Case and separator folding, to suggest ``log_only`` for ``Log-Only``."""
+    return "".join(ch for ch in text.lower() if ch not in "-_ ")
+
+
 def _choice(value: object, path: str, choices: Iterable[str], *, what: str = "one of") -> str:
     allowed = tuple(choices)
     if not isinstance(value, str) or value not in allowed:
         expected = f"{what} " + ", ".join(json.dumps(c) for c in allowed)
         hint = ""
         if isinstance(value, str):
-            near = [
-                c
-                for c in allowed
-                if c.replace("_", "")
-                == value.replace("-", "").replace("_", "").replace(" ", "").lower()
-            ]
+            near = [c for c in allowed if _fold(c) == _fold(value)]
             if near:
                 hint = f" (did you mean {json.dumps(near[0])}?)"
         raise _err(path, f"unsupported value{hint}", value, expected, f"set {path} to {expected}")
@@ -884,6 +884,10 @@ def _section_to_dict(section: object) -> dict[str, Any]:
     return out
 
 
+#: ``Policy.default()`` per class (see there).
+_DEFAULTS: dict[type[Policy], Policy] = {}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Policy:
     """An immutable, validated security policy.
@@ -944,7 +948,12 @@ class Policy:
         region but cross-region refused; any model and tier; API keys allowed;
         no content in telemetry.
         """
-        return cls()
+        # Immutable, so one validated instance per class is shared: building it
+        # re-runs the validation (~35 us) on every client construction otherwise.
+        cached = _DEFAULTS.get(cls)
+        if cached is None:
+            cached = _DEFAULTS.setdefault(cls, cls())
+        return cached
 
     @classmethod
     def from_toml(cls, text: str) -> Policy:
