@@ -358,10 +358,19 @@ def test_a_future_version_is_reported_before_its_unknown_keys() -> None:
     assert info.value.path == "version"
 
 
-def test_typo_suggests_the_right_mode() -> None:
+@pytest.mark.parametrize(
+    ("body", "suggestion"),
+    [
+        ('mode = "log-only"', "log_only"),
+        ('mode = "Log Only"', "log_only"),
+        ("[operations]\nallow_without_guardrail = ['countTokens']", "CountTokens"),
+        ("[service_tier]\nallowed = ['Default']", "default"),
+    ],
+)
+def test_typo_suggests_the_right_value(body: str, suggestion: str) -> None:
     with pytest.raises(PolicyConfigError) as info:
-        Policy.from_toml('version = 1\nmode = "log-only"\n')
-    assert 'did you mean "log_only"' in str(info.value)
+        _parse(body + "\n")
+    assert f'did you mean "{suggestion}"' in str(info.value)
 
 
 @pytest.mark.parametrize(
