@@ -137,20 +137,37 @@ def error_type(exc: BaseException) -> str:
     return type(exc).__qualname__
 
 
-def _connection_info() -> Any:
-    """The transport's ConnectionInfo for the last request on this thread (issue 5 contract)."""
-    from . import _transport
+_transport_hooks: tuple[Callable[[], Any] | None, Callable[[], Any] | None] | None = None
 
-    getter = getattr(_transport, "last_connection", None)
-    return getter() if callable(getter) else None
+
+def _hooks() -> tuple[Callable[[], Any] | None, Callable[[], Any] | None]:
+    """The transport's ``last_connection``/``reset_last_connection`` (issue 5), looked up once.
+
+    Imported late: the transport module is complete only once the package is.
+    """
+    global _transport_hooks
+    if _transport_hooks is None:
+        from . import _transport
+
+        getter = getattr(_transport, "last_connection", None)
+        reset = getattr(_transport, "reset_last_connection", None)
+        _transport_hooks = (
+            getter if callable(getter) else None,
+            reset if callable(reset) else None,
+        )
+    return _transport_hooks
+
+
+def _connection_info() -> Any:
+    """The transport's ConnectionInfo for the last request on this thread."""
+    getter = _hooks()[0]
+    return getter() if getter is not None else None
 
 
 def _forget_connection() -> None:
     """Clear the thread's last connection, so a failed attempt never reports a stale one."""
-    from . import _transport
-
-    reset = getattr(_transport, "reset_last_connection", None)
-    if callable(reset):
+    reset = _hooks()[1]
+    if reset is not None:
         reset()
 
 
@@ -380,7 +397,8 @@ class CallRecord:
             self._count_violation(rule)
         sent = _str(params_sent.get("modelId"))
         requested = _str(getattr(decision, "model_requested", None)) or self.model
-        model_sent = _str(getattr(decision, "model_sent", None)) or sent
+        # What really goes out: in log_only the caller's own params (no profile mapping).
+        model_sent = sent or _str(getattr(decision, "model_sent", None))
         if model_sent is not None and model_sent != self.model:
             self.model = model_sent
             if self.recording:

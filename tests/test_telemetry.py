@@ -539,3 +539,48 @@ def test_transport_violations_logged_by_a_log_only_policy_are_on_the_span(
     assert violation[T.ATTR_RULE] == "network.private_endpoint"
     (point,) = otel.metric_points(T.METRIC_VIOLATIONS)
     assert point.attributes[T.ATTR_RULE] == "network.private_endpoint"
+
+
+def test_sampling_relevant_attributes_are_set_at_span_start(
+    secured_client: Callable[..., BaseClient], bedrock: EmbeddedBedrock
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler, SamplingResult
+
+    seen: list[dict[str, Any]] = []
+
+    class Recording(Sampler):
+        def should_sample(self, parent_context: Any, trace_id: int, name: str,
+                          kind: Any = None, attributes: Any = None, links: Any = None,
+                          trace_state: Any = None) -> SamplingResult:  # fmt: skip
+            seen.append({"name": name, **dict(attributes or {})})
+            return ALWAYS_OFF.should_sample(parent_context, trace_id, name)
+
+        def get_description(self) -> str:
+            return "recording"
+
+    client = secured_client(tracer_provider=TracerProvider(sampler=Recording()))
+    client.converse(modelId=MODEL_ID, messages=MESSAGES)
+    (start,) = seen
+    assert start["name"] == f"chat {MODEL_ID}"
+    assert start[sc.GEN_AI_OPERATION_NAME] == "chat"
+    assert start[sc.GEN_AI_PROVIDER_NAME] == "aws.bedrock"
+    assert start[sc.GEN_AI_REQUEST_MODEL] == MODEL_ID
+    assert start[sc.SERVER_ADDRESS] == "127.0.0.1"
+    assert start[sc.SERVER_PORT] == bedrock.port
+    assert start[T.ATTR_OPERATION] == "Converse"
+
+
+def test_session_clients_use_the_sessions_providers(bedrock: EmbeddedBedrock, otel: Otel) -> None:
+    kwargs = bedrock.client_kwargs()
+    session = securebedrock.Session(
+        region_name=kwargs.pop("region_name"),
+        aws_access_key_id=kwargs.pop("aws_access_key_id"),
+        aws_secret_access_key=kwargs.pop("aws_secret_access_key"),
+        policy=bedrock.pin(),
+        retry=FAST_RETRY,
+        **otel.kwargs(),
+    )
+    bedrock.faults.throttle(1)
+    session.client("bedrock-runtime", **kwargs).converse(modelId=MODEL_ID, messages=MESSAGES)
+    assert otel.only_span().attributes[T.ATTR_ATTEMPTS] == 2
