@@ -798,3 +798,32 @@ def test_ipv6_loopback() -> None:
         client = boto3.client("bedrock-runtime", **server.client_kwargs())
         client.converse(modelId=MODEL_ID, messages=MESSAGES)
         assert server.requests[-1].client_address[0] == "::1"
+
+
+def test_stop_does_not_wait_for_a_delayed_response() -> None:
+    server = EmbeddedBedrock().start()
+    server.faults.delay(30)
+    client = boto3.client(
+        "bedrock-runtime",
+        **server.client_kwargs(),
+        config=Config(read_timeout=60, retries={"total_max_attempts": 1}),
+    )
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            client.converse(modelId=MODEL_ID, messages=MESSAGES)
+        except BaseException as error:  # noqa: BLE001 - inspected below
+            outcome.append(error)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    deadline = time.monotonic() + 10
+    while server.faults.pending and time.monotonic() < deadline:
+        time.sleep(0.01)  # the delay fault is taken once the request is being handled
+    started = time.monotonic()
+    server.stop()
+    caller.join(timeout=10)
+    assert time.monotonic() - started < 3
+    assert not caller.is_alive()
+    assert outcome, "the call must fail (connection closed), not hang or succeed"

@@ -325,8 +325,10 @@ class _Handler(BaseHTTPRequestHandler):
             if routed is None:
                 raise ApiError("UnknownOperationException", "Unknown operation", 404)
             delay = owner.faults._take("delay", operation)
-            if delay is not None:
-                owner._stopping.wait(delay.seconds)
+            if delay is not None and owner._stopping.wait(delay.seconds):
+                # Stopped while delaying: the server is gone, so is the answer.
+                self._drop_connection()
+                return
             fault = owner.faults._take("error", operation)
             if fault is not None and fault.error is not None:
                 raise fault.error
