@@ -185,3 +185,29 @@ def test_sigv4_calls_pass_the_bearer_check(bedrock: EmbeddedBedrock, secured_cli
     )
     client.converse(modelId=MODEL_ID, messages=MESSAGES)
     assert bedrock.requests[0].auth == "sigv4"
+
+
+def test_log_only_mapping_records_what_was_really_sent(
+    bedrock: EmbeddedBedrock, secured_client: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import types
+
+    from securebedrock._constants import AUDIT_LOGGER_NAME
+    from securebedrock._policy import InferenceProfilePolicy, KnownProfile
+
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER_NAME)
+    policy = Policy(
+        mode="log_only",
+        inference_profile=InferenceProfilePolicy(
+            map=types.MappingProxyType({MODEL_ID: APP}),
+            known=types.MappingProxyType({APP: KnownProfile(models=(FM,))}),
+        ),
+    )
+    secured_client(policy).converse(modelId=MODEL_ID, messages=MESSAGES)
+    assert bedrock.requests[0].model_id == MODEL_ID  # log_only: not mapped
+    (record,) = [r.securebedrock for r in caplog.records if hasattr(r, "securebedrock")]
+    assert record["decision"] == "log_only"
+    assert record["changes"] == ["modelId"]
+    assert record["model_requested"] == MODEL_ID
+    assert record["model_sent"] == MODEL_ID

@@ -466,6 +466,7 @@ accounts = st.from_regex(r"[0-9]{12}", fullmatch=True)
 resource12 = st.from_regex(r"[a-z0-9]{12}", fullmatch=True)
 
 
+@settings(max_examples=60)
 @given(foundation_ids)
 def test_foundation_id_round_trip(model_id: str) -> None:
     ref = parse_model_id(model_id)
@@ -473,6 +474,7 @@ def test_foundation_id_round_trip(model_id: str) -> None:
     assert ref.base_model_id == model_id
 
 
+@settings(max_examples=60)
 @given(st.sampled_from(GEOGRAPHIES), foundation_ids)
 def test_geo_profile_round_trip(geography: str, model_id: str) -> None:
     ref = parse_model_id(f"{geography}.{model_id}")
@@ -483,6 +485,7 @@ def test_geo_profile_round_trip(geography: str, model_id: str) -> None:
     )
 
 
+@settings(max_examples=60)
 @given(partitions, regions, foundation_ids)
 def test_foundation_arn_round_trip(partition: str, region: str, model_id: str) -> None:
     arn = f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}"
@@ -496,6 +499,7 @@ def test_foundation_arn_round_trip(partition: str, region: str, model_id: str) -
     )
 
 
+@settings(max_examples=60)
 @given(
     partitions,
     regions,
@@ -524,6 +528,7 @@ def test_account_arn_round_trip(
     )
 
 
+@settings(max_examples=60)
 @given(partitions, regions, accounts, st.sampled_from(GEOGRAPHIES), foundation_ids)
 def test_profile_arn_round_trip(
     partition: str, region: str, account: str, geography: str, model_id: str
@@ -538,7 +543,7 @@ def test_profile_arn_round_trip(
     )
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(
     st.one_of(st.text(max_size=300), st.text(alphabet="arn:aws-bedrock/.0123456789", max_size=120))
 )

@@ -699,7 +699,7 @@ STRICT = Policy(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     _ops, st.dictionaries(_keys, _json | st.sampled_from([SONNET, f"us.{SONNET}", APP]), max_size=5)
 )
@@ -712,7 +712,7 @@ def test_never_raises_and_never_mutates(op: str, params: Mapping[str, Any]) -> N
             assert d.guardrail_id in (GR_ID, GR_ARN) and d.guardrail_version == "3"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.sampled_from(
         [
