@@ -366,6 +366,7 @@ class CallRecord:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.first_chunk_seen = False
+        self.guardrail_intervened = False
         self._completion: _digest.Digester | None = None
         if span is None:
             attributes = dict(telemetry.base_attributes)
@@ -613,6 +614,10 @@ class CallRecord:
             self._guardrail_event(reason, "stopReason")
 
     def _guardrail_event(self, action: str, source: str) -> None:
+        # One intervention event per call, whichever signal (header, body, stop reason) came first.
+        if self.guardrail_intervened:
+            return
+        self.guardrail_intervened = True
         if not self.recording:
             return
         self.span.add_event(
@@ -653,7 +658,6 @@ class CallRecord:
             header_int("x-amzn-bedrock-cache-read-input-token-count"),
             header_int("x-amzn-bedrock-cache-write-input-token-count"),
         )
-        header_action = headers.get("x-amzn-bedrock-guardrailaction")
         self._header_guardrail(headers)
         if not self.recording:
             return
@@ -670,9 +674,9 @@ class CallRecord:
             self.span.set_attribute(ATTR_COMPLETION_DIGEST, _digest.digest(key, data))
         chunk = _json_object(data)
         if chunk is not None:
-            self._chunk_facts(chunk, guardrail_seen=isinstance(header_action, str))
+            self._chunk_facts(chunk)
 
-    def _chunk_facts(self, chunk: Mapping[str, Any], *, guardrail_seen: bool = False) -> None:
+    def _chunk_facts(self, chunk: Mapping[str, Any]) -> None:
         """Usage, stop reason and guardrail action from an InvokeModel body or stream chunk."""
         metrics_ = chunk.get("amazon-bedrock-invocationMetrics")
         if isinstance(metrics_, Mapping):
@@ -683,7 +687,7 @@ class CallRecord:
                 metrics_.get("cacheWriteInputTokenCount"),
             )
         action = chunk.get("amazon-bedrock-guardrailAction")
-        if isinstance(action, str) and action.upper() == "INTERVENED" and not guardrail_seen:
+        if isinstance(action, str) and action.upper() == "INTERVENED":
             self._guardrail_event(action, "body")
         for holder in (chunk, chunk.get("delta"), chunk.get("messageStop")):
             if isinstance(holder, Mapping):

@@ -195,8 +195,10 @@ def test_guardrail_intervention_is_an_event(client: Callable[..., BaseClient], o
         "stream"
     ]:
         pass
-    converse, invoke, stream = otel.spans()
-    for span in (converse, invoke, stream):
+    for _ in c.invoke_model_with_response_stream(modelId=MODEL_ID, body=body, **guardrail)["body"]:
+        pass
+    converse, invoke, stream, invoke_stream = otel.spans()
+    for span in (converse, invoke, stream, invoke_stream):
         assert span.attributes[sc.AWS_BEDROCK_GUARDRAIL_ID] == GUARDRAIL.identifier
         assert span.attributes[T.ATTR_GUARDRAIL_VERSION] == "3"
         assert len(events(span, T.EVENT_GUARDRAIL)) == 1, span.name
