@@ -224,7 +224,7 @@ def install(
         original = previous.original
         observability = observability.over(previous.observability)
     else:
-        original = type(client)._make_api_call.__get__(client)
+        original = type(client)._make_api_call.__get__(client)  # type: ignore[attr-defined]
     state = SecuredState(client, policy, original, observability=observability)
     _install_enforcement(client, state, boto_session)  # [enforcement, issue 4]
     # [retry, issue 6] one retry layer: ours (see _retry.py for what this relies on).
