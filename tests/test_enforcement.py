@@ -267,6 +267,10 @@ def _audit(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     ]
 
 
+#: One entry per attempt to send (counted by the injecting before-send handler).
+SEND_ATTEMPTS: list[int] = []
+
+
 def _client_for(
     case: Case, mode: str, bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch
 ) -> BaseClient:
@@ -282,6 +286,7 @@ def _client_for(
     if case.inject_bearer:
 
         def add_bearer(request: Any, **_: Any) -> None:
+            SEND_ATTEMPTS.append(1)
             request.headers["Authorization"] = "Bearer injected-by-a-framework"
 
         client.meta.events.register("before-send.bedrock-runtime", add_bearer)
@@ -297,6 +302,7 @@ def test_enforce_refuses_and_sends_nothing(
 ) -> None:
     case = CASES[name]
     caplog.set_level(logging.INFO, logger=AUDIT_LOGGER_NAME)
+    SEND_ATTEMPTS.clear()
     client = _client_for(case, "enforce", bedrock, monkeypatch)
     with pytest.raises(PolicyViolation) as raised:
         case.call(client)
@@ -305,7 +311,9 @@ def test_enforce_refuses_and_sends_nothing(
     assert error.operation in ("Converse", "CountTokens")
     assert error.found and error.expected and error.fix
     assert "hello" not in str(error)  # never prompt content
-    assert bedrock.requests == []  # the server received nothing, not even a retry
+    assert bedrock.requests == []  # the server received nothing
+    if case.inject_bearer:
+        assert SEND_ATTEMPTS == [1]  # refused on the prepared request, and never retried
 
 
 @pytest.mark.parametrize("name", list(CASES))
