@@ -561,7 +561,9 @@ class CallRecord:
         stream_key = _STREAM_KEYS.get(self.operation)
         if stream_key is not None:
             inner = response.get(stream_key)
-            if inner is not None and hasattr(inner, "__iter__"):
+            # Only a real EventStream (or a proxy of one, as other instrumentations
+            # install): a stubbed response's list is left exactly as it is.
+            if isinstance(inner, EventStream):
                 self._header_guardrail(headers)
                 if self._t.hmac_key is not None:
                     self._completion = _digest.Digester(self._t.hmac_key)
@@ -777,7 +779,11 @@ class CallRecord:
                 span.add_event(EVENT_EXCEPTION, {ATTR_EXCEPTION_TYPE: _qualified(error)})
             span.set_status(Status(StatusCode.ERROR, self.error_type))
         duration = time.monotonic() - self._start
-        span.end()
+        try:
+            span.end()
+        except Exception as exc:
+            # A span processor that raises in on_end must not cost us the metrics.
+            _log.debug("securebedrock telemetry error in span.end: %s", type(exc).__name__)
         attributes: dict[str, Any] = {
             sc.GEN_AI_OPERATION_NAME: self.gen_ai_operation,
             sc.GEN_AI_PROVIDER_NAME: sc.PROVIDER_AWS_BEDROCK,

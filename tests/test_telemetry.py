@@ -387,10 +387,16 @@ def test_a_broken_processor_or_exporter_never_breaks_a_call(
     provider = TracerProvider()
     provider.add_span_processor(_ExplodingProcessor())  # type: ignore[arg-type]
     provider.add_span_processor(SimpleSpanProcessor(_ExplodingExporter()))  # type: ignore[arg-type]
-    c = secured_client(tracer_provider=provider, retry=FAST_RETRY)
+    metrics_only = make_otel()
+    c = secured_client(
+        tracer_provider=provider, meter_provider=metrics_only.meter_provider, retry=FAST_RETRY
+    )
     assert c.converse(modelId=MODEL_ID, messages=MESSAGES)["stopReason"] == "end_turn"
     for _ in c.converse_stream(modelId=MODEL_ID, messages=MESSAGES)["stream"]:
         pass
+    # Metrics are still recorded when the span pipeline raises.
+    (duration,) = metrics_only.metric_points(sc.GEN_AI_CLIENT_OPERATION_DURATION)
+    assert duration.count == 2
     with pytest.raises(securebedrock.PolicyViolation):
         secured_client(EU_ONLY, tracer_provider=provider).converse(
             modelId=MODEL_ID, messages=MESSAGES
@@ -586,3 +592,19 @@ def test_session_clients_use_the_sessions_providers(bedrock: EmbeddedBedrock, ot
     bedrock.faults.throttle(1)
     session.client("bedrock-runtime", **kwargs).converse(modelId=MODEL_ID, messages=MESSAGES)
     assert otel.only_span().attributes[T.ATTR_ATTEMPTS] == 2
+
+
+def test_a_stubbed_stream_that_is_not_an_event_stream_is_left_alone(otel: Otel) -> None:
+    telemetry = T.Telemetry(
+        mode="enforce",
+        policy_digest=None,
+        region="us-east-1",
+        server_address="example.invalid",
+        server_port=443,
+        **otel.kwargs(),
+    )
+    stubbed = [{"messageStart": {"role": "assistant"}}]
+    response = {"stream": stubbed, "ResponseMetadata": {"RequestId": "r1"}}
+    record = telemetry.start("ConverseStream", {"modelId": MODEL_ID})
+    assert record.response(response)["stream"] is stubbed
+    assert otel.only_span().attributes[sc.AWS_REQUEST_ID] == "r1"
