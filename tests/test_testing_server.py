@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import ssl
 import threading
@@ -767,6 +768,8 @@ def test_command_line_prints_connection_details() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+    assert process.returncode == 0  # SIGTERM is a clean stop
+    assert not os.path.exists(details["ca_bundle"].strip())  # temporary CA removed
 
 
 # ------------------------------------------------------------------ raw framing

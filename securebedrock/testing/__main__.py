@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -44,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = EmbeddedBedrock(
         guardrails, port=args.port, region=args.region, tls_max_version=args.tls_max
     )
+    # SIGTERM (e.g. from a process manager) stops cleanly like Ctrl-C, so the
+    # throwaway CA's temporary directory is removed at exit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with server:
         print(f"endpoint_url:          {server.endpoint_url}")
         print(f"ca_bundle:             {server.ca_bundle}")
