@@ -270,7 +270,7 @@ def explain(
     layers, effective, data = _layers(code_policy, environ, file)
     explicit: set[str] = set()
     if data is not None:
-        raw = tomllib.loads(data.decode("utf-8"))
+        raw = tomllib.loads(data.decode("utf-8-sig"))
         explicit = set(_leaves(raw))
     sources: dict[str, str] = {}
     previous: dict[str, Any] = {}

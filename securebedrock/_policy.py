@@ -1002,7 +1002,7 @@ class Policy:
     def from_bytes(cls, data: bytes, *, source: str = "<bytes>") -> Policy:
         """Parse policy file bytes (UTF-8). Used on exactly the bytes that were verified."""
         try:
-            text = data.decode("utf-8")
+            text = data.decode("utf-8-sig")  # a BOM (Windows editors) is not an error
         except UnicodeDecodeError as exc:
             raise PolicyConfigError(
                 "the policy file is not UTF-8",

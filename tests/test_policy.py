@@ -533,3 +533,8 @@ def test_any_document_is_a_policy_or_a_policy_config_error(document: dict[str, o
         assert str(exc)
     else:
         assert Policy.from_toml(policy.to_toml()) == policy
+
+
+def test_a_utf8_byte_order_mark_is_accepted() -> None:
+    policy = Policy.from_bytes(b"\xef\xbb\xbfversion = 1\nmode = 'log_only'\n")
+    assert policy.mode == "log_only"
