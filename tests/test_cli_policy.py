@@ -221,3 +221,15 @@ def test_console_script_smoke(policy_file: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout
+
+
+def test_keygen_into_a_missing_directory_is_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private = tmp_path / "k.pem"
+    public = tmp_path / "no-such-dir" / "k.pub"
+    assert (
+        main(["policy", "keygen", "--out-private", str(private), "--out-public", str(public)]) == 1
+    )
+    assert "cannot write" in capsys.readouterr().err
+    assert not private.exists()

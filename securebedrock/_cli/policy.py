@@ -122,11 +122,18 @@ def _keygen(args: argparse.Namespace) -> int:
                 fix="choose another --out-private/--out-public, or move the old key away",
             )
     private_pem, public_pem = _signing.generate_keypair()
-    _signing.write_private(private_path, private_pem)
-    # The private key is written first and exclusively: a failure here leaves no
-    # public key that matches nothing.
-    with open(public_path, "xb") as handle:
-        handle.write(public_pem)
+    try:
+        # Exclusive creates: a file that appeared since the check is never overwritten.
+        _signing.write_private(private_path, private_pem)
+    except OSError as exc:
+        raise _write_error(private_path, exc) from None
+    try:
+        with open(public_path, "xb") as handle:
+            handle.write(public_pem)
+    except OSError as exc:
+        # Leave no half pair behind: a private key without its public key is useless.
+        private_path.unlink(missing_ok=True)
+        raise _write_error(public_path, exc) from None
     print(f"private key: {private_path} (mode 0600; keep it secret, it signs org policy)")
     print(f"public key:  {public_path}")
     print(f"deploy with: {ENV_POLICY_PUBLIC_KEY}={public_path}")
@@ -140,7 +147,10 @@ def _sign(args: argparse.Namespace) -> int:
     policy = Policy.from_bytes(data, source=str(file_path))
     key = _signing.load_private_key(_read(Path(args.key), "private key"), source=args.key)
     sig_path = _signing.signature_path(file_path)
-    sig_path.write_bytes(_signing.sign(data, key))
+    try:
+        sig_path.write_bytes(_signing.sign(data, key))
+    except OSError as exc:
+        raise _write_error(sig_path, exc) from None
     print(f"signed: {file_path} -> {sig_path} (policy digest {policy.digest})")
     return 0
 
@@ -213,3 +223,12 @@ def _read(path: Path, what: str) -> bytes:
             expected=f"a readable {what}",
             fix="check the path and its permissions",
         ) from None
+
+
+def _write_error(path: Path, exc: OSError) -> PolicyConfigError:
+    return PolicyConfigError(
+        "cannot write the file",
+        found=f"{path}: {exc.strerror or exc}",
+        expected="a writable location",
+        fix="check the directory exists and is writable",
+    )
