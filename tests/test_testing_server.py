@@ -374,6 +374,47 @@ def test_converse_stream_tool_use(
     assert {"messageStop": {"stopReason": "tool_use"}} in events
 
 
+def test_invoke_model_anthropic_tool_use(
+    bedrock: EmbeddedBedrock, raw_client: Callable[..., BaseClient]
+) -> None:
+    bedrock.set_tool_input("read_file", {"path": "/tmp/some/file/name.txt"})
+    request = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 100,
+        "tools": [{"name": "read_file", "input_schema": {"type": "object"}}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "use tool"}]}],
+    }
+    client = raw_client()
+    body = json.loads(
+        client.invoke_model(modelId=MODEL_ID, body=json.dumps(request))["body"].read()
+    )
+    assert body["stop_reason"] == "tool_use"
+    tool_use = body["content"][-1]
+    assert (tool_use["type"], tool_use["name"]) == ("tool_use", "read_file")
+    assert tool_use["input"] == {"path": "/tmp/some/file/name.txt"}
+    stream = client.invoke_model_with_response_stream(modelId=MODEL_ID, body=json.dumps(request))
+    chunks = [json.loads(e["chunk"]["bytes"]) for e in stream["body"]]
+    partial = "".join(
+        c["delta"]["partial_json"] for c in chunks if c["type"] == "content_block_delta"
+    )
+    assert json.loads(partial) == {"path": "/tmp/some/file/name.txt"}
+    assert chunks[1]["content_block"]["type"] == "tool_use"
+    assert any(c.get("delta", {}).get("stop_reason") == "tool_use" for c in chunks)
+    # A tool_result in the latest user turn: the model answers in text.
+    request["messages"] = [
+        *request["messages"],
+        {"role": "assistant", "content": [tool_use]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": tool_use["id"], "content": "ok"}],
+        },
+    ]
+    body = json.loads(
+        client.invoke_model(modelId=MODEL_ID, body=json.dumps(request))["body"].read()
+    )
+    assert body["stop_reason"] == "end_turn"
+
+
 # ------------------------------------------------------------------ guardrails
 
 

@@ -428,6 +428,35 @@ class Backend:
             tool_input = self._tool_inputs.get(name, {})
         return name, tool_input
 
+    def _anthropic_tool_request(self, request: Mapping[str, Any]) -> tuple[str, Any] | None:
+        """The tool an Anthropic-format InvokeModel request makes the model ask for."""
+        tools = [
+            t["name"]
+            for t in request.get("tools") or []
+            if isinstance(t, dict) and isinstance(t.get("name"), str)
+        ]
+        users = [
+            m
+            for m in request.get("messages") or []
+            if isinstance(m, dict) and m.get("role") == "user"
+        ]
+        if not tools or not users:
+            return None
+        content = users[-1].get("content")
+        blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        if any(isinstance(b, dict) and b.get("type") == "tool_result" for b in blocks):
+            return None
+        text = " ".join(
+            b["text"] for b in blocks if isinstance(b, dict) and isinstance(b.get("text"), str)
+        )
+        found = _USE_TOOL.search(text)
+        if not found:
+            return None
+        name = found.group(1) if found.group(1) in tools else tools[0]
+        with self._lock:
+            tool_input = self._tool_inputs.get(name, {})
+        return name, tool_input
+
     @staticmethod
     def _converse_prompt(request: Mapping[str, Any]) -> _Prompt:
         messages = request.get("messages")
@@ -702,7 +731,7 @@ class Backend:
     def _op_InvokeModel(
         self, labels: Mapping[str, str], query: str, headers: Mapping[str, str], body: bytes
     ) -> Response:
-        family, _, prompt, guardrail, blocked = self._invoke_plan(labels, headers, body)
+        family, request, prompt, guardrail, blocked = self._invoke_plan(labels, headers, body)
         text = blocked if blocked is not None else self.answer
         input_tokens, output_tokens = _count_tokens(prompt), _count_tokens(text)
         action = None if guardrail is None else ("INTERVENED" if blocked else "NONE")
@@ -715,6 +744,22 @@ class Backend:
             self._stop_word(family, blocked is not None),
             action,
         )
+        tool = (
+            self._anthropic_tool_request(request)
+            if family == "anthropic" and blocked is None
+            else None
+        )
+        if tool is not None:
+            payload["content"] = [
+                {"type": "text", "text": "I will use a tool."},
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_bdrk_{uuid.uuid4().hex[:24]}",
+                    "name": tool[0],
+                    "input": tool[1],
+                },
+            ]
+            payload["stop_reason"] = "tool_use"
         response_headers = {
             "X-Amzn-Bedrock-Input-Token-Count": str(input_tokens),
             "X-Amzn-Bedrock-Output-Token-Count": str(output_tokens),
@@ -733,10 +778,15 @@ class Backend:
     def _op_InvokeModelWithResponseStream(
         self, labels: Mapping[str, str], query: str, headers: Mapping[str, str], body: bytes
     ) -> Response:
-        family, _, prompt, guardrail, blocked = self._invoke_plan(labels, headers, body)
+        family, request, prompt, guardrail, blocked = self._invoke_plan(labels, headers, body)
         input_tokens = _count_tokens(prompt)
         action = None if guardrail is None else ("INTERVENED" if blocked else "NONE")
         deltas = [blocked] if blocked is not None else self._deltas(self._stream_count(prompt))
+        tool = (
+            self._anthropic_tool_request(request)
+            if family == "anthropic" and blocked is None
+            else None
+        )
         metrics = {
             "inputTokenCount": input_tokens,
             "outputTokenCount": len(deltas),
@@ -766,26 +816,55 @@ class Backend:
                         },
                     }
                 )
-                yield chunk(
-                    {
-                        "type": "content_block_start",
-                        "index": 0,
-                        "content_block": {"type": "text", "text": ""},
-                    }
-                )
-                for delta in deltas:
+                if tool is not None:
                     yield chunk(
                         {
-                            "type": "content_block_delta",
+                            "type": "content_block_start",
                             "index": 0,
-                            "delta": {"type": "text_delta", "text": delta},
+                            "content_block": {
+                                "type": "tool_use",
+                                "id": f"toolu_bdrk_{uuid.uuid4().hex[:24]}",
+                                "name": tool[0],
+                                "input": {},
+                            },
                         }
                     )
+                    raw = json.dumps(tool[1], separators=(",", ":"))
+                    for start in range(0, len(raw), 16):
+                        yield chunk(
+                            {
+                                "type": "content_block_delta",
+                                "index": 0,
+                                "delta": {
+                                    "type": "input_json_delta",
+                                    "partial_json": raw[start : start + 16],
+                                },
+                            }
+                        )
+                else:
+                    yield chunk(
+                        {
+                            "type": "content_block_start",
+                            "index": 0,
+                            "content_block": {"type": "text", "text": ""},
+                        }
+                    )
+                    for delta in deltas:
+                        yield chunk(
+                            {
+                                "type": "content_block_delta",
+                                "index": 0,
+                                "delta": {"type": "text_delta", "text": delta},
+                            }
+                        )
                 yield chunk({"type": "content_block_stop", "index": 0})
                 yield chunk(
                     {
                         "type": "message_delta",
-                        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                        "delta": {
+                            "stop_reason": "end_turn" if tool is None else "tool_use",
+                            "stop_sequence": None,
+                        },
                         "usage": {"output_tokens": len(deltas)},
                     }
                 )
