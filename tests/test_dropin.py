@@ -273,3 +273,26 @@ def test_langchain_chat_bedrock_converse(
     assert streamed == DEFAULT_ANSWER
     assert [r.operation for r in bedrock.requests] == ["Converse", "ConverseStream"]
     assert loopback_only, "the guard saw the connections"
+
+
+def test_langchain_tool_calling(
+    client: BaseClient, bedrock: EmbeddedBedrock, loopback_only: list[Any]
+) -> None:
+    import langchain_aws
+
+    bedrock.set_tool_input("get_weather", {"city": "Paris"})
+    control = boto3.client("bedrock", **bedrock.client_kwargs())
+    chat = langchain_aws.ChatBedrockConverse(
+        client=client, bedrock_client=control, model=MODEL_ID, region_name="us-east-1"
+    )
+    tool = {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    reply = chat.bind_tools([tool]).invoke("please use tool get_weather")
+    assert [(c["name"], c["args"]) for c in reply.tool_calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    sent = bedrock.requests[-1].json
+    assert sent["toolConfig"]["tools"][0]["toolSpec"]["name"] == "get_weather"
