@@ -573,6 +573,10 @@ class EmbeddedBedrock:
         self._httpd = None
         self._thread = None
 
+    def __repr__(self) -> str:
+        where = self.endpoint_url if self._httpd is not None else "not started"
+        return f"EmbeddedBedrock({where}, region={self.region!r}, requests={len(self._requests)})"
+
     def __enter__(self) -> EmbeddedBedrock:
         return self.start()
 
