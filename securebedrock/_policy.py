@@ -148,7 +148,7 @@ def _show(value: object) -> str:
 
 def _key(parent: str, name: str) -> str:
     """A dotted key path, quoting keys that are not bare TOML keys."""
-    part = name if _BARE_KEY_RE.match(name) else json.dumps(name)
+    part = name if _BARE_KEY_RE.match(name) else _toml_string(name)
     return f"{parent}.{part}" if parent else part
 
 
@@ -1073,7 +1073,7 @@ class Policy:
 
     def to_toml(self) -> str:
         """The policy as a TOML document that :meth:`from_toml` reads back to an equal policy."""
-        lines = [f"version = {self.version}", f"mode = {json.dumps(self.mode)}"]
+        lines = [f"version = {self.version}", f"mode = {_toml_string(self.mode)}"]
         for name, table in self.to_dict().items():
             if not isinstance(table, dict):
                 continue
@@ -1206,13 +1206,34 @@ def _toml_value(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value)
+        return _toml_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return (
-            "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+            "{ "
+            + ", ".join(f"{_toml_string(k)} = {_toml_value(v)}" for k, v in value.items())
+            + " }"
             if value
             else "{}"
         )
     raise TypeError(f"cannot render {type(value).__name__} as TOML")  # pragma: no cover
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quote, backslash and control characters escaped, the rest as is.
+
+    (``json.dumps`` is close but writes astral characters as surrogate pairs,
+    which TOML rejects, and leaves DEL unescaped.)
+    """
+    out = []
+    for ch in text:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'

@@ -538,3 +538,19 @@ def test_any_document_is_a_policy_or_a_policy_config_error(document: dict[str, o
 def test_a_utf8_byte_order_mark_is_accepted() -> None:
     policy = Policy.from_bytes(b"\xef\xbb\xbfversion = 1\nmode = 'log_only'\n")
     assert policy.mode == "log_only"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.text(min_size=1, max_size=10).filter(lambda t: t.strip() == t and t), max_size=3)
+)
+def test_to_toml_round_trips_any_pattern_text(patterns: list[str]) -> None:
+    # Quotes, backslashes, control characters, DEL and astral characters all survive.
+    policy = Policy(models=ModelsPolicy(deny=tuple(patterns)))
+    assert Policy.from_toml(policy.to_toml()) == policy
+
+
+def test_to_toml_escapes_awkward_characters() -> None:
+    awkward = ('a"b', "c\\d", "e\x7ff", "g\x01h", "😀*")
+    policy = Policy(models=ModelsPolicy(deny=awkward))
+    assert Policy.from_toml(policy.to_toml()).models.deny == awkward

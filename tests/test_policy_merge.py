@@ -521,3 +521,10 @@ def test_engine_agrees_merge_never_loosens(a: Policy, b: Policy, sample: list[Ca
         if evaluate(merged, call).allowed:
             assert evaluate(a, call).allowed, call
             assert evaluate(b, call).allowed, call
+
+
+@_FAST
+@given(policies(_GENERAL_PATTERNS))
+def test_every_generated_policy_round_trips_through_toml(a: Policy) -> None:
+    again = Policy.from_toml(a.to_toml())
+    assert again == a and again.digest == a.digest and hash(again) == hash(a)
