@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from . import _figures, _machine, _world
-from ._report import Figure, render_table, write_json
+from ._report import Figure, render_markdown, render_table, write_json
 from ._settings import Settings
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "latest.json")
@@ -19,6 +19,7 @@ DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"
 FIGURE_KEYS = (
     "server",
     "converse",
+    "converse-no-sdk",
     "stream",
     "evaluate",
     "construct",
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--out", default=DEFAULT_OUT, help=f"JSON report path (default {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--markdown", action="store_true", help="also print the figures as a markdown table"
     )
     parser.add_argument(
         "--only",
@@ -80,6 +84,11 @@ def run(settings: Settings, only: Sequence[str] | None = None) -> list[Figure]:
             "converse",
             "Converse round-trip overhead",
             lambda: _figures.converse_overhead(world, settings),
+        )
+        attempt(
+            "converse-no-sdk",
+            "Converse overhead, no OTel SDK",
+            lambda: _figures.converse_enforcement_only(world, settings),
         )
         attempt(
             "stream",
@@ -134,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print()
     print(render_table(figures))
+    if args.markdown:
+        print()
+        print(render_markdown(figures, machine))
     print()
     print(
         f"{machine['nproc']} x {machine['cpu_model']}; Python {machine['python']}, "

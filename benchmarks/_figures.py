@@ -156,6 +156,58 @@ def converse_overhead(world: World, settings: Settings) -> Figure:
     )
 
 
+def converse_enforcement_only(world: World, settings: Settings) -> Figure:
+    """The same comparison with OpenTelemetry's no-op providers: the policy alone.
+
+    No target: it splits the round-trip overhead into what enforcement costs
+    and what recording the audit span with the OpenTelemetry SDK costs.
+    """
+    figure = Figure(
+        key="converse_overhead_without_sdk",
+        title="Converse overhead, no OTel SDK",
+        unit="ratio",
+        target=None,
+    )
+    for _ in range(settings.warmup_calls // 4 + 1):
+        world.secured_without_sdk_converse()
+    cpu: dict[str, list[float]] = {"raw": [], "secured": []}
+
+    def batch(name: str, call: Callable[[], Any]) -> Callable[[], float]:
+        def run() -> float:
+            walls, cpus = time_each_with_cpu(call, settings.roundtrip_batch)
+            cpu[name].append(median(cpus))
+            world.between_batches()
+            return median(walls)
+
+        return run
+
+    paired = interleave(
+        batch("raw", world.raw_converse),
+        batch("secured", world.secured_without_sdk_converse),
+        rounds=max(2, settings.roundtrip_rounds // 2),
+    )
+    deltas = [b - a for a, b in zip(paired.a_rounds, paired.b_rounds, strict=True)]
+    overhead_us = median(deltas) * 1e6
+    raw_cpu_us, secured_cpu_us = median(cpu["raw"]) * 1e6, median(cpu["secured"]) * 1e6
+    return _with(
+        figure,
+        value=paired.ratio,
+        detail=(
+            f"raw {paired.a * 1e6:.0f} us, secured {paired.b * 1e6:.0f} us: "
+            f"{overhead_us:+.0f} us/call; client CPU {raw_cpu_us:.0f} -> {secured_cpu_us:.0f} us"
+        ),
+        data={
+            "raw_us": paired.a * 1e6,
+            "secured_us": paired.b * 1e6,
+            "overhead_us": overhead_us,
+            "raw_client_cpu_us": raw_cpu_us,
+            "secured_client_cpu_us": secured_cpu_us,
+            "client_cpu_overhead_us": secured_cpu_us - raw_cpu_us,
+            "round_ratios": list(paired.ratios),
+        },
+    )
+
+
 def stream_throughput(world: World, settings: Settings) -> Figure:
     """ConverseStream of N events: events per second, secured / raw."""
     figure = Figure(

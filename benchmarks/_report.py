@@ -92,6 +92,28 @@ def render_table(figures: Sequence[Figure]) -> str:
     return "\n".join(lines)
 
 
+def render_markdown(figures: Sequence[Figure], machine: dict[str, Any]) -> str:
+    """The figures as a markdown table, with the machine they ran on (for docs/performance.md)."""
+    lines = [
+        "| figure | measured | target | verdict | detail |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for figure in figures:
+        verdict = {True: "pass", False: "**FAIL**", None: "-"}[figure.ok]
+        detail = figure.error if figure.error is not None else figure.detail
+        target = str(figure.target or "").replace("<=", "&le;").replace(">=", "&ge;")
+        lines.append(
+            f"| {figure.title} | {_format_value(figure)} | {target} | {verdict} | {detail} |"
+        )
+    lines.append("")
+    lines.append(
+        f"Machine: {machine['nproc']} x {machine['cpu_model']}, Python {machine['python']}, "
+        f"botocore {machine['botocore']}, urllib3 {machine['urllib3']}, "
+        f"opentelemetry-sdk {machine['opentelemetry-sdk']}."
+    )
+    return "\n".join(lines)
+
+
 def _clean(value: Any) -> Any:
     """JSON has no NaN: a figure that could not be measured is ``null``."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from opentelemetry import metrics, trace
 
 import securebedrock
 from securebedrock import _adapter, _policy
@@ -102,8 +103,6 @@ def install_global_provider(telemetry: Telemetry) -> None:
     global _global_provider_set
     if _global_provider_set:
         return
-    from opentelemetry import trace
-
     trace.set_tracer_provider(telemetry.provider)
     _global_provider_set = True
 
@@ -120,6 +119,8 @@ class World:
     telemetry: Telemetry
     raw: Any  # a botocore client: its operation methods are generated at run time
     secured: Any
+    #: The same policy with the OpenTelemetry API's no-op providers: enforcement only.
+    secured_without_sdk: Any
 
     # -- the calls compared ------------------------------------------------------
 
@@ -133,6 +134,11 @@ class World:
 
     def secured_converse(self) -> Any:
         return self.secured.converse(
+            modelId=MODEL_ID, messages=list(MESSAGES), inferenceConfig=dict(INFERENCE_CONFIG)
+        )
+
+    def secured_without_sdk_converse(self) -> Any:
+        return self.secured_without_sdk.converse(
             modelId=MODEL_ID, messages=list(MESSAGES), inferenceConfig=dict(INFERENCE_CONFIG)
         )
 
@@ -253,11 +259,17 @@ def open_world() -> Iterator[World]:
                 telemetry=telemetry,
                 raw=boto3.client("bedrock-runtime", **client_kwargs),
                 secured=secured,
+                secured_without_sdk=securebedrock.client(
+                    **client_kwargs,
+                    tracer_provider=trace.NoOpTracerProvider(),
+                    meter_provider=metrics.NoOpMeterProvider(),
+                ),
             )
             try:
                 yield world
             finally:
                 world.raw.close()
                 world.secured.close()
+                world.secured_without_sdk.close()
                 telemetry.shutdown()
                 gc.collect()

@@ -28,6 +28,7 @@ from benchmarks._stats import interleave, median, percentile  # noqa: E402
 EXPECTED_KEYS = {
     "server_per_request",
     "converse_overhead",
+    "converse_overhead_without_sdk",
     "stream_throughput",
     "policy_evaluation",
     "client_construction",
