@@ -704,6 +704,38 @@ def test_tls_cap_at_1_2() -> None:
         assert len(server.requests) == 1
 
 
+@pytest.mark.parametrize(
+    ("certificate", "reason"),
+    [
+        ("wrong_host", "(?i)hostname|IP address mismatch"),
+        ("expired", "(?i)expired"),
+        ("untrusted", "(?i)unable to get local issuer|self.signed|unknown ca"),
+    ],
+)
+def test_broken_certificates_are_refused_by_a_verifying_client(
+    certificate: Any, reason: str
+) -> None:
+    from botocore.exceptions import SSLError
+
+    with EmbeddedBedrock(certificate=certificate) as server:
+        client = boto3.client("bedrock-runtime", **server.client_kwargs(), config=NO_RETRY)
+        with pytest.raises(SSLError, match=reason):
+            client.converse(modelId=MODEL_ID, messages=MESSAGES)
+        assert server.requests == []  # nothing was sent
+        # Without verification, the same server answers: only the certificate differs.
+        insecure = {**server.client_kwargs(), "verify": False}
+        with pytest.warns(Warning):  # urllib3's InsecureRequestWarning
+            boto3.client("bedrock-runtime", **insecure).converse(
+                modelId=MODEL_ID, messages=MESSAGES
+            )
+        assert len(server.requests) == 1
+
+
+def test_invalid_certificate_kind_rejected() -> None:
+    with pytest.raises(ValueError, match="certificate kind"):
+        EmbeddedBedrock(certificate="bogus")  # type: ignore[arg-type]
+
+
 def test_invalid_tls_cap_rejected() -> None:
     with pytest.raises(ValueError):
         EmbeddedBedrock(tls_max_version="1.1")  # type: ignore[arg-type]

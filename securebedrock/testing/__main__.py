@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from ._ca import CERTIFICATE_KINDS
 from ._handlers import GuardrailSpec
 from ._server import EmbeddedBedrock
 
@@ -22,6 +23,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument(
         "--tls-max", choices=("1.2", "1.3"), default="1.3", help="highest TLS version served"
+    )
+    parser.add_argument(
+        "--certificate",
+        choices=CERTIFICATE_KINDS,
+        default="valid",
+        help="the server certificate: valid, or broken to test client verification",
     )
     parser.add_argument(
         "--guardrail",
@@ -43,7 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     server = EmbeddedBedrock(
-        guardrails, port=args.port, region=args.region, tls_max_version=args.tls_max
+        guardrails,
+        port=args.port,
+        region=args.region,
+        tls_max_version=args.tls_max,
+        certificate=args.certificate,
     )
     # SIGTERM (e.g. from a process manager) stops cleanly like Ctrl-C, so the
     # throwaway CA's temporary directory is removed at exit.

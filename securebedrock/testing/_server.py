@@ -480,6 +480,12 @@ class EmbeddedBedrock:
             client = boto3.client("bedrock-runtime", **server.client_kwargs())
             client.converse(modelId="anthropic.claude-3-haiku-20240307-v1:0", messages=[...])
             assert server.requests[-1].operation == "Converse"
+
+    ``certificate`` selects what the server presents: ``"valid"`` (for
+    ``127.0.0.1``, ``::1`` and ``localhost``, issued by the CA at
+    ``ca_bundle``), or, to prove a client really verifies, ``"wrong_host"``
+    (trusted CA, other name), ``"expired"`` (trusted CA, right names, expired)
+    or ``"untrusted"`` (right names, a CA not in ``ca_bundle``).
     """
 
     def __init__(
@@ -490,6 +496,7 @@ class EmbeddedBedrock:
         host: str = "127.0.0.1",
         port: int = 0,
         tls_max_version: Literal["1.2", "1.3"] = "1.3",
+        certificate: _ca.CertificateKind = "valid",
         access_key: str = DEFAULT_ACCESS_KEY,
         secret_key: str = DEFAULT_SECRET_KEY,
         bearer_tokens: Iterable[str] = (),
@@ -516,7 +523,8 @@ class EmbeddedBedrock:
             stream_events=stream_events,
         )
         self._credentials = {access_key: secret_key}
-        self._files = _ca.certificate_files()
+        self.certificate = certificate
+        self._files = _ca.certificate_files(certificate)
         self._ssl_context = self._make_ssl_context()
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
