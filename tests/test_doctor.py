@@ -6,6 +6,7 @@ policy file that pins it, so nothing else is ever resolved or connected to.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from securebedrock import _signing
 from securebedrock._cli import main
+from securebedrock._cli.doctor import render_table
 from securebedrock._doctor import CheckResult, DoctorOptions, run_checks
 from securebedrock.testing import EmbeddedBedrock, GuardrailSpec
 
@@ -247,3 +249,30 @@ def test_proxy_forbidden_by_policy_fails(
     assert "http://127.0.0.1:9" in checks["proxy"].detail
     assert "secret" not in checks["proxy"].detail
     assert checks["client"].status == "FAIL"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_table_is_coloured_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    results = [
+        CheckResult(name="tls", status="PASS", detail="TLSv1.3"),
+        CheckResult(name="dns", status="FAIL", detail="10.1.2.3", fix="enable private DNS"),
+    ]
+    plain = io.StringIO()
+    render_table(results, plain)
+    assert "\033[" not in plain.getvalue()
+    assert "fix: enable private DNS" in plain.getvalue()
+    assert "1 passed, 0 warnings, 1 failed" in plain.getvalue()
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    terminal = _Terminal()
+    render_table(results, terminal)
+    assert "\033[31mFAIL\033[0m" in terminal.getvalue()
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    no_colour = _Terminal()
+    render_table(results, no_colour)
+    assert "\033[" not in no_colour.getvalue()

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from securebedrock._cli import export, main
 from securebedrock._errors import PolicyConfigError
@@ -348,3 +350,67 @@ def test_docs_examples_are_what_the_command_prints() -> None:
     for block in blocks:
         shown = json.loads(block)
         assert statements[shown["Sid"]] == shown
+
+
+_TIERS = ("default", "flex", "priority", "reserved")
+_GLOBS = ("anthropic.claude-*", "amazon.nova-*", "meta.llama3-*", "*-opus-*")
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> Policy:
+    """Policies over the keys export reads (each section present or absent)."""
+    guardrail = draw(
+        st.sampled_from(
+            [
+                GuardrailPolicy(),
+                GuardrailPolicy(identifier=GUARDRAIL_ARN, version="3"),
+                GuardrailPolicy(identifier="abc123", version="DRAFT"),
+            ]
+        )
+    )
+    geographies = draw(st.lists(st.sampled_from(["us", "eu", "global", "apac"]), unique=True))
+    return Policy(
+        mode=draw(st.sampled_from(["enforce", "log_only"])),
+        guardrail=guardrail,
+        inference_profile=InferenceProfilePolicy(required=draw(st.booleans())),
+        regions=RegionsPolicy(
+            allowed=draw(st.one_of(st.none(), st.just(("us-east-1",)))),
+            cross_region=bool(geographies) or draw(st.booleans()),
+            allowed_geographies=tuple(geographies),
+        ),
+        models=ModelsPolicy(
+            allow=draw(
+                st.one_of(st.none(), st.lists(st.sampled_from(_GLOBS), unique=True).map(tuple))
+            ),
+            deny=tuple(draw(st.lists(st.sampled_from(_GLOBS), unique=True))),
+        ),
+        service_tier=ServiceTierPolicy(
+            allowed=draw(
+                st.one_of(
+                    st.none(), st.lists(st.sampled_from(_TIERS), unique=True, min_size=1).map(tuple)
+                )
+            )
+        ),
+        network=NetworkPolicy(require_private_endpoint=draw(st.booleans())),
+        auth=AuthPolicy(allow_api_keys=draw(st.booleans())),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(policy=policies(), fmt=st.sampled_from(["iam", "scp", "vpce"]))
+def test_export_is_always_valid_and_only_denies(policy: Policy, fmt: str) -> None:
+    # Some geography is always refused here, so there is always something to export.
+    document = export_policy(policy, fmt)
+    assert json.loads(json.dumps(document)) == document
+    assert document["Version"] == "2012-10-17"
+    sids = [statement["Sid"] for statement in document["Statement"]]
+    assert len(sids) == len(set(sids))
+    for statement in document["Statement"]:
+        if statement["Sid"] == "SecureBedrockAllowThroughEndpoint":
+            assert fmt == "vpce"
+            continue
+        # Everything the policy adds only ever removes permissions.
+        assert statement["Effect"] == "Deny"
+        for block in statement.get("Condition", {}).values():
+            assert all(key.startswith(("bedrock:", "aws:")) for key in block)
+    assert export_policy(policy, fmt) == document  # deterministic
