@@ -121,14 +121,21 @@ class RetryConfig:
     max_backoff: float = 8.0
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"RetryConfig.max_attempts must be >= 1, found {self.max_attempts}")
-        if self.total_timeout <= 0:
-            raise ValueError(
-                f"RetryConfig.total_timeout must be > 0 seconds, found {self.total_timeout}"
-            )
-        if self.initial_backoff < 0 or self.max_backoff < 0:
-            raise ValueError("RetryConfig backoffs must be >= 0 seconds")
+        checks = (
+            ("max_attempts", self.max_attempts, self.max_attempts >= 1, "an integer >= 1"),
+            ("total_timeout", self.total_timeout, self.total_timeout > 0, "seconds > 0"),
+            ("initial_backoff", self.initial_backoff, self.initial_backoff >= 0, "seconds >= 0"),
+            ("max_backoff", self.max_backoff, self.max_backoff >= 0, "seconds >= 0"),
+        )
+        for name, value, ok, expected in checks:
+            if not ok:
+                raise SecureBedrockError(
+                    f"invalid RetryConfig.{name}",
+                    found=repr(value),
+                    expected=expected,
+                    fix=f"pass RetryConfig({name}=...) with {expected}; "
+                    "RetryConfig.disabled() turns retries off",
+                )
 
     @classmethod
     def disabled(cls) -> RetryConfig:
