@@ -573,6 +573,10 @@ class CallRecord:
             self._converse_result(response)
         elif self.operation == "InvokeModel":
             self._invoke_model_result(response, headers)
+        elif self.operation == "ApplyGuardrail":
+            action = response.get("action")
+            if isinstance(action, str) and action.upper() == "GUARDRAIL_INTERVENED":
+                self._guardrail_event(action, "action")
         self.end()
         return response
 

@@ -608,3 +608,20 @@ def test_a_stubbed_stream_that_is_not_an_event_stream_is_left_alone(otel: Otel) 
     record = telemetry.start("ConverseStream", {"modelId": MODEL_ID})
     assert record.response(response)["stream"] is stubbed
     assert otel.only_span().attributes[sc.AWS_REQUEST_ID] == "r1"
+
+
+def test_apply_guardrail_intervention_is_an_event(
+    client: Callable[..., BaseClient], otel: Otel
+) -> None:
+    response = client().apply_guardrail(
+        guardrailIdentifier=GUARDRAIL.identifier,
+        guardrailVersion=GUARDRAIL.version,
+        source="INPUT",
+        content=[{"text": {"text": "something forbidden"}}],
+    )
+    assert response["action"] == "GUARDRAIL_INTERVENED"
+    (event,) = events(otel.only_span(), T.EVENT_GUARDRAIL)
+    assert event == {
+        T.ATTR_GUARDRAIL_ACTION: "GUARDRAIL_INTERVENED",
+        T.ATTR_GUARDRAIL_SOURCE: "action",
+    }
