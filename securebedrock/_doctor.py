@@ -272,11 +272,17 @@ def check_tls(ctx: _Context) -> Iterable[CheckResult]:
             with context.wrap_socket(sock, server_hostname=ctx.host) as tls:
                 version, cipher, cert = tls.version(), tls.cipher(), tls.getpeercert()
     except ssl.SSLCertVerificationError as exc:
-        yield _fail(
-            "tls",
-            f"certificate of {ctx.host} not trusted ({exc.verify_message})",
-            "pass --ca-bundle (or AWS_CA_BUNDLE) with the CA that issued it",
-        )
+        reason = str(exc.verify_message or exc.reason or exc)
+        if "expired" in reason:
+            fix = "the endpoint's certificate has expired: renew it (or check this host's clock)"
+        elif "mismatch" in reason.lower():
+            fix = (
+                "connect with a name the certificate is issued for (the endpoint's DNS name), "
+                "not an alias or an address"
+            )
+        else:
+            fix = "pass --ca-bundle (or set AWS_CA_BUNDLE) with the CA that issued it"
+        yield _fail("tls", f"certificate of {ctx.host} rejected ({reason})", fix)
         return
     except ssl.SSLError as exc:
         yield _fail(

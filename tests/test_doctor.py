@@ -276,3 +276,19 @@ def test_table_is_coloured_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -
     no_colour = _Terminal()
     render_table(results, no_colour)
     assert "\033[" not in no_colour.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("certificate", "fix"),
+    [("expired", "renew it"), ("untrusted", "--ca-bundle"), ("wrong_host", "DNS name")],
+)
+def test_bad_server_certificate_fails(
+    certificate: str, fix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with EmbeddedBedrock(guardrails=[GUARDRAIL], certificate=certificate) as bad:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", bad.access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", bad.secret_key)
+        check = doctor(bad, write_policy(tmp_path, policy_text(bad)))["tls"]
+    assert check.status == "FAIL"
+    assert "certificate of 127.0.0.1 rejected" in check.detail
+    assert fix in check.fix
