@@ -31,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.httpsession import get_cert_path
 from botocore.utils import should_bypass_proxies
 
-from . import _discovery, _transport
+from . import _discovery, _netcheck, _transport
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
     ENV_BEARER_TOKEN_BEDROCK,
@@ -222,7 +222,8 @@ def check_dns(ctx: _Context) -> Iterable[CheckResult]:
         )
         return
     listing = ", ".join(
-        f"{ip} ({'allowed' if ok else 'not in allowed_cidrs'})" for ip, ok in answers
+        f"{ip} ({_netcheck.address_class(ip)}, {'allowed' if ok else 'not in allowed_cidrs'})"
+        for ip, ok in answers
     )
     outside = [ip for ip, ok in answers if not ok]
     if network.require_private_endpoint and outside:

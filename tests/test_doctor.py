@@ -165,7 +165,7 @@ def test_private_endpoint_without_loopback_fails(
     policy_file = write_policy(tmp_path, policy_text(server, loopback_allowed=False))
     checks = doctor(server, policy_file)
     assert checks["dns"].status == "FAIL"
-    assert "127.0.0.1 (not in allowed_cidrs)" in checks["dns"].detail
+    assert "127.0.0.1 (loopback, not in allowed_cidrs)" in checks["dns"].detail
     assert checks["client"].status == "FAIL"
 
     assert main([*cli_args(server, policy_file), "--json"]) == 1
