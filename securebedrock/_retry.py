@@ -402,6 +402,12 @@ def disable_botocore_retries(client: BaseClient) -> None:
     events = client.meta.events
     events.unregister(event, unique_id=unique_id)
     events.register(event, _never_retry, unique_id=unique_id)
+    # Make introspection tell the truth. A new dict, never an in-place edit: botocore
+    # shares the ``retries`` dict with the caller's own Config object.
+    config = client.meta.config
+    retries = {k: v for k, v in (getattr(config, "retries", None) or {}).items() if k == "mode"}
+    retries["total_max_attempts"] = 1
+    config.retries = retries  # type: ignore[attr-defined]  # untyped in botocore-stubs
 
 
 def merge_boto_config(
