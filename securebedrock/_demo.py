@@ -227,6 +227,7 @@ def _tour(printer: _Printer, collector: _SpanCollector, records: _AuditRecords) 
     from . import client as secured_client
     from .testing import EmbeddedBedrock, GuardrailSpec
 
+    unexpected: list[str] = []
     guardrail = GuardrailSpec(identifier=GUARDRAIL_ID, version="1", blocked_words=(BLOCKED_WORD,))
     with EmbeddedBedrock(guardrails=[guardrail]) as server, tempfile.TemporaryDirectory() as tmp:
         printer.line(
@@ -258,6 +259,8 @@ def _tour(printer: _Printer, collector: _SpanCollector, records: _AuditRecords) 
             printer.ok(f"answer: {_answer_text(response)!r}")
             sent = server.requests[-1]
             config = sent.json.get("guardrailConfig") or {}
+            if config.get("guardrailIdentifier") != GUARDRAIL_ID:
+                unexpected.append("the mandated guardrail was not attached")
             printer.ok(
                 f"the server received guardrail {config.get('guardrailIdentifier')} version "
                 f"{config.get('guardrailVersion')} over {sent.tls_version}: securebedrock "
@@ -286,10 +289,13 @@ def _tour(printer: _Printer, collector: _SpanCollector, records: _AuditRecords) 
             except PolicyViolation as refused:
                 printer.refused(f"PolicyViolation, rule {refused.rule}:")
                 printer.block(refused.diagnostics())
+            else:
+                unexpected.append("the cross-region call was not refused")
             if len(server.requests) == before:
                 printer.ok("the server received nothing: refused before a byte was sent")
             else:
                 printer.refused("the server received the call (unexpected)")
+                unexpected.append("the server received a refused call")
 
         with _org_policy(log_only_file):
             printer.heading(6, 'The same call in log-only mode (mode = "log_only")')
@@ -314,6 +320,9 @@ def _tour(printer: _Printer, collector: _SpanCollector, records: _AuditRecords) 
             "--format scp (the server-side twin). Docs: docs/quickstart.md",
             0,
         )
-    if collector.provider is not None:
-        collector.provider.shutdown()
+    if unexpected:
+        # The tour doubles as a self-check of an installation: say what went wrong.
+        printer.line()
+        printer.line("The tour did not go as expected: " + "; ".join(unexpected), 0)
+        return 1
     return 0
