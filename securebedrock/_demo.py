@@ -180,7 +180,7 @@ def _print_spans(printer: _Printer, spans: Sequence[Any]) -> None:
 
 
 def run_demo(out: TextIO, *, colour: bool = False) -> int:
-    """Run the tour, writing to ``out``; returns the exit code (0)."""
+    """Run the tour, writing to ``out``: 0, or 1 when a step did not behave as shown."""
 
     printer = _Printer(out, colour)
     collector = _SpanCollector()
