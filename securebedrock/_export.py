@@ -79,7 +79,8 @@ GEOGRAPHY_PREFIXES: tuple[str, ...] = tuple(sorted(GEOGRAPHIES))
 
 _BEARER_ACTIONS: tuple[str, ...] = ("bedrock:CallWithBearerToken",)
 
-_VPCE_HOST = re.compile(r"^(?:[a-z0-9-]+\.)?(vpce-[0-9a-f]{8,17})-[a-z0-9]+\.", re.IGNORECASE)
+# vpce-<id>-<suffix>[-<az>].<service>...: regional and zonal DNS names of an interface endpoint.
+_VPCE_HOST = re.compile(r"^(?:[a-z0-9-]+\.)?(vpce-[0-9a-f]{8,17})-[a-z0-9-]+\.", re.IGNORECASE)
 _VPCE_ID = re.compile(r"^vpce-[0-9a-f]{8,17}$", re.IGNORECASE)
 _ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):bedrock:(?P<region>[^:]*):(?P<account>[^:]*):")
 

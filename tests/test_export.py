@@ -263,6 +263,8 @@ def test_client_only_rules_are_listed() -> None:
 
 def test_vpce_id_from_url() -> None:
     assert vpce_id_from_url(VPCE_URL) == "vpce-0a1b2c3d4e5f60718"
+    zonal = "https://vpce-0a1b2c3d4e5f60718-abcdefgh-us-east-1a.bedrock-runtime.us-east-1.vpce.amazonaws.com"
+    assert vpce_id_from_url(zonal) == "vpce-0a1b2c3d4e5f60718"
     assert vpce_id_from_url("https://bedrock-runtime.us-east-1.amazonaws.com") is None
 
 
