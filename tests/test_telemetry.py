@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -625,3 +626,39 @@ def test_apply_guardrail_intervention_is_an_event(
         T.ATTR_GUARDRAIL_ACTION: "GUARDRAIL_INTERVENED",
         T.ATTR_GUARDRAIL_SOURCE: "action",
     }
+
+
+def test_works_with_only_the_opentelemetry_api(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "api_only.py"
+    script.write_text(
+        "import sys\n"
+        "sys.modules['opentelemetry.sdk'] = None  # as if opentelemetry-sdk were not installed\n"
+        "import securebedrock\n"
+        "from securebedrock.testing import EmbeddedBedrock\n"
+        f"MODEL = {MODEL_ID!r}\n"
+        "MESSAGES = [{'role': 'user', 'content': [{'text': 'hi'}]}]\n"
+        "with EmbeddedBedrock() as server:\n"
+        "    c = securebedrock.client(**server.client_kwargs(), policy=server.pin())\n"
+        "    assert c.converse(modelId=MODEL, messages=MESSAGES)['stopReason'] == 'end_turn'\n"
+        "    assert list(c.converse_stream(modelId=MODEL, messages=MESSAGES)['stream'])\n"
+        "record = c._securebedrock_state.telemetry.start('Converse', {})\n"
+        "assert record.recording is False\n"
+        "print('api-only ok')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OTEL_"))}
+    org = tmp_path / "org-policy.toml"
+    org.write_text("version = 1\n")
+    env["SECUREBEDROCK_POLICY_FILE"] = str(org)
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "api-only ok" in result.stdout
