@@ -153,13 +153,22 @@ class Session(boto3.session.Session):
         """The effective policy the session's bedrock-runtime clients enforce."""
         return self._securebedrock_policy
 
-    def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+    def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        """Like ``boto3.Session.client``; ``bedrock-runtime`` clients come back secured."""
         if service_name != SERVICE_NAME:
-            return super().client(service_name, *args, **kwargs)
+            # boto3-stubs types client() as one overload per service literal.
+            return super().client(service_name, *args, **kwargs)  # type: ignore[call-overload]
         if args:
             names = (
-                "region_name", "api_version", "use_ssl", "verify", "endpoint_url",
-                "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "config",
+                "region_name",
+                "api_version",
+                "use_ssl",
+                "verify",
+                "endpoint_url",
+                "aws_access_key_id",
+                "aws_secret_access_key",
+                "aws_session_token",
+                "config",
                 "aws_account_id",
             )
             kwargs.update(zip(names, args, strict=False))

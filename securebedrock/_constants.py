@@ -31,7 +31,7 @@ ENV_ENDPOINT_URL_BEDROCK_RUNTIME: Final = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"
 ENV_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
 #: botocore's switch that turns the environment/config-file endpoint URLs off.
 ENV_IGNORE_CONFIGURED_ENDPOINT_URLS: Final = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
-ENV_BEARER_TOKEN_BEDROCK: Final = "AWS_BEARER_TOKEN_BEDROCK"
+ENV_BEARER_TOKEN_BEDROCK: Final = "AWS_BEARER_TOKEN_BEDROCK"  # noqa: S105 (a variable name)
 
 #: Name of the audit logger (one structured record per decision, no content).
 AUDIT_LOGGER_NAME: Final = "securebedrock.audit"

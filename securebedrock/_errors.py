@@ -90,8 +90,10 @@ class PolicyViolation(SecureBedrockError):
         )
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_violation, (self.rule, self.operation, self.found, self.expected,
-                                     self.fix, self.summary))
+        return (
+            _rebuild_violation,
+            (self.rule, self.operation, self.found, self.expected, self.fix, self.summary),
+        )
 
 
 def _rebuild_violation(

@@ -24,22 +24,33 @@ def test_policy_violation_message_and_attributes() -> None:
 
 
 def test_policy_violation_pickles() -> None:
-    err = PolicyViolation(rule="model.not_allowed", operation="InvokeModel", found="a",
-                          expected="b", fix="c")
-    again = pickle.loads(pickle.dumps(err))
+    err = PolicyViolation(
+        rule="model.not_allowed", operation="InvokeModel", found="a", expected="b", fix="c"
+    )
+    again = pickle.loads(pickle.dumps(err))  # noqa: S301 (our own bytes)
     assert isinstance(again, PolicyViolation)
     assert again.rule == err.rule and str(again) == str(err)
 
 
 def test_config_error_prefixes_path() -> None:
-    err = PolicyConfigError("must be a string", path="guardrail.version", found="3",
-                            expected="a string such as \"3\"", fix="quote the value")
+    err = PolicyConfigError(
+        "must be a string",
+        path="guardrail.version",
+        found="3",
+        expected='a string such as "3"',
+        fix="quote the value",
+    )
     assert err.path == "guardrail.version"
     assert str(err).startswith("[guardrail.version] ")
 
 
 def test_transport_error_names_host() -> None:
-    err = TransportSecurityError(rule="tls.version", host="example.invalid", found="TLSv1.2",
-                                 expected="TLSv1.3 or higher", fix="raise the server's TLS")
+    err = TransportSecurityError(
+        rule="tls.version",
+        host="example.invalid",
+        found="TLSv1.2",
+        expected="TLSv1.3 or higher",
+        fix="raise the server's TLS",
+    )
     assert err.rule == "tls.version" and err.host == "example.invalid"
     assert "example.invalid" in str(err)
