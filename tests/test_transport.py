@@ -16,6 +16,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,15 @@ def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 def make(server: EmbeddedBedrock, policy: Policy | None = None, **kwargs: Any) -> Any:
     options = {**server.client_kwargs(), **kwargs}
     return securebedrock.client(**options, policy=server.pin(policy))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def converse(client: Any) -> Any:
@@ -215,7 +225,8 @@ def test_tls13_floor_refuses_a_tls12_server_once(connects: list[tuple[str, int]]
         assert "1.3" in str(error.expected) and "TLS version" in str(error.found)
         assert server.requests == []
         assert len(connects) == 1
-        assert len(server.handshake_failures) == 1
+        # The server records the failed handshake on its own thread: give it a moment.
+        assert wait_for(lambda: len(server.handshake_failures) == 1)
         assert _transport.last_connection() is None
 
 
