@@ -292,3 +292,25 @@ def test_bad_server_certificate_fails(
     assert check.status == "FAIL"
     assert "certificate of 127.0.0.1 rejected" in check.detail
     assert fix in check.fix
+
+
+def test_mapped_inference_profiles_are_looked_up(server: EmbeddedBedrock, tmp_path: Path) -> None:
+    model = "anthropic.claude-3-haiku-20240307-v1:0"
+    known = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/prof0known01"
+    unknown = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/prof0absent1"
+    server.add_inference_profile(known, [f"arn:aws:bedrock:us-east-1::foundation-model/{model}"])
+    mapping = f'"{model}" = "{known}", "other.model-v1:0" = "{unknown}"'
+    extra = f"[inference_profile]\nmap = {{ {mapping} }}\n"
+    results = run_checks(
+        DoctorOptions(
+            region="us-east-1",
+            policy_file=write_policy(tmp_path, policy_text(server, extra)),
+            endpoint_url=server.endpoint_url,
+            control_plane_endpoint_url=server.endpoint_url,
+            ca_bundle=server.ca_bundle,
+        )
+    )
+    profiles = {
+        r.detail.split(": ", 1)[0]: r.status for r in results if r.name == "inference_profile"
+    }
+    assert profiles == {f"profile {known}": "PASS", f"profile {unknown}": "FAIL"}
