@@ -113,7 +113,9 @@ class SecuredApiCall:
         # [telemetry, issue 6] one audit span per call; its methods never raise.
         audit = self._state.telemetry.start(operation_name, api_params)
         try:
-            response = self._secured_call(operation_name, api_params, audit)
+            # Current for the whole call: profile look-ups and each attempt nest under it.
+            with audit.active():
+                response = self._secured_call(operation_name, api_params, audit)
         except BaseException as exc:
             audit.failed(exc)
             raise
@@ -138,13 +140,12 @@ class SecuredApiCall:
         token = current_call.set(_CallContext(call, decision, state.enforce))
         try:
             # [retry, issue 6] our single retry layer (botocore's is off: see _retry.py).
-            with audit.active():
-                prepared = state.retrier.prepare(operation_name, params)
-                return state.retrier.run(
-                    lambda attempt_params: state.original(operation_name, attempt_params),
-                    prepared,
-                    audit,
-                )
+            prepared = state.retrier.prepare(operation_name, params)
+            return state.retrier.run(
+                lambda attempt_params: state.original(operation_name, attempt_params),
+                prepared,
+                audit,
+            )
         finally:
             current_call.reset(token)
 
