@@ -269,16 +269,21 @@ def _statements(policy: Policy, fmt: ExportFormat, options: ExportOptions) -> li
         )
 
     if policy.regions.allowed is not None:
+        regions = _sorted_unique(policy.regions.allowed)
+        region_condition: dict[str, dict[str, Any]] = {
+            "StringNotEquals": {"aws:RequestedRegion": regions}
+        }
+        if policy.regions.cross_region:
+            # A cross-region profile's hop to a destination region is authorized with
+            # that region as aws:RequestedRegion ("unspecified" for global profiles);
+            # exempt calls made through an allowed profile *of an allowed source region*
+            # (the source region is part of the profile's ARN).
+            region_condition["ArnNotLike"] = {
+                "bedrock:InferenceProfileArn": _allowed_profile_arns(policy, partition, regions)
+            }
         statements.append(
             _statement(
-                "SecureBedrockRegions",
-                inference,
-                condition={
-                    "StringNotEquals": {
-                        "aws:RequestedRegion": _sorted_unique(policy.regions.allowed)
-                    }
-                },
-                principal=principal,
+                "SecureBedrockRegions", inference, condition=region_condition, principal=principal
             )
         )
 
@@ -321,6 +326,20 @@ def _statements(policy: Policy, fmt: ExportFormat, options: ExportOptions) -> li
             _statement("SecureBedrockDenyApiKeys", _BEARER_ACTIONS, principal=principal)
         )
     return statements
+
+
+def _allowed_profile_arns(policy: Policy, partition: str, regions: list[str]) -> list[str]:
+    refused = set(_refused_geographies(policy))
+    geographies = [geo for geo in GEOGRAPHY_PREFIXES if geo not in refused]
+    arns = [
+        f"arn:{partition}:bedrock:{region}:*:inference-profile/{geo}.*"
+        for region in regions
+        for geo in geographies
+    ]
+    arns += [
+        f"arn:{partition}:bedrock:{region}:*:application-inference-profile/*" for region in regions
+    ]
+    return _sorted_unique(arns)
 
 
 def _refused_geographies(policy: Policy) -> list[str]:

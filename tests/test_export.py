@@ -416,3 +416,25 @@ def test_export_is_always_valid_and_only_denies(policy: Policy, fmt: str) -> Non
         for block in statement.get("Condition", {}).values():
             assert all(key.startswith(("bedrock:", "aws:")) for key in block)
     assert export_policy(policy, fmt) == document  # deterministic
+
+
+def test_region_deny_exempts_allowed_cross_region_hops() -> None:
+    # A "us." profile called from us-east-1 is authorized again in each destination region,
+    # with that region as aws:RequestedRegion: the region deny must not break it.
+    policy = Policy(
+        regions=RegionsPolicy(
+            allowed=("us-east-1",), cross_region=True, allowed_geographies=("us",)
+        )
+    )
+    statement = by_sid(export_policy(policy, "scp"))["SecureBedrockRegions"]
+    assert statement["Condition"]["StringNotEquals"] == {"aws:RequestedRegion": ["us-east-1"]}
+    assert statement["Condition"]["ArnNotLike"] == {
+        "bedrock:InferenceProfileArn": [
+            "arn:aws:bedrock:us-east-1:*:application-inference-profile/*",
+            "arn:aws:bedrock:us-east-1:*:inference-profile/us.*",
+        ]
+    }
+    # Without cross-region inference there is no hop to exempt.
+    in_region = Policy(regions=RegionsPolicy(allowed=("us-east-1",)))
+    statement = by_sid(export_policy(in_region, "scp"))["SecureBedrockRegions"]
+    assert "ArnNotLike" not in statement["Condition"]
