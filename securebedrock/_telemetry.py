@@ -779,6 +779,12 @@ class CallRecord:
             self.error_type = error_type(error)
             if self.recording:
                 span.set_attribute(sc.ERROR_TYPE, self.error_type)
+                if isinstance(error, ClientError):
+                    # The id AWS support needs, for a failed call too.
+                    metadata: Mapping[str, Any] = error.response.get("ResponseMetadata") or {}
+                    request_id = metadata.get("RequestId")
+                    if isinstance(request_id, str) and request_id:
+                        span.set_attribute(sc.AWS_REQUEST_ID, request_id)
                 # Only the type: exception messages can quote the request.
                 span.add_event(EVENT_EXCEPTION, {ATTR_EXCEPTION_TYPE: _qualified(error)})
             span.set_status(Status(StatusCode.ERROR, self.error_type))

@@ -340,6 +340,9 @@ def test_exhausted_retries_raise_the_service_error(
     assert len(bedrock.requests) == 3
     span = otel.only_span()
     assert span.attributes[sc.ERROR_TYPE] == "ThrottlingException"
+    assert (
+        span.attributes[sc.AWS_REQUEST_ID] == raised.value.response["ResponseMetadata"]["RequestId"]
+    )
     assert len(events(span, T.EVENT_ATTEMPT)) == 3
 
 
