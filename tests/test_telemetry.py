@@ -506,7 +506,7 @@ def test_digest_mode_without_a_key_is_refused_at_construction(
 
 
 def test_runs_alongside_the_botocore_instrumentation(
-    client: Callable[..., BaseClient], otel: Otel
+    client: Callable[..., BaseClient], otel: Otel, bedrock: EmbeddedBedrock
 ) -> None:
     from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 
@@ -518,18 +518,35 @@ def test_runs_alongside_the_botocore_instrumentation(
         for _ in c.converse_stream(modelId=MODEL_ID, messages=MESSAGES)["stream"]:
             pass
         c.invoke_model(modelId=MODEL_ID, body=ANTHROPIC_BODY)["body"].read()
+        for _ in c.invoke_model_with_response_stream(modelId=MODEL_ID, body=ANTHROPIC_BODY)["body"]:
+            pass
+        bedrock.faults.throttle(1)
+        c.converse(modelId=MODEL_ID, messages=MESSAGES)  # two attempts
     finally:
         instrumentor.uninstrument()
     ours = otel.spans()
     theirs = [s for s in otel.all_spans() if s not in ours]
-    assert len(ours) == 3
-    assert len(theirs) == 3
-    for mine, botocore_span in zip(ours, theirs, strict=True):
-        # Ours wraps the instance's _make_api_call; theirs wraps the class's: theirs is inside.
-        assert botocore_span.parent is not None
-        assert botocore_span.parent.span_id == mine.context.span_id
-        assert botocore_span.context.trace_id == mine.context.trace_id
+    assert len(ours) == 5
+    children = {
+        mine.context.span_id: [
+            s for s in theirs if s.parent is not None and s.parent.span_id == mine.context.span_id
+        ]
+        for mine in ours
+    }
+    # Ours wraps the instance's _make_api_call; theirs wraps the class's: theirs is inside,
+    # one child per attempt.
+    assert [len(children[mine.context.span_id]) for mine in ours] == [1, 1, 1, 1, 2]
+    assert len(theirs) == 6
+    for mine in ours:
+        assert all(
+            child.context.trace_id == mine.context.trace_id
+            for child in children[mine.context.span_id]
+        )
     assert all(s.status.status_code is StatusCode.UNSET for s in ours)
+    assert [s.attributes[T.ATTR_STREAM_END] for s in ours if T.ATTR_STREAM_END in s.attributes] == [
+        "exhausted",
+        "exhausted",
+    ]
 
 
 def test_transport_violations_logged_by_a_log_only_policy_are_on_the_span(
