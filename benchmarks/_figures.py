@@ -340,28 +340,37 @@ def client_construction(world: World, settings: Settings) -> Figure:
     def make_secured() -> None:
         securebedrock.client(**kwargs, **telemetry).close()
 
-    def batch(make: Callable[[], None]) -> Callable[[], float]:
+    cpu: dict[str, list[float]] = {"raw": [], "secured": []}
+
+    def batch(name: str, make: Callable[[], None]) -> Callable[[], float]:
         def run() -> float:
-            result = median(time_each(make, settings.construct_batch))
+            walls, cpus = time_each_with_cpu(make, settings.construct_batch)
+            cpu[name].append(median(cpus))
             gc.collect()
-            return result
+            return median(walls)
 
         return run
 
     for _ in range(2):
         make_raw()
         make_secured()
-    paired = interleave(batch(make_raw), batch(make_secured), rounds=settings.construct_rounds)
+    paired = interleave(
+        batch("raw", make_raw), batch("secured", make_secured), rounds=settings.construct_rounds
+    )
+    raw_cpu, secured_cpu = median(cpu["raw"]) * 1e3, median(cpu["secured"]) * 1e3
     return _with(
         figure,
         value=paired.ratio,
         detail=(
-            f"raw {paired.a * 1e3:.2f} ms, secured {paired.b * 1e3:.2f} ms "
-            "(org policy file discovered, signature verified)"
+            f"raw {paired.a * 1e3:.2f} ms, secured {paired.b * 1e3:.2f} ms; CPU "
+            f"{raw_cpu:.2f} -> {secured_cpu:.2f} ms (signed org policy file discovered)"
         ),
         data={
             "raw_ms": paired.a * 1e3,
             "secured_ms": paired.b * 1e3,
+            "raw_cpu_ms": raw_cpu,
+            "secured_cpu_ms": secured_cpu,
+            "cpu_ratio": secured_cpu / raw_cpu if raw_cpu > 0 else float("nan"),
             "signed_policy_file": sorted(world.policy_env),
             "round_ratios": list(paired.ratios),
         },

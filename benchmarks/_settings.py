@@ -16,13 +16,13 @@ class Settings:
     roundtrip_batch: int = 100
     #: ConverseStream throughput: events per stream, rounds, streams per batch.
     stream_events: int = 500
-    stream_rounds: int = 12
+    stream_rounds: int = 20
     stream_batch: int = 3
     #: Pure engine: loops per repeat and repeats.
     evaluate_loops: int = 20_000
     evaluate_repeats: int = 15
     #: Client construction: rounds and clients per batch.
-    construct_rounds: int = 12
+    construct_rounds: int = 16
     construct_batch: int = 10
     #: Memory: total calls, how often one is an abandoned stream, sample interval.
     memory_calls: int = 10_000
