@@ -18,6 +18,7 @@ from ._errors import (
     TransportSecurityError,
 )
 from ._policy import Policy
+from ._retry import RetryConfig
 
 __version__ = "0.1.0"
 
@@ -25,6 +26,7 @@ __all__ = [
     "Policy",
     "PolicyConfigError",
     "PolicyViolation",
+    "RetryConfig",
     "SecureBedrockError",
     "Session",
     "TransportSecurityError",

@@ -27,6 +27,7 @@ def test_contract_names_exist() -> None:
         "PolicyViolation",
         "PolicyConfigError",
         "TransportSecurityError",
+        "RetryConfig",
     ):
         assert name in securebedrock.__all__
 

@@ -19,7 +19,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import securebedrock
-from securebedrock._retry import RetryConfig  # to be re-exported as securebedrock.RetryConfig
 from securebedrock.testing import EmbeddedBedrock
 
 MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -36,7 +35,7 @@ def secured_client(server: EmbeddedBedrock, exporter: Any, reader: Any) -> Any:
         policy=server.pin(),
         tracer_provider=tracer_provider,  # default: the global provider
         meter_provider=meter_provider,  # default: the global provider
-        retry=RetryConfig(max_attempts=3, total_timeout=10.0, initial_backoff=0.05),
+        retry=securebedrock.RetryConfig(max_attempts=3, total_timeout=10.0, initial_backoff=0.05),
     )
 
 
