@@ -23,6 +23,7 @@ import functools
 import io
 import json
 import logging
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -279,6 +280,53 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+# One meter and one set of instruments per meter provider, shared by every client.
+# Creating them per client leaked: the API's global proxy provider (in force until an
+# SDK provider is installed) keeps every meter and instrument ever created, so each
+# new client grew it for good; an SDK provider logs a duplicate-instrument warning
+# instead. Entries hold their provider, so an ``id()`` is never reused while cached.
+_InstrumentSet = tuple[metrics.Histogram, metrics.Histogram, metrics.Counter]
+_instrument_cache: dict[int, tuple[object, _InstrumentSet]] = {}
+_instrument_lock = threading.Lock()
+_INSTRUMENT_CACHE_LIMIT = 32
+
+
+def _instruments(meter_provider: metrics.MeterProvider | None) -> _InstrumentSet:
+    """The duration, token-usage and violation instruments for ``meter_provider``."""
+    key = id(meter_provider)
+    with _instrument_lock:
+        cached = _instrument_cache.get(key)
+        if cached is not None and cached[0] is meter_provider:
+            return cached[1]
+        from . import __version__
+
+        meter = metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider=meter_provider)
+        instruments: _InstrumentSet = (
+            meter.create_histogram(
+                sc.GEN_AI_CLIENT_OPERATION_DURATION,
+                unit="s",
+                description="Duration of a Bedrock call, including retries and, for streams, "
+                "until the stream ends",
+                explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+            ),
+            meter.create_histogram(
+                sc.GEN_AI_CLIENT_TOKEN_USAGE,
+                unit="{token}",
+                description="Input and output tokens per Bedrock call",
+                explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+            ),
+            meter.create_counter(
+                METRIC_VIOLATIONS,
+                unit="{violation}",
+                description="Policy violations found, by rule and mode (enforced or logged)",
+            ),
+        )
+        if len(_instrument_cache) >= _INSTRUMENT_CACHE_LIMIT:
+            _instrument_cache.clear()
+        _instrument_cache[key] = (meter_provider, instruments)
+        return instruments
+
+
 class Telemetry:
     """A secured client's tracer, instruments and digest key: built once, at construction."""
 
@@ -305,25 +353,7 @@ class Telemetry:
         self.tracer = trace.get_tracer(
             INSTRUMENTATION_NAME, __version__, tracer_provider=tracer_provider
         )
-        meter = metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider=meter_provider)
-        self.duration = meter.create_histogram(
-            sc.GEN_AI_CLIENT_OPERATION_DURATION,
-            unit="s",
-            description="Duration of a Bedrock call, including retries and, for streams, "
-            "until the stream ends",
-            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
-        )
-        self.token_usage = meter.create_histogram(
-            sc.GEN_AI_CLIENT_TOKEN_USAGE,
-            unit="{token}",
-            description="Input and output tokens per Bedrock call",
-            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
-        )
-        self.violations = meter.create_counter(
-            METRIC_VIOLATIONS,
-            unit="{violation}",
-            description="Policy violations found, by rule and mode (enforced or logged)",
-        )
+        self.duration, self.token_usage, self.violations = _instruments(meter_provider)
         self.base_attributes: dict[str, Any] = {
             sc.GEN_AI_PROVIDER_NAME: sc.PROVIDER_AWS_BEDROCK,
             sc.SERVER_ADDRESS: server_address,
