@@ -23,7 +23,13 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", "securebedrock", "tests", "examples", "benchmarks", "noxfile.py")
     session.run(
-        "ruff", "format", "--check", "securebedrock", "tests", "examples", "benchmarks",
+        "ruff",
+        "format",
+        "--check",
+        "securebedrock",
+        "tests",
+        "examples",
+        "benchmarks",
         "noxfile.py",
     )
 
