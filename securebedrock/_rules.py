@@ -609,6 +609,26 @@ class _Evaluation:
             return False  # two different ARNs: region, account or id differ
         return _guardrail_key(identifier) == c.guardrail_key
 
+    def guardrail_settled(self, identifier: object, version: object) -> bool:
+        """Check the guardrail the caller named; True when nothing is left to attach.
+
+        That is: the caller named another guardrail or version (a conflict), named
+        exactly the mandated one, or the policy cannot supply a version.
+        """
+        c = self.c
+        if identifier:
+            if not isinstance(identifier, str) or not self.same_guardrail(identifier):
+                self.conflict(str(identifier), version)
+                return True
+            if version:
+                if version != c.guardrail_version and c.guardrail_version:
+                    self.conflict(identifier, version)
+                return True
+        if not c.guardrail_version:
+            self.cannot_attach("the policy mandates a guardrail without a version")
+            return True
+        return False
+
     def conflict(self, found_id: str, found_version: object) -> None:
         c = self.c
         self.violate(
@@ -659,17 +679,7 @@ class _Evaluation:
             return
         config = config or {}
         identifier = config.get("guardrailIdentifier")
-        version = config.get("guardrailVersion")
-        if identifier:
-            if not isinstance(identifier, str) or not self.same_guardrail(identifier):
-                self.conflict(str(identifier), version)
-                return
-            if version:
-                if version != c.guardrail_version and c.guardrail_version:
-                    self.conflict(identifier, version)
-                return
-        if not c.guardrail_version:
-            self.cannot_attach("the policy mandates a guardrail without a version")
+        if self.guardrail_settled(identifier, config.get("guardrailVersion")):
             return
         new = dict(config)
         if not identifier:
@@ -693,17 +703,7 @@ class _Evaluation:
         c = self.c
         params = self.params
         identifier = params.get("guardrailIdentifier")
-        version = params.get("guardrailVersion")
-        if identifier:
-            if not isinstance(identifier, str) or not self.same_guardrail(identifier):
-                self.conflict(str(identifier), version)
-                return
-            if version:
-                if version != c.guardrail_version and c.guardrail_version:
-                    self.conflict(identifier, version)
-                return
-        if not c.guardrail_version:
-            self.cannot_attach("the policy mandates a guardrail without a version")
+        if self.guardrail_settled(identifier, params.get("guardrailVersion")):
             return
         updates: dict[str, Any] = {"guardrailVersion": c.guardrail_version}
         if not identifier:

@@ -167,7 +167,8 @@ def verify(
         ) from None
 
 
-def _read(path: Path, what: str, fix: str) -> bytes:
+def read_bytes(path: Path, what: str, fix: str = "check the path and its permissions") -> bytes:
+    """The file's bytes, or a PolicyConfigError naming ``what`` could not be read."""
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -185,7 +186,7 @@ def read_verified(path: str | Path, public_key: Ed25519PublicKey | None) -> byte
     Returns the bytes to parse: exactly the bytes that were verified.
     """
     file_path = Path(path)
-    data = _read(file_path, "policy file", "check the path and its permissions")
+    data = read_bytes(file_path, "policy file")
     if public_key is None:
         return data
     sig_path = signature_path(file_path)

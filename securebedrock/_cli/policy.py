@@ -142,10 +142,12 @@ def _keygen(args: argparse.Namespace) -> int:
 
 def _sign(args: argparse.Namespace) -> int:
     file_path = Path(args.file)
-    data = _read(file_path, "policy file")
+    data = _signing.read_bytes(file_path, "policy file")
     # Validate the very bytes that will be signed: a signature vouches for a usable policy.
     policy = Policy.from_bytes(data, source=str(file_path))
-    key = _signing.load_private_key(_read(Path(args.key), "private key"), source=args.key)
+    key = _signing.load_private_key(
+        _signing.read_bytes(Path(args.key), "private key"), source=args.key
+    )
     sig_path = _signing.signature_path(file_path)
     try:
         sig_path.write_bytes(_signing.sign(data, key))
@@ -177,7 +179,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     file_path = Path(args.file)
-    policy = Policy.from_bytes(_read(file_path, "policy file"), source=str(file_path))
+    policy = Policy.from_bytes(_signing.read_bytes(file_path, "policy file"), source=str(file_path))
     print(f"valid: {file_path} (mode {policy.mode}, digest {policy.digest})")
     return 0
 
@@ -211,18 +213,6 @@ def _show(args: argparse.Namespace) -> int:
             else:
                 print(f"# {key} not set: unrestricted  # {source}")
     return 0
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise PolicyConfigError(
-            f"cannot read the {what}",
-            found=f"{path}: {exc.strerror or exc}",
-            expected=f"a readable {what}",
-            fix="check the path and its permissions",
-        ) from None
 
 
 def _write_error(path: Path, exc: OSError) -> PolicyConfigError:
