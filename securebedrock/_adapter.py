@@ -84,6 +84,8 @@ class SecuredState:
             hmac_key=_digest.load_key(policy),  # audit.content = "digest" without a key fails here
         )
         self.retrier = Retrier(self.observability.retry or RetryConfig(), client)
+        # [enforcement, issue 4] set by _install_enforcement before the state is used.
+        self.profiles: _profiles.ProfileResolver | None = None
 
     def auth_kind(self) -> _rules.AuthKind:
         signer = getattr(self._client_ref, "_request_signer", None)
@@ -255,7 +257,7 @@ _enforcement_log = logging.getLogger(AUDIT_LOGGER_NAME)
 def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: Any) -> None:
     """Give ``state`` its profile resolver; register the ``before-send`` auth check last."""
     factory = _profiles.control_plane_factory(client, state.policy, boto_session)
-    state.profiles = _profiles.ProfileResolver(factory)  # type: ignore[attr-defined]
+    state.profiles = _profiles.ProfileResolver(factory)
     client_ref = weakref.ref(client)
 
     def check_authorization(request: Any, event_name: str = "", **_: Any) -> None:
@@ -314,6 +316,7 @@ def _resolve_profiles(state: SecuredState, call: _rules.Call) -> _rules.Call:
     arns = _rules.profiles_to_resolve(state.policy, call)
     if not arns:
         return call
-    resolver: _profiles.ProfileResolver = state.profiles  # type: ignore[attr-defined]
-    resolved, unresolved = resolver.resolve_all(arns)
+    if state.profiles is None:  # pragma: no cover - install() always sets it
+        raise RuntimeError("securebedrock: profile resolver missing; the client was not installed")
+    resolved, unresolved = state.profiles.resolve_all(arns)
     return dataclasses.replace(call, resolved_profiles=resolved, unresolved_profiles=unresolved)
