@@ -354,18 +354,27 @@ def client_construction(world: World, settings: Settings) -> Figure:
     for _ in range(2):
         make_raw()
         make_secured()
+    # A client that is closed and dropped must leave nothing behind (a per-client
+    # registration in a global registry is a leak that grows with every client).
+    gc.collect()
+    objects_before = len(gc.get_objects())
     paired = interleave(
         batch("raw", make_raw), batch("secured", make_secured), rounds=settings.construct_rounds
     )
+    gc.collect()
+    made = settings.construct_rounds * settings.construct_batch
+    retained = (len(gc.get_objects()) - objects_before) / made
     raw_cpu, secured_cpu = median(cpu["raw"]) * 1e3, median(cpu["secured"]) * 1e3
     return _with(
         figure,
         value=paired.ratio,
         detail=(
             f"raw {paired.a * 1e3:.2f} ms, secured {paired.b * 1e3:.2f} ms; CPU "
-            f"{raw_cpu:.2f} -> {secured_cpu:.2f} ms (signed org policy file discovered)"
+            f"{raw_cpu:.2f} -> {secured_cpu:.2f} ms (signed org policy file discovered); "
+            f"{retained:.1f} objects retained per pair of clients made and dropped"
         ),
         data={
+            "objects_retained_per_pair": retained,
             "raw_ms": paired.a * 1e3,
             "secured_ms": paired.b * 1e3,
             "raw_cpu_ms": raw_cpu,
