@@ -234,7 +234,8 @@ def open_world() -> Iterator[World]:
     from securebedrock.testing import EmbeddedBedrock, GuardrailSpec
 
     telemetry = Telemetry()
-    install_global_provider(telemetry)
+    if not telemetry_kwargs(telemetry):
+        install_global_provider(telemetry)
     server = EmbeddedBedrock(
         guardrails=[
             GuardrailSpec(
@@ -246,11 +247,16 @@ def open_world() -> Iterator[World]:
         _disable_server_nagle(server)
         server.add_inference_profile(PROFILE_ARN, [MODEL_ARN])
         client_kwargs = dict(server.client_kwargs())
-        policy_env = _signed.signed_policy_env(server.pin(full_policy()), scratch)
+        intended = server.pin(full_policy())
+        policy_env = _signed.signed_policy_env(intended, scratch)
         with _environment(policy_env):
             secured = securebedrock.client(**client_kwargs, **telemetry_kwargs(telemetry))
             effective = _adapter.installed_policy(secured)
-            assert effective is not None, "securebedrock.client returned an unsecured client"
+            if effective != intended:
+                # Figures measured under another policy than the one described are worthless.
+                raise RuntimeError(
+                    f"the secured client enforces {effective!r}, not the benchmark policy"
+                )
             world = World(
                 server=server,
                 client_kwargs=client_kwargs,
