@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="also print the figures as a markdown table"
     )
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of the figures, print which functions the secured call adds (cProfile)",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         choices=FIGURE_KEYS,
@@ -120,6 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run, print the table, write the report; exit 0 even when a target misses (it is a report)."""
     args = build_parser().parse_args(argv)
     settings = Settings.quick() if args.quick else Settings.full()
+    if args.profile:
+        from . import _profile
+
+        with _world.open_world() as world:
+            print(_profile.added_by_secured(world, count=50 if args.quick else 500))
+        return 0
     started = time.perf_counter()
     when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     print(f"securebedrock benchmarks ({'quick' if args.quick else 'full'})", file=sys.stderr)

@@ -97,3 +97,20 @@ def test_statistics_and_targets() -> None:
     assert failed.ok is False
     table = render_table([failed])
     assert "broken figure" in table and "FAIL" in table
+
+
+def test_profile_names_the_functions_the_secured_call_adds() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--profile", "--quick"],
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "enforcement only (no OTel SDK)" in completed.stdout
+    assert "full (OTel SDK span)" in completed.stdout
+    # The engine is on the secured path, and nowhere on the raw one.
+    assert "securebedrock/_rules.py" in completed.stdout
