@@ -20,6 +20,7 @@ FIGURE_KEYS = (
     "server",
     "converse",
     "converse-no-sdk",
+    "converse-vs-otel",
     "stream",
     "evaluate",
     "construct",
@@ -94,6 +95,11 @@ def run(settings: Settings, only: Sequence[str] | None = None) -> list[Figure]:
             "converse-no-sdk",
             "Converse overhead, no OTel SDK",
             lambda: _figures.converse_enforcement_only(world, settings),
+        )
+        attempt(
+            "converse-vs-otel",
+            "Converse vs boto3 + OTel botocore instrumentation",
+            lambda: _figures.versus_instrumented_boto3(world, settings),
         )
         attempt(
             "stream",

@@ -208,6 +208,66 @@ def converse_enforcement_only(world: World, settings: Settings) -> Figure:
     )
 
 
+def versus_instrumented_boto3(world: World, settings: Settings) -> Figure:
+    """Secured vs raw boto3 *with* OpenTelemetry's botocore instrumentation (same provider).
+
+    No target: it answers "what does an audited boto3 call cost anyway?". The
+    instrumentation patches ``BaseClient._make_api_call`` on the class, so the
+    raw client records a span per call; the secured client bound the original
+    method when it was made, so it records only its own audit span.
+    """
+    figure = Figure(
+        key="converse_vs_instrumented_boto3",
+        title="Converse vs boto3 + OTel botocore instrumentation",
+        unit="ratio",
+        target=None,
+    )
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+
+    instrumentor = BotocoreInstrumentor()
+    instrumentor.instrument(tracer_provider=world.telemetry.provider)
+    try:
+        before = world.telemetry.counter.started
+        world.raw_converse()
+        if world.telemetry.counter.started == before:
+            return _with(figure, error="the botocore instrumentation recorded no span")
+        for _ in range(settings.warmup_calls // 4 + 1):
+            world.raw_converse()
+            world.secured_converse()
+        world.between_batches()
+
+        def batch(call: Callable[[], Any]) -> Callable[[], float]:
+            def run() -> float:
+                result = median(time_each(call, settings.roundtrip_batch))
+                world.between_batches()
+                return result
+
+            return run
+
+        paired = interleave(
+            batch(world.raw_converse),
+            batch(world.secured_converse),
+            rounds=max(2, settings.roundtrip_rounds // 3),
+        )
+    finally:
+        instrumentor.uninstrument()
+    deltas = [b - a for a, b in zip(paired.a_rounds, paired.b_rounds, strict=True)]
+    return _with(
+        figure,
+        value=paired.ratio,
+        detail=(
+            f"instrumented raw {paired.a * 1e6:.0f} us, secured {paired.b * 1e6:.0f} us: "
+            f"{median(deltas) * 1e6:+.0f} us/call"
+        ),
+        data={
+            "instrumented_raw_us": paired.a * 1e6,
+            "secured_us": paired.b * 1e6,
+            "overhead_us": median(deltas) * 1e6,
+            "round_ratios": list(paired.ratios),
+        },
+    )
+
+
 def stream_throughput(world: World, settings: Settings) -> Figure:
     """ConverseStream of N events: events per second, secured / raw."""
     figure = Figure(

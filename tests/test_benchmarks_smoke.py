@@ -29,6 +29,7 @@ EXPECTED_KEYS = {
     "server_per_request",
     "converse_overhead",
     "converse_overhead_without_sdk",
+    "converse_vs_instrumented_boto3",
     "stream_throughput",
     "policy_evaluation",
     "client_construction",
