@@ -22,7 +22,7 @@ class Settings:
     evaluate_loops: int = 20_000
     evaluate_repeats: int = 15
     #: Client construction: rounds and clients per batch.
-    construct_rounds: int = 16
+    construct_rounds: int = 30
     construct_batch: int = 10
     #: Memory: total calls, how often one is an abandoned stream, sample interval.
     memory_calls: int = 10_000
