@@ -78,7 +78,9 @@ def _create_secured(
     kwargs["config"], retry = _retry.merge_boto_config(kwargs.get("config"), retry)
     prepared = _transport.prepare_client_kwargs(effective, kwargs, boto_session)
     raw: BaseClient = boto3.session.Session.client(boto_session, SERVICE_NAME, **prepared)
-    return _secure_with(raw, effective, boto_session=boto_session, retry=retry, **observe)
+    return _secure_with(
+        raw, effective, boto_session=boto_session, fresh=True, retry=retry, **observe
+    )
 
 
 def _secure_with(
@@ -86,13 +88,15 @@ def _secure_with(
     effective: Policy,
     *,
     boto_session: boto3.session.Session | None,
+    fresh: bool = False,
     **observe: Any,
 ) -> BaseClient:
     previous = _adapter.installed_policy(raw)
     if previous is not None:
         # Securing twice only ever tightens: the new policy merges over the old.
         effective = previous.merge(effective)
-    _transport.harden_client(raw, effective)
+    # fresh: made just now by us, never used: its unused SSL context may be reused.
+    _transport.harden_client(raw, effective, fresh=fresh and previous is None)
     _adapter.install(raw, effective, boto_session=boto_session, **observe)
     return raw
 

@@ -22,6 +22,7 @@ Everything here runs once per client, never per call.
 from __future__ import annotations
 
 import os
+import ssl
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
@@ -396,8 +397,30 @@ def _internals_changed(what: str) -> TransportSecurityError:
     )
 
 
-def harden_client(client: BaseClient, policy: Policy) -> None:
+def _spare_ssl_context(session: Any) -> ssl.SSLContext | None:
+    """The SSL context of a session that never connected, or ``None``.
+
+    Only a context no connection has used and no certificate was loaded into
+    (urllib3 loads the CA bundle at the first connect) is handed on; anything
+    unexpected means a new context, as before.
+    """
+    manager = getattr(session, "_manager", None)
+    pool_kwargs = getattr(manager, "connection_pool_kw", None)
+    context = pool_kwargs.get("ssl_context") if isinstance(pool_kwargs, dict) else None
+    if not isinstance(context, ssl.SSLContext) or len(getattr(manager, "pools", ())):
+        return None
+    if any(context.cert_store_stats().values()):
+        return None
+    return context
+
+
+def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) -> None:
     """Check the created client and route its requests through a hardened session.
+
+    ``fresh``: securebedrock created ``client`` a moment ago and no other code has
+    used it, so the unused SSL context of the session being replaced is hardened and
+    reused rather than a new one made (a client handed to ``secure()`` always gets a
+    new context: its own may have been changed).
 
     Idempotent: hardening a client again with the same policy changes nothing;
     with a different (merged, tighter) policy, the session is rebuilt with the
@@ -465,6 +488,7 @@ def harden_client(client: BaseClient, policy: Policy) -> None:
         client_cert = (settings["_cert_file"], settings["_key_file"])
     new = HardenedSession(
         guard=guard,
+        ssl_context=_spare_ssl_context(old) if fresh else None,
         verify=settings["_verify"],
         proxies=proxies,
         timeout=timeout,

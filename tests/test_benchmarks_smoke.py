@@ -115,3 +115,42 @@ def test_profile_names_the_functions_the_secured_call_adds() -> None:
     assert "full (OTel SDK span)" in completed.stdout
     # The engine is on the secured path, and nowhere on the raw one.
     assert "securebedrock/_rules.py" in completed.stdout
+
+
+def test_reused_ssl_context_is_hardened_and_only_when_unused() -> None:
+    """The construction speed-up (reusing the replaced session's unused SSL context)
+    must not weaken anything: the context is hardened, and a used one is never reused."""
+    import ssl
+
+    import boto3
+
+    import securebedrock
+    from securebedrock import _transport
+    from securebedrock.testing import EmbeddedBedrock
+
+    with EmbeddedBedrock() as server:
+        kwargs = server.client_kwargs()
+        tls13 = securebedrock.Policy.from_toml('version = 1\n[tls]\nminimum_version = "1.3"\n')
+        client = securebedrock.client(**kwargs, policy=server.pin(tls13))
+        context = client._endpoint.http_session._manager.connection_pool_kw["ssl_context"]
+        assert context.minimum_version == ssl.TLSVersion.TLSv1_3
+        assert context.verify_mode == ssl.CERT_REQUIRED
+        assert context.check_hostname is True
+
+        # A session that has connected (a pool exists, the CA bundle is loaded) is never
+        # a source of a context to reuse.
+        raw = boto3.client("bedrock-runtime", **kwargs)
+        raw.converse(
+            modelId="anthropic.claude-3-haiku-20240307-v1:0",
+            messages=[{"role": "user", "content": [{"text": "hello"}]}],
+        )
+        used = raw._endpoint.http_session
+        assert _transport._spare_ssl_context(used) is None
+        own_context = used._manager.connection_pool_kw["ssl_context"]
+        # secure() on an existing client never reuses its context, used or not.
+        securebedrock.secure(raw, policy=server.pin())
+        hardened = raw._endpoint.http_session._manager.connection_pool_kw["ssl_context"]
+        assert hardened is not own_context
+        assert hardened.verify_mode == ssl.CERT_REQUIRED
+        client.close()
+        raw.close()
