@@ -281,6 +281,9 @@ def stream_throughput(world: World, settings: Settings) -> Figure:
 
     def batch(name: str, start_stream: Callable[[int], Any]) -> Callable[[], float]:
         def run() -> float:
+            # A collection of the previous batch's garbage would land inside a ~30 ms
+            # stream and swing that stream's rate by a third; start each batch clean.
+            gc.collect()
             rates = []
             for _ in range(settings.stream_batch):
                 start = time.perf_counter()
@@ -292,9 +295,10 @@ def stream_throughput(world: World, settings: Settings) -> Figure:
 
         return run
 
-    # One of each first: connections, parsers and the event-stream decoder warm.
-    batch("raw", world.raw_stream)()
-    batch("secured", world.secured_stream)()
+    # A few of each first: connections, parsers and the event-stream decoder warm.
+    for _ in range(2):
+        batch("raw", world.raw_stream)()
+        batch("secured", world.secured_stream)()
     paired = interleave(
         batch("raw", world.raw_stream),
         batch("secured", world.secured_stream),

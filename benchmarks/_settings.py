@@ -16,8 +16,8 @@ class Settings:
     roundtrip_batch: int = 100
     #: ConverseStream throughput: events per stream, rounds, streams per batch.
     stream_events: int = 500
-    stream_rounds: int = 20
-    stream_batch: int = 3
+    stream_rounds: int = 16
+    stream_batch: int = 5
     #: Pure engine: loops per repeat and repeats.
     evaluate_loops: int = 20_000
     evaluate_repeats: int = 15
