@@ -566,6 +566,7 @@ def concurrency(world: World, settings: Settings) -> Figure:
                 errors.append(error)
 
         workers = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+        gc.collect()  # each batch starts without the previous one's garbage
         for thread in workers:
             thread.start()
         barrier.wait()
