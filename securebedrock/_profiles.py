@@ -227,6 +227,12 @@ def control_plane_factory(runtime: BaseClient, policy: Policy, boto_session: Any
         # which botocore refuses when no such profile exists).
         profile = getattr(getattr(boto_session, "_session", None), "profile", None)
         session = botocore.session.Session(profile=profile)
+        # Share the application session's data loader: it has parsed the service
+        # models and endpoint rules already (the bedrock model alone costs ~50 ms
+        # to load and parse, paid on the first call of every secured client otherwise).
+        parent = getattr(boto_session, "_session", None)
+        if isinstance(parent, botocore.session.Session):
+            session.register_component("data_loader", parent.get_component("data_loader"))
         credentials = getattr(getattr(runtime, "_request_signer", None), "_credentials", None)
         if credentials is not None:
             session.register_component(
