@@ -24,6 +24,7 @@ FIGURE_KEYS = (
     "stream",
     "evaluate",
     "construct",
+    "first-call",
     "memory",
     "concurrency",
 )
@@ -113,6 +114,11 @@ def run(settings: Settings, only: Sequence[str] | None = None) -> list[Figure]:
             "construct",
             "client construction",
             lambda: _figures.client_construction(world, settings),
+        )
+        attempt(
+            "first-call",
+            "first call resolving a profile",
+            lambda: _figures.first_call_resolving_profile(world, settings),
         )
         attempt("concurrency", "concurrency", lambda: _figures.concurrency(world, settings))
         # Last: it makes the most calls, and its RSS figures are cleanest after the others.

@@ -460,6 +460,60 @@ def client_construction(world: World, settings: Settings) -> Figure:
     )
 
 
+def first_call_resolving_profile(world: World, settings: Settings) -> Figure:
+    """A new secured client's first call when the profile must be resolved.
+
+    No target. Without ``[inference_profile.known]`` the first call of each
+    client asks the control plane (``GetInferenceProfile``, answered by the
+    embedded server) where the profile routes; that first call pays for a
+    control-plane client too. The org policy file is set aside for this figure
+    (it declares the profile), and the same policy without the declaration is
+    given in code.
+    """
+    figure = Figure(
+        key="first_call_resolving_profile",
+        title="first call resolving a profile",
+        unit="ms",
+        target=None,
+    )
+    import dataclasses
+    import types
+
+    import securebedrock
+
+    policy = dataclasses.replace(
+        world.policy,
+        inference_profile=dataclasses.replace(
+            world.policy.inference_profile, known=types.MappingProxyType({})
+        ),
+    )
+    saved = {name: os.environ.pop(name) for name in list(world.policy_env) if name in os.environ}
+    firsts: list[float] = []
+    seconds: list[float] = []
+    try:
+        for _ in range(max(2, settings.construct_batch // 2)):
+            client = securebedrock.client(
+                **world.client_kwargs, policy=policy, **_world.telemetry_kwargs(world.telemetry)
+            )
+
+            def call(client: Any = client) -> None:
+                client.converse(modelId=_world.MODEL_ID, messages=list(_world.MESSAGES))
+
+            first, second = time_each(call, 2)
+            firsts.append(first)
+            seconds.append(second)
+            client.close()
+    finally:
+        os.environ.update(saved)
+        world.between_batches()
+    return _with(
+        figure,
+        value=median(firsts) * 1e3,
+        detail=f"then {median(seconds) * 1e3:.1f} ms for the second call (the route is cached)",
+        data={"first_ms": median(firsts) * 1e3, "second_ms": median(seconds) * 1e3},
+    )
+
+
 def memory(world: World, settings: Settings) -> list[Figure]:
     """RSS, live spans, open files and live objects over many calls, abandoned streams included."""
     growth = Figure(

@@ -33,6 +33,7 @@ EXPECTED_KEYS = {
     "stream_throughput",
     "policy_evaluation",
     "client_construction",
+    "first_call_resolving_profile",
     "concurrency",
     "memory_rss_growth",
     "memory_live_spans",
