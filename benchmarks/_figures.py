@@ -224,7 +224,7 @@ def versus_instrumented_boto3(world: World, settings: Settings) -> Figure:
     )
     from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 
-    instrumentor = BotocoreInstrumentor()
+    instrumentor = BotocoreInstrumentor()  # type: ignore[no-untyped-call]
     instrumentor.instrument(tracer_provider=world.telemetry.provider)
     try:
         before = world.telemetry.counter.started
