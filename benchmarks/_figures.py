@@ -278,6 +278,7 @@ def stream_throughput(world: World, settings: Settings) -> Figure:
     )
     events = settings.stream_events
     seen: dict[str, int] = {}
+    cpu: dict[str, list[float]] = {"raw": [], "secured": []}
 
     def batch(name: str, start_stream: Callable[[int], Any]) -> Callable[[], float]:
         def run() -> float:
@@ -286,9 +287,11 @@ def stream_throughput(world: World, settings: Settings) -> Figure:
             gc.collect()
             rates = []
             for _ in range(settings.stream_batch):
+                start_cpu = time.thread_time()
                 start = time.perf_counter()
                 count = consume_stream(start_stream(events))
                 rates.append(count / (time.perf_counter() - start))
+                cpu[name].append(time.thread_time() - start_cpu)
                 seen[name] = count
             world.between_batches()
             return median(rates)
@@ -306,14 +309,18 @@ def stream_throughput(world: World, settings: Settings) -> Figure:
     )
     if seen.get("raw") != seen.get("secured"):
         return _with(figure, error=f"event counts differ: {seen}")
+    raw_cpu, secured_cpu = median(cpu["raw"]) * 1e3, median(cpu["secured"]) * 1e3
     return _with(
         figure,
         value=paired.ratio,
         detail=(
             f"{seen.get('raw')} events/stream; raw {paired.a:,.0f} ev/s, "
-            f"secured {paired.b:,.0f} ev/s"
+            f"secured {paired.b:,.0f} ev/s; client CPU per stream {raw_cpu:.1f} -> "
+            f"{secured_cpu:.1f} ms"
         ),
         data={
+            "raw_client_cpu_ms_per_stream": raw_cpu,
+            "secured_client_cpu_ms_per_stream": secured_cpu,
             "events_per_stream": seen.get("raw"),
             "content_deltas_requested": events,
             "raw_events_per_s": paired.a,

@@ -16,7 +16,7 @@ class Settings:
     roundtrip_batch: int = 100
     #: ConverseStream throughput: events per stream, rounds, streams per batch.
     stream_events: int = 500
-    stream_rounds: int = 16
+    stream_rounds: int = 24
     stream_batch: int = 5
     #: Pure engine: loops per repeat and repeats.
     evaluate_loops: int = 20_000
