@@ -7,7 +7,7 @@ working, because nothing is wrapped from the outside.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 import boto3.session
@@ -17,6 +17,12 @@ from . import _adapter, _discovery, _retry, _transport
 from ._constants import SERVICE_NAME
 from ._errors import SecureBedrockError
 from ._policy import Policy
+
+if TYPE_CHECKING:
+    # Only for type checkers (boto3-stubs[bedrock-runtime]); nothing imports it at run time.
+    from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
+
+_ClientT = TypeVar("_ClientT", bound=BaseClient)
 
 __all__ = ["Session", "client", "secure"]
 
@@ -40,7 +46,7 @@ def client(
     meter_provider: Any = None,
     retry: _retry.RetryConfig | None = None,
     **kwargs: Any,
-) -> BaseClient:
+) -> BedrockRuntimeClient:
     """A secured ``bedrock-runtime`` client.
 
     Takes exactly what ``boto3.client("bedrock-runtime", ...)`` takes
@@ -62,7 +68,8 @@ def client(
     if boto_session is None:
         boto_session = boto3.DEFAULT_SESSION = boto3.session.Session()
     observe = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
-    return _create_secured(boto_session, effective, kwargs, retry=retry, **observe)
+    secured = _create_secured(boto_session, effective, kwargs, retry=retry, **observe)
+    return cast("BedrockRuntimeClient", secured)
 
 
 def _create_secured(
@@ -102,13 +109,13 @@ def _secure_with(
 
 
 def secure(
-    client: BaseClient,
+    client: _ClientT,
     policy: Policy | None = None,
     *,
     tracer_provider: Any = None,
     meter_provider: Any = None,
     retry: _retry.RetryConfig | None = None,
-) -> BaseClient:
+) -> _ClientT:
     """Secure an existing ``bedrock-runtime`` client in place and return it.
 
     The client's endpoint, credentials and configuration are checked against
@@ -121,7 +128,7 @@ def secure(
     name = getattr(service_name, "service_name", None)
     _check_service(str(name))
     effective = _discovery.effective_policy(policy)
-    return _secure_with(
+    _secure_with(
         client,
         effective,
         boto_session=None,
@@ -129,6 +136,7 @@ def secure(
         meter_provider=meter_provider,
         retry=retry,
     )
+    return client
 
 
 class Session(boto3.session.Session):
