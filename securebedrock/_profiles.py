@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
@@ -201,8 +202,19 @@ def control_plane_factory(runtime: BaseClient, policy: Policy, boto_session: Any
     Same region, credentials, CA bundle and proxy settings as ``runtime``; the
     endpoint rule is in the module docstring. Raises what the transport rules raise.
     """
+    # Weak: the factory lives in the runtime client's own state, and a strong reference
+    # back would make every secured client a reference cycle (docs/performance.md).
+    runtime_ref = weakref.ref(runtime)
 
     def build() -> BaseClient:
+        runtime = runtime_ref()
+        if runtime is None:
+            raise SecureBedrockError(
+                "the bedrock-runtime client this profile resolution belongs to is gone",
+                found="a profile resolution for a client that no longer exists",
+                expected="a call made through a live securebedrock client",
+                fix="keep the client while calling it",
+            )
         kwargs: dict[str, Any] = {"region_name": runtime.meta.region_name}
         pinned = policy.network.endpoint_url
         if pinned and _netcheck.same_endpoint(str(runtime.meta.endpoint_url), pinned):

@@ -155,3 +155,38 @@ def test_reused_ssl_context_is_hardened_and_only_when_unused() -> None:
         assert hardened.verify_mode == ssl.CERT_REQUIRED
         client.close()
         raw.close()
+
+
+def test_a_dropped_secured_client_is_freed_at_once_and_its_leftovers_fail_closed() -> None:
+    """No reference cycle: a secured client is freed by reference counting, like a raw
+    one (a cycle left ~1,000 objects per client to the cyclic collector). Code that kept
+    ``_make_api_call`` after dropping the client gets an error, and nothing is sent."""
+    import gc
+    import weakref
+
+    import pytest
+
+    import securebedrock
+    from securebedrock.testing import EmbeddedBedrock
+
+    with EmbeddedBedrock() as server:
+        client = securebedrock.client(**server.client_kwargs(), policy=server.pin())
+        alive = weakref.ref(client)
+        leftover = client._make_api_call
+        was_enabled = gc.isenabled()
+        gc.disable()  # freed by reference counting, not by the cyclic collector
+        try:
+            del client
+            assert alive() is None
+        finally:
+            if was_enabled:
+                gc.enable()
+        with pytest.raises(securebedrock.SecureBedrockError, match="gone"):
+            leftover(
+                "Converse",
+                {
+                    "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
+                    "messages": [{"role": "user", "content": [{"text": "hello"}]}],
+                },
+            )
+        assert server.requests == []
