@@ -33,6 +33,7 @@ class LiveSpanCounter(SpanProcessor):
 
     @property
     def live(self) -> int:
+        """Spans started and not (yet) ended."""
         with self._lock:
             return self.started - self.ended
 
@@ -47,13 +48,10 @@ class Telemetry:
         self.provider.add_span_processor(self.counter)
         self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
 
-    def spans(self) -> int:
-        """Finished spans held by the exporter."""
-        return len(self.exporter.get_finished_spans())
-
     def clear(self) -> None:
         """Drop exported spans (between batches, so memory stays flat)."""
         self.exporter.clear()
 
     def shutdown(self) -> None:
+        """Shut the provider down (the end of a run)."""
         self.provider.shutdown()

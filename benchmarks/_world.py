@@ -125,6 +125,7 @@ class World:
     # -- the calls compared ------------------------------------------------------
 
     def raw_converse(self) -> Any:
+        """The typical Converse call as the secured client sends it, made by raw boto3."""
         return self.raw.converse(
             modelId=PROFILE_ARN,
             messages=list(MESSAGES),
@@ -133,16 +134,19 @@ class World:
         )
 
     def secured_converse(self) -> Any:
+        """The typical Converse call through the secured client."""
         return self.secured.converse(
             modelId=MODEL_ID, messages=list(MESSAGES), inferenceConfig=dict(INFERENCE_CONFIG)
         )
 
     def secured_without_sdk_converse(self) -> Any:
+        """The typical Converse call through the no-SDK secured client."""
         return self.secured_without_sdk.converse(
             modelId=MODEL_ID, messages=list(MESSAGES), inferenceConfig=dict(INFERENCE_CONFIG)
         )
 
     def raw_stream(self, events: int) -> Any:
+        """A ConverseStream of ``events`` deltas, as the secured client sends it, by raw boto3."""
         return self.raw.converse_stream(
             modelId=PROFILE_ARN,
             messages=stream_messages(events),
@@ -151,6 +155,7 @@ class World:
         )
 
     def secured_stream(self, events: int) -> Any:
+        """A ConverseStream of ``events`` deltas through the secured client."""
         return self.secured.converse_stream(
             modelId=MODEL_ID,
             messages=stream_messages(events),
@@ -181,14 +186,6 @@ class World:
         if raw.json != secured.json:
             differences.append(f"body {raw.json} != {secured.json}")
         return "; ".join(differences)
-
-    def new_secured(self, **extra: Any) -> Any:
-        return securebedrock.client(
-            **self.client_kwargs, **telemetry_kwargs(self.telemetry), **extra
-        )
-
-    def new_raw(self, **extra: Any) -> Any:
-        return boto3.client("bedrock-runtime", **self.client_kwargs, **extra)
 
 
 def forget_requests(server: Any) -> None:
