@@ -101,6 +101,46 @@ def server_cost(world: World, settings: Settings) -> Figure:
     )
 
 
+def _compare_converse(
+    world: World,
+    settings: Settings,
+    figure: Figure,
+    secured: Callable[[], Any],
+    *,
+    rounds: int,
+) -> tuple[Figure, dict[str, Any]]:
+    """Raw vs ``secured`` Converse, ABBA-interleaved batches: the figure and its data."""
+    cpu: dict[str, list[float]] = {"raw": [], "secured": []}
+
+    def batch(name: str, call: Callable[[], Any]) -> Callable[[], float]:
+        def run() -> float:
+            walls, cpus = time_each_with_cpu(call, settings.roundtrip_batch)
+            cpu[name].append(median(cpus))
+            world.between_batches()
+            return median(walls)
+
+        return run
+
+    paired = interleave(batch("raw", world.raw_converse), batch("secured", secured), rounds=rounds)
+    deltas = [b - a for a, b in zip(paired.a_rounds, paired.b_rounds, strict=True)]
+    overhead_us = median(deltas) * 1e6
+    raw_cpu_us, secured_cpu_us = median(cpu["raw"]) * 1e6, median(cpu["secured"]) * 1e6
+    data: dict[str, Any] = {
+        "raw_us": paired.a * 1e6,
+        "secured_us": paired.b * 1e6,
+        "overhead_us": overhead_us,
+        "raw_client_cpu_us": raw_cpu_us,
+        "secured_client_cpu_us": secured_cpu_us,
+        "client_cpu_overhead_us": secured_cpu_us - raw_cpu_us,
+        "round_ratios": list(paired.ratios),
+    }
+    detail = (
+        f"raw {paired.a * 1e6:.0f} us, secured {paired.b * 1e6:.0f} us: "
+        f"{overhead_us:+.0f} us/call; client CPU {raw_cpu_us:.0f} -> {secured_cpu_us:.0f} us"
+    )
+    return _with(figure, value=paired.ratio, detail=detail), data
+
+
 def converse_overhead(world: World, settings: Settings) -> Figure:
     """Converse round trip, secured vs raw, ABBA-interleaved batches, median of batch ratios."""
     figure = Figure(
@@ -113,47 +153,17 @@ def converse_overhead(world: World, settings: Settings) -> Figure:
     difference = world.wire_difference()
     if difference:
         return _with(figure, error=f"the two clients send different requests: {difference}")
-
-    cpu: dict[str, list[float]] = {"raw": [], "secured": []}
-
-    def batch(name: str, call: Callable[[], Any]) -> Callable[[], float]:
-        def run() -> float:
-            walls, cpus = time_each_with_cpu(call, settings.roundtrip_batch)
-            cpu[name].append(median(cpus))
-            world.between_batches()
-            return median(walls)
-
-        return run
-
-    paired = interleave(
-        batch("raw", world.raw_converse),
-        batch("secured", world.secured_converse),
+    result, data = _compare_converse(
+        world, settings, figure, world.secured_converse, rounds=settings.roundtrip_rounds
+    )
+    ratios = data["round_ratios"]
+    data.update(
+        ratio_p10=percentile(ratios, 0.1),
+        ratio_p90=percentile(ratios, 0.9),
         rounds=settings.roundtrip_rounds,
+        calls_per_batch=settings.roundtrip_batch,
     )
-    deltas = [b - a for a, b in zip(paired.a_rounds, paired.b_rounds, strict=True)]
-    overhead_us = median(deltas) * 1e6
-    raw_cpu_us, secured_cpu_us = median(cpu["raw"]) * 1e6, median(cpu["secured"]) * 1e6
-    return _with(
-        figure,
-        value=paired.ratio,
-        detail=(
-            f"raw {paired.a * 1e6:.0f} us, secured {paired.b * 1e6:.0f} us: "
-            f"{overhead_us:+.0f} us/call; client CPU {raw_cpu_us:.0f} -> {secured_cpu_us:.0f} us"
-        ),
-        data={
-            "raw_us": paired.a * 1e6,
-            "secured_us": paired.b * 1e6,
-            "overhead_us": overhead_us,
-            "raw_client_cpu_us": raw_cpu_us,
-            "secured_client_cpu_us": secured_cpu_us,
-            "client_cpu_overhead_us": secured_cpu_us - raw_cpu_us,
-            "round_ratios": list(paired.ratios),
-            "ratio_p10": percentile(paired.ratios, 0.1),
-            "ratio_p90": percentile(paired.ratios, 0.9),
-            "rounds": settings.roundtrip_rounds,
-            "calls_per_batch": settings.roundtrip_batch,
-        },
-    )
+    return _with(result, data=data)
 
 
 def converse_enforcement_only(world: World, settings: Settings) -> Figure:
@@ -170,42 +180,14 @@ def converse_enforcement_only(world: World, settings: Settings) -> Figure:
     )
     for _ in range(settings.warmup_calls // 4 + 1):
         world.secured_without_sdk_converse()
-    cpu: dict[str, list[float]] = {"raw": [], "secured": []}
-
-    def batch(name: str, call: Callable[[], Any]) -> Callable[[], float]:
-        def run() -> float:
-            walls, cpus = time_each_with_cpu(call, settings.roundtrip_batch)
-            cpu[name].append(median(cpus))
-            world.between_batches()
-            return median(walls)
-
-        return run
-
-    paired = interleave(
-        batch("raw", world.raw_converse),
-        batch("secured", world.secured_without_sdk_converse),
+    result, data = _compare_converse(
+        world,
+        settings,
+        figure,
+        world.secured_without_sdk_converse,
         rounds=max(2, settings.roundtrip_rounds // 2),
     )
-    deltas = [b - a for a, b in zip(paired.a_rounds, paired.b_rounds, strict=True)]
-    overhead_us = median(deltas) * 1e6
-    raw_cpu_us, secured_cpu_us = median(cpu["raw"]) * 1e6, median(cpu["secured"]) * 1e6
-    return _with(
-        figure,
-        value=paired.ratio,
-        detail=(
-            f"raw {paired.a * 1e6:.0f} us, secured {paired.b * 1e6:.0f} us: "
-            f"{overhead_us:+.0f} us/call; client CPU {raw_cpu_us:.0f} -> {secured_cpu_us:.0f} us"
-        ),
-        data={
-            "raw_us": paired.a * 1e6,
-            "secured_us": paired.b * 1e6,
-            "overhead_us": overhead_us,
-            "raw_client_cpu_us": raw_cpu_us,
-            "secured_client_cpu_us": secured_cpu_us,
-            "client_cpu_overhead_us": secured_cpu_us - raw_cpu_us,
-            "round_ratios": list(paired.ratios),
-        },
-    )
+    return _with(result, data=data)
 
 
 def versus_instrumented_boto3(world: World, settings: Settings) -> Figure:
