@@ -6,44 +6,23 @@ provider when none is set, which must not leak into other tests.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _user_process import run_python
 
 from securebedrock._cli import main
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "SECUREBEDROCK_", "OTEL_"))
-    }
-    empty = tmp_path / "empty"
-    empty.write_text("")
-    env.update(
-        AWS_CONFIG_FILE=str(empty),
-        AWS_SHARED_CREDENTIALS_FILE=str(empty),
-        AWS_EC2_METADATA_DISABLED="true",
+def _run(tmp_path: Path, *code: str) -> subprocess.CompletedProcess[str]:
+    return run_python(
+        tmp_path,
+        *code,
+        timeout=60,
         # A host org policy must not change the tour: the demo brings its own.
         SECUREBEDROCK_POLICY_FILE=str(tmp_path / "host-policy-that-the-demo-replaces.toml"),
         SECUREBEDROCK_MODE="enforce",
-    )
-    return env
-
-
-def _run(tmp_path: Path, *code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *code],
-        env=_env(tmp_path),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
 
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _user_process import run_python
 
 from securebedrock import _constants
 from securebedrock._cli import build_parser
@@ -44,45 +43,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
 }
 
 
-def _clean_env(tmp_path: Path) -> dict[str, str]:
-    """The parent's environment minus anything AWS, proxy or securebedrock."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "SECUREBEDROCK_"))
-        and name.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-        and name not in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-    }
-    empty = tmp_path / "empty"
-    empty.write_text("")
-    env.update(
-        AWS_CONFIG_FILE=str(empty),
-        AWS_SHARED_CREDENTIALS_FILE=str(empty),
-        AWS_EC2_METADATA_DISABLED="true",
-        # An org policy file that does not exist would fail closed; point at an empty,
-        # valid one so that the machine's /etc/securebedrock/policy.toml is never read.
-        SECUREBEDROCK_POLICY_FILE=str(_empty_policy(tmp_path)),
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    return env
-
-
-def _empty_policy(tmp_path: Path) -> Path:
-    path = tmp_path / "org-policy.toml"
-    path.write_text("version = 1\n")
-    return path
-
-
 def run_example(name: str, tmp_path: Path) -> str:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
-        env=_clean_env(tmp_path),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python(tmp_path, str(EXAMPLES / name))
     assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from _user_process import run_python
 from botocore.client import BaseClient
 
 from securebedrock.testing import EmbeddedBedrock
@@ -36,30 +35,7 @@ def example() -> Iterator[ModuleType]:
 
 
 def test_example_runs_as_a_script(tmp_path: Path) -> None:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "SECUREBEDROCK_")) and "proxy" not in name.lower()
-    }
-    empty = tmp_path / "empty"
-    empty.write_text("")
-    policy = tmp_path / "org.toml"
-    policy.write_text("version = 1\n")
-    env.update(
-        AWS_CONFIG_FILE=str(empty),
-        AWS_SHARED_CREDENTIALS_FILE=str(empty),
-        AWS_EC2_METADATA_DISABLED="true",
-        SECUREBEDROCK_POLICY_FILE=str(policy),
-    )
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLE)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python(tmp_path, str(EXAMPLE))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert (

@@ -800,31 +800,10 @@ def test_control_plane_endpoint_must_be_a_bedrock_host(bedrock: EmbeddedBedrock)
 
 
 def test_transport_example_runs(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
+    from _user_process import run_python
 
     example = Path(__file__).resolve().parent.parent / "examples" / "transport"
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "SECUREBEDROCK_"))
-        and name.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-    }
-    env.update(
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    result = subprocess.run(
-        [sys.executable, str(example / "transport_checks.py")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(tmp_path, str(example / "transport_checks.py"), timeout=60)
     assert result.returncode == 0, result.stderr
     assert "sent over TLSv1.3 to 127.0.0.1 (loopback)" in result.stdout
     assert "refused by tls.version" in result.stdout
