@@ -158,9 +158,9 @@ class SecuredApiCall:
     ) -> Any:
         state = self._state
         call = state.build_call(operation_name, api_params)
-        # [enforcement, issue 4] profiles are resolved here so the engine stays pure.
-        call = _resolve_profiles(state, call)
-        decision = _rules.evaluate(state.policy, call)
+        # Profiles are resolved here, and only for calls no other rule refuses, so the
+        # engine stays pure and a refused call never reaches the control plane.
+        call, decision = _resolve_profiles(state, call)
         outcome = _rules.outcome(decision, enforce=state.enforce)
         if outcome == "deny":
             _log_decision(audit, decision, "deny", decision.params)
@@ -266,8 +266,9 @@ def install(
 
 
 # --- [enforcement, issue 4] -----------------------------------------------------------------
-# Profile resolution before evaluate(), and the last-chance bearer-token check on the
-# prepared request. Owned by the enforcement engineer; see docs/rules.md.
+# Profile resolution (only for calls the other rules allow), and the last-chance
+# bearer-token check on the prepared request. Owned by the enforcement engineer; see
+# docs/rules.md.
 
 _AUTH_HANDLER_ID = "securebedrock-enforcement-auth-api-key"
 
@@ -339,13 +340,26 @@ def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: 
     )
 
 
-def _resolve_profiles(state: SecuredState, call: _rules.Call) -> _rules.Call:
-    """Add the routes of the profiles the engine needs (cached; one control-plane call per
-    ARN per client at most); unresolvable ones are passed on with a reason (fail closed)."""
-    arns = _rules.profiles_to_resolve(state.policy, call)
+def _resolve_profiles(
+    state: SecuredState, call: _rules.Call
+) -> tuple[_rules.Call, _rules.Decision]:
+    """Decide ``call``, resolving the profiles the engine needs only when it could be sent.
+
+    Every rule that does not need a profile's routes is evaluated first; a call that
+    decision refuses is refused as it stands, without a control-plane request (none
+    goes out for a call that would not be sent, to a forbidden region or otherwise).
+    Otherwise the routes are resolved (cached; one control-plane call per ARN per
+    client at most), unresolvable ones are passed on with a reason (fail closed), and
+    the call is decided on all its rules.
+    """
+    decision = _rules.evaluate_before_resolution(state.policy, call)
+    arns = decision.pending_profiles
     if not arns:
-        return call
+        return call, decision
+    if decision.violations and _rules.outcome(decision, enforce=state.enforce) == "deny":
+        return call, decision
     if state.profiles is None:  # pragma: no cover - install() always sets it
         raise RuntimeError("securebedrock: profile resolver missing; the client was not installed")
     resolved, unresolved = state.profiles.resolve_all(arns)
-    return dataclasses.replace(call, resolved_profiles=resolved, unresolved_profiles=unresolved)
+    call = dataclasses.replace(call, resolved_profiles=resolved, unresolved_profiles=unresolved)
+    return call, _rules.evaluate(state.policy, call)
