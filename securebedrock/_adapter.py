@@ -18,11 +18,13 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
+import os
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import botocore
 from botocore.client import BaseClient
 
 from . import _digest, _profiles, _rules
@@ -89,9 +91,10 @@ class SecuredState:
         self.profiles: _profiles.ProfileResolver | None = None
 
     def auth_kind(self) -> _rules.AuthKind:
-        signer = getattr(self._client_ref(), "_request_signer", None)
+        client = self._client_ref()
+        signer = getattr(client, "_request_signer", None)
         version = getattr(signer, "signature_version", None)
-        if version == "bearer":
+        if version == "bearer" or _prefers_env_bearer(client, signer):
             return "bearer"
         return "sigv4"
 
@@ -104,6 +107,30 @@ class SecuredState:
             params=api_params,
             auth=self.auth_kind(),
         )
+
+
+def _prefers_env_bearer(client: Any, signer: Any) -> bool:
+    """Whether botocore will sign with ``AWS_BEARER_TOKEN_BEDROCK`` although the client's
+    signer says SigV4.
+
+    botocore chooses the bearer token per call when it is in the environment, the signer
+    holds it, and no signature version or auth-scheme preference was set in code
+    (``botocore.handlers._set_auth_scheme_preference_signer``). Knowing it here lets the
+    engine refuse the call before anything is sent, the control plane included; the
+    ``before-send`` check on the prepared request stays the authority.
+    """
+    if client is None or getattr(signer, "_auth_token", None) is None:
+        return False
+    signing_name = str(getattr(client.meta.service_model, "signing_name", "") or "")
+    variable = "AWS_BEARER_TOKEN_" + signing_name.replace("-", "_").replace(" ", "_").upper()
+    if not signing_name or not os.environ.get(variable):
+        return False
+    config = client.meta.config
+    for value in (config.signature_version, getattr(config, "auth_scheme_preference", None)):
+        # botocore marks values given in code with this str subclass.
+        if type(value).__name__ == "ClientConfigString" or value is botocore.UNSIGNED:
+            return False
+    return True
 
 
 class _WeakOriginal:

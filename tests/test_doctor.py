@@ -31,6 +31,7 @@ minimum_version = "1.3"
 require_private_endpoint = true
 allowed_cidrs = {cidrs}
 endpoint_url = "{server.endpoint_url}"
+control_plane_endpoint_url = "{server.endpoint_url}"
 [guardrail]
 identifier = "{GUARDRAIL.identifier}"
 version = "{GUARDRAIL.version}"
