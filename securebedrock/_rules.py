@@ -38,8 +38,10 @@ __all__ = [
     "Violation",
     "evaluate",
     "evaluate_before_resolution",
+    "mapped_profiles_to_resolve",
     "outcome",
     "profiles_to_resolve",
+    "routes_matter",
 ]
 
 AuthKind = Literal["sigv4", "bearer", "none"]
@@ -398,6 +400,35 @@ def profiles_to_resolve(policy: Policy, call: Call) -> tuple[str, ...]:
     if not _needs_resolution(ref) or ref.raw in c.known or not _resolvable_here(call, ref):
         return ()
     return (ref.raw,)
+
+
+def routes_matter(policy: Policy) -> bool:
+    """Whether a rule of ``policy`` needs to know where an inference profile routes.
+
+    When it does, a call naming an application profile ARN that ``inference_profile.known``
+    does not declare is resolved with the control plane (``GetInferenceProfile``). Pure.
+    """
+    return _compiled(policy).needs_routes
+
+
+def mapped_profiles_to_resolve(policy: Policy) -> tuple[str, ...]:
+    """The ``inference_profile.map`` targets every mapped call must resolve (sorted).
+
+    Profile ARNs whose routes a rule needs and that ``inference_profile.known`` does
+    not declare; ``doctor`` treats the control plane as required when there are any.
+    """
+    c = _compiled(policy)
+    if not c.needs_routes:
+        return ()
+    return tuple(
+        sorted(
+            {
+                target
+                for target in c.profile_map.values()
+                if target not in c.known and _needs_resolution(parse_model_id(target))
+            }
+        )
+    )
 
 
 def _routes(c: _Compiled, call: Call, ref: ModelRef) -> ResolvedProfile | str:

@@ -28,7 +28,9 @@ from securebedrock._rules import (
     ResolvedProfile,
     _compile_known,
     evaluate,
+    mapped_profiles_to_resolve,
     profiles_to_resolve,
+    routes_matter,
 )
 
 ACCT = "123456789012"
@@ -254,3 +256,36 @@ def test_known_plain_model_ids_under_a_non_arn_profile_are_refused(owner: str) -
     reason = _compile_known(owner, (SONNET,))
     assert isinstance(reason, str) and "plain id" in reason
     assert isinstance(_compile_known(APP, ()), str)
+
+
+# --- whether the control plane is needed at all (doctor) -------------------------------------
+
+
+def test_routes_matter_unless_every_destination_and_model_is_acceptable() -> None:
+    assert routes_matter(Policy())
+    assert routes_matter(Policy(regions=US))
+    assert not routes_matter(Policy(regions=ANYWHERE))
+    assert routes_matter(Policy(regions=ANYWHERE, models=ModelsPolicy(deny=("meta.*",))))
+    assert routes_matter(
+        Policy(
+            regions=RegionsPolicy(
+                allowed=("us-east-1",), cross_region=True, allowed_geographies=("global",)
+            )
+        )
+    )
+
+
+def test_mapped_profiles_to_resolve() -> None:
+    other = APP.replace("a1b2c3d4e5f6", "zzzzzzzzzzzz")
+    system = f"arn:aws:bedrock:us-east-1:{ACCT}:inference-profile/{SONNET}"
+    mapping = types.MappingProxyType(
+        {SONNET: APP, LLAMA: f"us.{LLAMA}", "amazon.nova-pro-v1:0": other, "x.y-v1:0": system}
+    )
+    declared = types.MappingProxyType(
+        {APP: KnownProfile(models=(f"arn:aws:bedrock:us-east-1::foundation-model/{SONNET}",))}
+    )
+    policy = Policy(inference_profile=InferenceProfilePolicy(map=mapping, known=declared))
+    assert mapped_profiles_to_resolve(policy) == tuple(sorted((other, system)))
+    anywhere = Policy(regions=ANYWHERE, inference_profile=policy.inference_profile)
+    assert mapped_profiles_to_resolve(anywhere) == ()
+    assert mapped_profiles_to_resolve(Policy()) == ()
