@@ -231,6 +231,51 @@ def test_control_plane_signs_with_sigv4_even_where_api_keys_are_allowed(
     assert bedrock.requests[0].access_key == bedrock.access_key
 
 
+@pytest.mark.usefixtures("bearer_env")
+@pytest.mark.parametrize("preference", ["httpBearerAuth", "httpBearerAuth,sigv4"])
+def test_control_plane_ignores_a_bearer_auth_scheme_preference(
+    preference: str, bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The environment asks every client to prefer the API key: the runtime may
+    # (API keys allowed here), the control plane still signs with SigV4.
+    monkeypatch.setenv("AWS_AUTH_SCHEME_PREFERENCE", preference)
+    bedrock.add_inference_profile(APP, models=[FM])
+    client = securebedrock.client(**bedrock.client_kwargs(), policy=bedrock.pin(Policy()))
+    client.converse(modelId=APP, messages=MESSAGES)
+    assert _operations(bedrock) == [("GetInferenceProfile", "sigv4"), ("Converse", "bearer")]
+
+
+@pytest.mark.usefixtures("bearer_env")
+@pytest.mark.parametrize(
+    "config",
+    [Config(signature_version="v4"), Config(auth_scheme_preference="sigv4")],
+    ids=["signature_version", "auth_scheme_preference"],
+)
+def test_sigv4_set_in_code_is_not_taken_for_an_api_key(
+    config: Config, bedrock: EmbeddedBedrock, secured_client: Make
+) -> None:
+    # The token is in the environment, but the client's Config chooses SigV4: botocore
+    # signs with SigV4, and the engine must not refuse the call as an API-key call.
+    bedrock.add_inference_profile(APP, models=[FM])
+    client = secured_client(Policy(auth=AuthPolicy(allow_api_keys=False)), config=config)
+    client.converse(modelId=APP, messages=MESSAGES)
+    assert _operations(bedrock) == [("GetInferenceProfile", "sigv4"), ("Converse", "sigv4")]
+
+
+@pytest.mark.usefixtures("bearer_env")
+def test_an_env_api_key_is_refused_by_the_engine_in_log_only_too(
+    bedrock: EmbeddedBedrock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER_NAME)
+    kwargs = bedrock.client_kwargs()
+    del kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"]
+    policy = bedrock.pin(Policy(mode="log_only", auth=AuthPolicy(allow_api_keys=False)))
+    securebedrock.client(**kwargs, policy=policy).converse(modelId=MODEL_ID, messages=MESSAGES)
+    assert _operations(bedrock) == [("Converse", "bearer")]
+    (record,) = _audit(caplog)
+    assert record["decision"] == "log_only" and record["rules"] == ["auth.api_key"]
+
+
 def test_control_plane_refuses_a_bearer_header_set_by_a_handler(
     bedrock: EmbeddedBedrock, secured_client: Make
 ) -> None:
