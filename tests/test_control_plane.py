@@ -22,7 +22,13 @@ from botocore.config import Config
 from conftest import GUARDRAIL, MODEL_ID
 
 import securebedrock
-from securebedrock import Policy, PolicyConfigError, PolicyViolation, TransportSecurityError
+from securebedrock import (
+    Policy,
+    PolicyConfigError,
+    PolicyViolation,
+    TransportSecurityError,
+    _netcheck,
+)
 from securebedrock._constants import AUDIT_LOGGER_NAME
 from securebedrock._policy import (
     AuthPolicy,
@@ -376,23 +382,30 @@ def test_control_plane_keeps_the_tls_floor(bedrock: EmbeddedBedrock) -> None:
         assert plane.requests == [] and bedrock.requests == []
 
 
-def test_control_plane_keeps_the_private_endpoint_rule(bedrock: EmbeddedBedrock) -> None:
+def test_control_plane_connections_are_peer_checked(
+    bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control plane's live socket is checked like the runtime's, whatever DNS said."""
+    # The construction-time DNS pre-checks see an allowed address; the connection
+    # lands on 127.0.0.1, outside network.allowed_cidrs.
+    monkeypatch.setattr(_netcheck, "resolve", lambda host, port: ["127.0.0.2"])
     with EmbeddedBedrock() as plane:
         plane.add_inference_profile(APP, models=[FM])
         policy = Policy(
             network=NetworkPolicy(
                 require_private_endpoint=True,
-                allowed_cidrs=("10.0.0.0/8",),
-                endpoint_url=bedrock.endpoint_url,
-                control_plane_endpoint_url=plane.endpoint_url,
-            ),
-            mode="log_only",  # the runtime would be refused too; this is about the plane
+                allowed_cidrs=("127.0.0.2/32",),
+                endpoint_url=f"https://localhost:{bedrock.port}",
+                control_plane_endpoint_url=f"https://localhost:{plane.port}",
+            )
         )
-        client = securebedrock.client(**bedrock.client_kwargs(), policy=policy)
-        control_plane = _state(client).profiles._control_plane()
-        guard = control_plane._endpoint.http_session.sb_guard
-        assert guard.policy.network.require_private_endpoint
-        assert plane.requests == []
+        kwargs = {**bedrock.client_kwargs(), "endpoint_url": f"https://localhost:{bedrock.port}"}
+        client = securebedrock.client(**kwargs, policy=policy)
+        with pytest.raises(PolicyViolation) as raised:
+            client.converse(modelId=APP, messages=MESSAGES)
+        assert raised.value.rule == "region.cross_region"
+        assert "TransportSecurityError network.private_endpoint" in str(raised.value)
+        assert plane.requests == [] and bedrock.requests == []
 
 
 # --- the policy key ------------------------------------------------------------------------
