@@ -10,6 +10,8 @@ given in code may only tighten it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._client import Session, client, secure
 from ._errors import (
     NON_RETRYABLE_ERRORS,
@@ -22,8 +24,13 @@ from ._policy import Policy
 from ._retry import RetryConfig
 from ._version import __version__
 
+if TYPE_CHECKING:
+    from ._httpx import AsyncHTTPTransport, HTTPTransport
+
 __all__ = [
     "NON_RETRYABLE_ERRORS",
+    "AsyncHTTPTransport",
+    "HTTPTransport",
     "Policy",
     "PolicyConfigError",
     "PolicyViolation",
@@ -35,3 +42,13 @@ __all__ = [
     "client",
     "secure",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The httpx transports import httpx, an optional dependency (the ``httpx`` extra):
+    # loaded on first use, so ``import securebedrock`` works without it.
+    if name in ("HTTPTransport", "AsyncHTTPTransport"):
+        from . import _httpx
+
+        return getattr(_httpx, name)
+    raise AttributeError(f"module 'securebedrock' has no attribute {name!r}")

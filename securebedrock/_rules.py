@@ -197,6 +197,14 @@ _OPS: Final[dict[str, _Op]] = {
     "InvokeGuardrailChecks": _Op(None, "none", False, "none"),
     "GetAsyncInvoke": _Op(None, "none", False, "none", ("invocationArn",)),
     "ListAsyncInvokes": _Op(None, "none", False, "none"),
+    # The OpenAI- and Anthropic-compatible APIs (securebedrock.HTTPTransport), read from
+    # the HTTP request: the body's "model", the guardrail headers, the body's service_tier.
+    # Chat Completions on bedrock-runtime takes the InvokeModel guardrail headers; the
+    # bedrock-mantle APIs document no guardrail carrier, so they are refused under one.
+    "ChatCompletions": _Op("modelId", "invoke", True, "string"),
+    "MantleChatCompletions": _Op("modelId", "incapable", True, "string"),
+    "MantleResponses": _Op("modelId", "incapable", True, "string"),
+    "MantleMessages": _Op("modelId", "incapable", True, "none"),
 }
 # An operation a future botocore adds is treated as inference that cannot carry a
 # guardrail: fail closed until the engine learns what it is.

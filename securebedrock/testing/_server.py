@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 from .._policy import Policy
-from . import _ca, _eventstream, _handlers, _sigv4
+from . import _ca, _eventstream, _handlers, _handlers_compat, _sigv4
 from ._handlers import ApiError, GuardrailSpec, InferenceProfileSpec, JsonResponse, StreamResponse
 
 __all__ = [
@@ -312,16 +312,27 @@ class _Handler(BaseHTTPRequestHandler):
         raw_path, _, query = self.path.partition("?")
         body = self._read_body()
         headers = RecordedHeaders(self.headers.items())
-        routed = _handlers.route(self.command, raw_path)
+        routed = _handlers.route(self.command, raw_path) or _handlers_compat.route(
+            self.command, raw_path
+        )
         operation, labels = routed if routed else ("Unknown", {})
         model_id = labels.get("modelId")
-        if operation == "StartAsyncInvoke":
+        if operation == "StartAsyncInvoke" or operation in _handlers_compat.COMPAT_OPERATIONS:
             parsed = _safe_json(body)
-            model_id = parsed.get("modelId") if isinstance(parsed, dict) else None
+            key = "modelId" if operation == "StartAsyncInvoke" else "model"
+            found = parsed.get(key) if isinstance(parsed, dict) else None
+            model_id = found if isinstance(found, str) else None
         auth, access_key = "none", None
-        response: JsonResponse | StreamResponse
+        response: JsonResponse | StreamResponse | _handlers_compat.SseResponse
         try:
-            auth, access_key = owner._authenticate(self.command, raw_path, query, headers, body)
+            auth, access_key = owner._authenticate(
+                self.command,
+                raw_path,
+                query,
+                headers,
+                body,
+                service=_handlers_compat.signing_service(operation),
+            )
             if routed is None:
                 raise ApiError("UnknownOperationException", "Unknown operation", 404)
             delay = owner.faults._take("delay", operation)
@@ -332,7 +343,10 @@ class _Handler(BaseHTTPRequestHandler):
             fault = owner.faults._take("error", operation)
             if fault is not None and fault.error is not None:
                 raise fault.error
-            response = owner._backend.handle(operation, labels, query, headers, body)
+            if operation in _handlers_compat.COMPAT_OPERATIONS:
+                response = _handlers_compat.handle(owner._backend, operation, headers, body)
+            else:
+                response = owner._backend.handle(operation, labels, query, headers, body)
         except ApiError as error:
             if isinstance(error, _AuthError):
                 auth = error.auth
@@ -372,6 +386,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if isinstance(response, JsonResponse):
             self._write_json(response)
+        elif isinstance(response, _handlers_compat.SseResponse):
+            self._write_sse(response)
         else:
             self._write_stream(response, stream_fault)
 
@@ -405,6 +421,18 @@ class _Handler(BaseHTTPRequestHandler):
                 event = _eventstream.encode_exception(fault.error.error_type, fault.error.message)
                 self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
                 break
+            self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _write_sse(self, response: _handlers_compat.SseResponse) -> None:
+        self.send_response(200)
+        self._common_headers()
+        self.send_header("Content-Type", "text/event-stream")
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for event in response.events:
             self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
         self.wfile.write(b"0\r\n\r\n")
 
@@ -735,7 +763,14 @@ class EmbeddedBedrock:
         return f"00000000-0000-4000-8000-{number:012d}"
 
     def _authenticate(
-        self, method: str, raw_path: str, query: str, headers: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        raw_path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        service: str = "bedrock",
     ) -> tuple[str, str | None]:
         authorization = headers.get("authorization", "")
         if authorization[:7].lower() == "bearer ":
@@ -763,6 +798,7 @@ class EmbeddedBedrock:
                 body=body,
                 credentials=credentials,
                 region=self.region,
+                service=service,
             )
         except _sigv4.SignatureError as error:
             raise _AuthError("sigv4", None, error.error_type, error.message) from None
