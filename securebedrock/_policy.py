@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ._errors import PolicyConfigError
+from ._operations import OPERATION_NAMES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -82,20 +83,6 @@ AUDIT_CONTENTS: tuple[str, ...] = ("none", "digest")
 SERVICE_TIERS: tuple[str, ...] = ("default", "priority", "flex", "reserved")
 #: Geography prefixes of cross-region (system-defined) inference profile ids.
 GEOGRAPHIES: tuple[str, ...] = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
-#: The bedrock-runtime operations (botocore 1.44); a typo in an operation name is an error.
-OPERATIONS: tuple[str, ...] = (
-    "ApplyGuardrail",
-    "Converse",
-    "ConverseStream",
-    "CountTokens",
-    "GetAsyncInvoke",
-    "InvokeGuardrailChecks",
-    "InvokeModel",
-    "InvokeModelWithBidirectionalStream",
-    "InvokeModelWithResponseStream",
-    "ListAsyncInvokes",
-    "StartAsyncInvoke",
-)
 
 _PARTITION = r"aws(?:-[a-z]+)*"
 _REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
@@ -244,7 +231,7 @@ def _check_tier(item: str, path: str) -> str:
 
 
 def _check_operation(item: str, path: str) -> str:
-    return _choice(item, path, OPERATIONS, what="a bedrock-runtime operation:")
+    return _choice(item, path, OPERATION_NAMES, what="a bedrock-runtime operation:")
 
 
 def _check_glob(item: str, path: str) -> str:

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from securebedrock._adapter import BEARER_HEADER_VIOLATION, _violation_error
+from securebedrock._operations import OPERATIONS
 from securebedrock._policy import (
     AuthPolicy,
     GuardrailPolicy,
@@ -19,7 +20,7 @@ from securebedrock._policy import (
     RegionsPolicy,
     ServiceTierPolicy,
 )
-from securebedrock._rules import _OPS, RULE_IDS, Call, Decision, evaluate
+from securebedrock._rules import RULE_IDS, Call, Decision, evaluate
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
 ACCT = "123456789012"
@@ -153,8 +154,8 @@ def operations_table() -> str:
         "| region rules | service tier | auth |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name in sorted(_OPS):
-        op = _OPS[name]
+    for name in sorted(OPERATIONS):
+        op = OPERATIONS[name]
         regions = "client region"
         if op.model_param:
             regions += " + model/profile routes"

@@ -1,0 +1,182 @@
+"""The operations table agrees with botocore's service model, and every module reads it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.model import OperationModel, ServiceModel
+
+from securebedrock import _digest, _export, _policy, _telemetry
+from securebedrock._errors import PolicyConfigError
+from securebedrock._operations import (
+    GUARDRAIL_CAPABLE_OPERATIONS,
+    GUARDRAIL_INCAPABLE_OPERATIONS,
+    OPERATION_NAMES,
+    OPERATIONS,
+    UNKNOWN_OPERATION,
+    Operation,
+    operation,
+)
+from securebedrock.testing import _server
+
+
+@pytest.fixture(scope="module")
+def model() -> ServiceModel:
+    return botocore.session.get_session().get_service_model("bedrock-runtime")
+
+
+def _inputs(op: OperationModel) -> dict[str, Any]:
+    return dict(op.input_shape.members) if op.input_shape is not None else {}
+
+
+def _location(shape: Any) -> str:
+    return str(shape.serialization.get("location", "body"))
+
+
+def test_the_table_names_exactly_botocores_operations(model: ServiceModel) -> None:
+    assert set(OPERATIONS) == set(model.operation_names)
+    assert OPERATION_NAMES == tuple(sorted(model.operation_names))
+    assert all(name == row.name for name, row in OPERATIONS.items())
+
+
+@pytest.mark.parametrize("name", OPERATION_NAMES)
+def test_a_row_agrees_with_botocores_shapes(model: ServiceModel, name: str) -> None:
+    row = OPERATIONS[name]
+    op = model.operation_model(name)
+    inputs = _inputs(op)
+
+    # The model parameter: present exactly when the row names one.
+    assert (row.model_param is not None) == ("modelId" in inputs)
+
+    # The guardrail carrier: a guardrailConfig body member, or guardrail headers.
+    body_guardrail = "guardrailConfig" in inputs and _location(inputs["guardrailConfig"]) == "body"
+    header_guardrail = {
+        member for member, shape in inputs.items() if _location(shape) == "header"
+    } & {"guardrailIdentifier", "guardrailVersion"}
+    assert body_guardrail == (row.guardrail == "converse")
+    assert (header_guardrail == {"guardrailIdentifier", "guardrailVersion"}) == (
+        row.guardrail == "invoke"
+    )
+    if row.guardrail in ("incapable", "none"):
+        assert not body_guardrail and not header_guardrail
+
+    # The tier carrier: serviceTier as a structure, a string header, or absent.
+    tier = inputs.get("serviceTier")
+    expected_tier = (
+        "none" if tier is None else "structure" if tier.type_name == "structure" else "string"
+    )
+    assert row.tier == expected_tier
+
+    # The response stream member.
+    streams = [
+        member
+        for member, shape in (op.output_shape.members if op.output_shape else {}).items()
+        if shape.serialization.get("eventstream")
+    ]
+    assert streams == ([row.stream_key] if row.stream_key else [])
+
+    # What the digest reads exists in the request.
+    if row.prompt == "messages":
+        assert {"messages", "system"} <= set(inputs)
+    elif row.prompt == "body":
+        assert inputs["body"].type_name == "blob"
+
+    for param in row.arn_params:
+        assert param in inputs
+
+
+@pytest.mark.parametrize("row", [*OPERATIONS.values(), UNKNOWN_OPERATION], ids=lambda r: r.name)
+def test_a_row_is_consistent_with_itself(row: Operation) -> None:
+    # Only an operation that names a model can run one, generate content or need a
+    # guardrail; the GenAI span name and the prompt digest need a model too.
+    if row.model_param is None:
+        assert not row.inference and not row.generates_content
+        assert row.guardrail == "none" and row.tier == "none"
+        assert row.gen_ai_operation is None and row.prompt == "none"
+    else:
+        assert row.guardrail != "none"
+    assert row.iam_action.startswith("bedrock:")
+    if row.prompt != "none":
+        assert row.gen_ai_operation is not None
+
+
+def test_an_unknown_operation_fails_closed() -> None:
+    row = operation("InvokeSomethingNew")
+    assert row is UNKNOWN_OPERATION
+    assert row.inference and row.generates_content
+    assert row.guardrail == "incapable" and row.model_param == "modelId"
+
+
+def test_guardrail_sets_follow_the_carrier_column() -> None:
+    assert GUARDRAIL_CAPABLE_OPERATIONS == {
+        "Converse",
+        "ConverseStream",
+        "InvokeModel",
+        "InvokeModelWithResponseStream",
+    }
+    assert GUARDRAIL_INCAPABLE_OPERATIONS == {
+        name for name, row in OPERATIONS.items() if row.guardrail == "incapable"
+    }
+
+
+def test_the_policy_schema_accepts_exactly_the_tables_operations() -> None:
+    # operations.allow_without_guardrail takes the table's names and refuses a typo.
+    for name in OPERATION_NAMES:
+        doc = f'version = 1\n[operations]\nallow_without_guardrail = ["{name}"]\n'
+        assert _policy.Policy.from_toml(doc).operations.allow_without_guardrail == (name,)
+    with pytest.raises(PolicyConfigError, match="bedrock-runtime operation"):
+        _policy.Policy.from_toml(
+            'version = 1\n[operations]\nallow_without_guardrail = ["Converze"]\n'
+        )
+
+
+def test_export_actions_come_from_the_table() -> None:
+    assert _export.MODEL_INFERENCE_ACTIONS == (
+        "bedrock:InvokeModel",
+        "bedrock:InvokeModelWithResponseStream",
+        "bedrock:InvokeModelWithBidirectionalStream",
+        "bedrock:StartAsyncInvoke",
+        "bedrock:CountTokens",
+    )
+    assert _export.GUARDRAIL_ACTIONS == (
+        "bedrock:InvokeModel",
+        "bedrock:InvokeModelWithResponseStream",
+    )
+
+
+def test_the_embedded_endpoint_streams_what_botocore_streams() -> None:
+    assert {name for name, row in OPERATIONS.items() if row.stream_key} == (
+        _server._STREAMING_OPERATIONS
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "expected"),
+    [
+        ("Converse", {"modelId": "m"}, "chat"),
+        ("ConverseStream", {"modelId": "m"}, "chat"),
+        ("InvokeModel", {"modelId": "m", "body": b'{"messages": []}'}, "chat"),
+        ("InvokeModel", {"modelId": "m", "body": b'{"prompt": "x"}'}, "text_completion"),
+        ("InvokeModelWithResponseStream", {"modelId": "amazon.titan-embed"}, "embeddings"),
+        ("InvokeModelWithBidirectionalStream", {"modelId": "m"}, "chat"),
+        # Not themselves a model invocation: the operation name, as for any other call.
+        ("StartAsyncInvoke", {"modelId": "m"}, "StartAsyncInvoke"),
+        ("CountTokens", {"modelId": "m"}, "CountTokens"),
+        ("ApplyGuardrail", {}, "ApplyGuardrail"),
+        ("InvokeSomethingNew", {"modelId": "m"}, "InvokeSomethingNew"),
+    ],
+)
+def test_genai_operation_names(name: str, params: dict[str, Any], expected: str) -> None:
+    assert _telemetry._gen_ai_operation(name, params) == expected
+
+
+def test_the_digest_reads_what_the_table_says() -> None:
+    messages = [{"role": "user", "content": [{"text": "hi"}]}]
+    assert _digest.prompt_bytes("ConverseStream", {"messages": messages, "modelId": "m"}) == (
+        _digest.canonical_json({"messages": messages})
+    )
+    assert _digest.prompt_bytes("InvokeModelWithResponseStream", {"body": b"{}"}) == b"{}"
+    for name in ("CountTokens", "StartAsyncInvoke", "ApplyGuardrail", "InvokeSomethingNew"):
+        assert _digest.prompt_bytes(name, {"messages": messages, "body": b"{}"}) is None
