@@ -229,9 +229,9 @@ GUARDRAIL_CAPABLE_OPERATIONS: Final = frozenset(
     name for name, op in OPERATIONS.items() if op.guardrail in ("converse", "invoke")
 )
 #: Operations refused while a guardrail is mandated, unless listed in
-#: ``operations.allow_without_guardrail``.
+#: ``operations.allow_without_guardrail``: they generate content and cannot carry one.
 GUARDRAIL_INCAPABLE_OPERATIONS: Final = frozenset(
-    name for name, op in OPERATIONS.items() if op.guardrail == "incapable"
+    name for name, op in OPERATIONS.items() if op.guardrail == "incapable" and op.generates_content
 )
 
 

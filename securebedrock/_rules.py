@@ -613,7 +613,8 @@ class _Evaluation:
         if not c.guardrail_id:
             return
         if op.guardrail == "incapable":
-            if self.call.operation not in c.allow_without_guardrail:
+            # An operation that generates nothing (CountTokens) needs no guardrail.
+            if op.generates_content and self.call.operation not in c.allow_without_guardrail:
                 self.violate(
                     "guardrail.unsupported_operation",
                     f"{self.call.operation} cannot carry a guardrail and guardrail "

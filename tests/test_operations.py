@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import botocore.session
@@ -19,7 +20,14 @@ from securebedrock._operations import (
     Operation,
     operation,
 )
+from securebedrock._policy import GuardrailPolicy, ModelsPolicy, Policy
+from securebedrock._rules import Call, evaluate
 from securebedrock.testing import _server
+
+_COUNT = {
+    "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
+    "input": {"converse": {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +124,54 @@ def test_guardrail_sets_follow_the_carrier_column() -> None:
         "InvokeModel",
         "InvokeModelWithResponseStream",
     }
+    # CountTokens cannot carry a guardrail either, but it generates nothing.
     assert GUARDRAIL_INCAPABLE_OPERATIONS == {
-        name for name, row in OPERATIONS.items() if row.guardrail == "incapable"
+        "InvokeModelWithBidirectionalStream",
+        "StartAsyncInvoke",
     }
+    assert GUARDRAIL_INCAPABLE_OPERATIONS == {
+        name
+        for name, row in OPERATIONS.items()
+        if row.guardrail == "incapable" and row.generates_content
+    }
+    assert not OPERATIONS["CountTokens"].generates_content
+
+
+def test_the_engine_lets_count_tokens_through_a_mandated_guardrail() -> None:
+    guarded = Policy(guardrail=GuardrailPolicy(identifier="abc123", version="1"))
+    decision = evaluate(guarded, Call(operation="CountTokens", region="us-east-1", params=_COUNT))
+    assert decision.allowed and decision.changes == ()
+    assert decision.params == _COUNT  # nothing attached
+    # Every other rule still applies to it.
+    denied = dataclasses.replace(guarded, models=ModelsPolicy(deny=("anthropic.*",)))
+    refused = evaluate(denied, Call(operation="CountTokens", region="us-east-1", params=_COUNT))
+    assert refused.rules == ("model.not_allowed",)
+    # An operation the table does not know still fails closed.
+    unknown = Call(operation="CountTokensV2", region="us-east-1", params=_COUNT)
+    assert evaluate(guarded, unknown).rules == ("guardrail.unsupported_operation",)
+
+
+def test_export_does_not_deny_count_tokens_under_a_mandated_guardrail() -> None:
+    guarded = Policy(guardrail=GuardrailPolicy(identifier="abc123", version="1"))
+    for fmt in _export.EXPORT_FORMATS:
+        document = _export.export_policy(guarded, fmt)
+        (statement,) = [
+            s
+            for s in document["Statement"]
+            if s["Sid"] == "SecureBedrockDenyOperationsWithoutGuardrail"
+        ]
+        assert sorted(statement["Action"]) == [
+            "bedrock:InvokeModelWithBidirectionalStream",
+            "bedrock:StartAsyncInvoke",
+        ]
+    # The model rules still cover it server-side, as they do on the client.
+    denied = dataclasses.replace(guarded, models=ModelsPolicy(deny=("anthropic.*",)))
+    (deny,) = [
+        s
+        for s in _export.export_policy(denied, "scp")["Statement"]
+        if s["Sid"] == "SecureBedrockModelDenyList"
+    ]
+    assert "bedrock:CountTokens" in deny["Action"]
 
 
 def test_the_policy_schema_accepts_exactly_the_tables_operations() -> None:

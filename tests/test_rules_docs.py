@@ -163,8 +163,11 @@ def operations_table() -> str:
             regions += " + " + ", ".join(f"`{p}` ARN" for p in op.arn_params)
         if op.guardrail in ("converse", "invoke"):
             regions += " + caller's guardrail ARN"
+        carried = guardrail[op.guardrail]
+        if op.guardrail == "incapable" and not op.generates_content:
+            carried = "not needed: generates nothing (allowed by default)"
         rows.append(
-            f"| {name} | {guardrail[op.guardrail]} | {'yes' if op.inference else '—'} | "
+            f"| {name} | {carried} | {'yes' if op.inference else '—'} | "
             f"{'yes' if op.model_param else '—'} | {regions} | {tier[op.tier]} | yes |"
         )
     return "\n".join(rows) + "\n"
