@@ -18,7 +18,6 @@ import datetime
 import os
 import socket
 import ssl
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,8 +27,6 @@ import boto3
 import boto3.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from botocore.httpsession import get_cert_path
-from botocore.utils import should_bypass_proxies
 
 from . import _discovery, _netcheck, _transport
 from ._constants import (
@@ -244,18 +241,6 @@ def check_dns(ctx: _Context) -> Iterable[CheckResult]:
         yield _pass("dns", f"{ctx.host} -> {listing}")
 
 
-def _tls_context(ctx: _Context) -> ssl.SSLContext:
-    verify = ctx.verify
-    cafile = verify if isinstance(verify, str) else get_cert_path(True)
-    context = ssl.create_default_context(cafile=cafile)
-    context.minimum_version = (
-        ssl.TLSVersion.TLSv1_3
-        if ctx.policy.tls.minimum_version == "1.3"
-        else ssl.TLSVersion.TLSv1_2
-    )
-    return context
-
-
 def _subject(cert: Mapping[str, Any]) -> str:
     parts = [f"{key}={value}" for rdn in cert.get("subject", ()) for key, value in rdn]
     return ", ".join(parts) or "(empty subject)"
@@ -267,7 +252,7 @@ def check_tls(ctx: _Context) -> Iterable[CheckResult]:
         return
     floor = ctx.policy.tls.minimum_version
     try:
-        context = _tls_context(ctx)
+        context = _transport.tls_context(floor, ctx.verify)
         with socket.create_connection((ctx.host, ctx.port), timeout=ctx.options.timeout) as sock:
             peer = sock.getpeername()[0]
             with context.wrap_socket(sock, server_hostname=ctx.host) as tls:
@@ -342,33 +327,25 @@ def check_fips(ctx: _Context) -> Iterable[CheckResult]:
         yield _pass("fips", where)
 
 
-def _mask(proxy: str) -> str:
-    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
-
-
 def check_proxy(ctx: _Context) -> Iterable[CheckResult]:
     """Whether a proxy would carry the calls, and whether the policy allows one."""
     if not ctx.endpoint_url:
         return
-    proxies = urllib.request.getproxies()
-    proxy = None
-    if not should_bypass_proxies(ctx.endpoint_url):
-        proxy = proxies.get("https") or proxies.get("all")
+    # The look-up a new client makes (environment, NO_PROXY, ALL_PROXY).
+    proxy = _transport.proxy_url_for(ctx.endpoint_url)
     network = ctx.policy.network
     if not proxy:
         yield _pass("proxy", "none (direct connection)")
     elif network.require_private_endpoint and not network.allow_proxy:
         yield _fail(
             "proxy",
-            f"{_mask(proxy)} would carry the calls; the policy forbids a proxy",
+            f"{_transport.mask_proxy_url(proxy)} would carry the calls; the policy forbids a proxy",
             f"add {ctx.host} to NO_PROXY, or set network.allow_proxy = true",
         )
     else:
         yield _warn(
             "proxy",
-            f"{_mask(proxy)} carries the calls",
+            f"{_transport.mask_proxy_url(proxy)} carries the calls",
             f"add {ctx.host} to NO_PROXY for a direct connection",
         )
 

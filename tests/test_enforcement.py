@@ -384,50 +384,28 @@ def _count_tokens(model_id: str = MODEL_ID) -> Callable[[BaseClient], Any]:
     return lambda client: client.count_tokens(modelId=model_id, input=_COUNT_INPUTS["converse"])
 
 
+def _refused_count(rule: str, model_id: str = MODEL_ID, **changes: Any) -> Case:
+    """A CountTokens call under a mandated guardrail that ``rule`` refuses."""
+    flags = {k: changes.pop(k) for k in ("bearer_env", "inject_bearer") if k in changes}
+    policy = dataclasses.replace(Policy(guardrail=GUARDED), **changes)
+    return Case(rule=rule, policy=policy, call=_count_tokens(model_id), received=None, **flags)
+
+
+_ARN_ELSEWHERE = f"arn:aws:bedrock:eu-west-1::foundation-model/{MODEL_ID}"
+_NO_KEYS = AuthPolicy(allow_api_keys=False)
 COUNT_TOKENS_CASES: dict[str, Case] = {
-    "denied model": Case(
-        rule="model.not_allowed",
-        policy=Policy(guardrail=GUARDED, models=ModelsPolicy(deny=("anthropic.*",))),
-        call=_count_tokens(),
-        received=None,
+    "denied model": _refused_count("model.not_allowed", models=ModelsPolicy(deny=("anthropic.*",))),
+    "model outside the allow-list": _refused_count(
+        "model.not_allowed", models=ModelsPolicy(allow=("amazon.nova-*",))
     ),
-    "model outside the allow-list": Case(
-        rule="model.not_allowed",
-        policy=Policy(guardrail=GUARDED, models=ModelsPolicy(allow=("amazon.nova-*",))),
-        call=_count_tokens(),
-        received=None,
+    "client region not allowed": _refused_count(
+        "region.not_allowed", regions=RegionsPolicy(allowed=("eu-west-1",))
     ),
-    "client region not allowed": Case(
-        rule="region.not_allowed",
-        policy=Policy(guardrail=GUARDED, regions=RegionsPolicy(allowed=("eu-west-1",))),
-        call=_count_tokens(),
-        received=None,
-    ),
-    "model ARN in another region": Case(
-        rule="region.cross_region",
-        policy=Policy(guardrail=GUARDED),
-        call=_count_tokens(f"arn:aws:bedrock:eu-west-1::foundation-model/{MODEL_ID}"),
-        received=None,
-    ),
-    "cross-region profile id": Case(
-        rule="region.cross_region",
-        policy=Policy(guardrail=GUARDED),
-        call=_count_tokens(f"eu.{MODEL_ID}"),
-        received=None,
-    ),
-    "API key": Case(
-        rule="auth.api_key",
-        policy=Policy(guardrail=GUARDED, auth=AuthPolicy(allow_api_keys=False)),
-        call=_count_tokens(),
-        received=None,
-        bearer_env=True,
-    ),
-    "API key set by a before-send handler": Case(
-        rule="auth.api_key",
-        policy=Policy(guardrail=GUARDED, auth=AuthPolicy(allow_api_keys=False)),
-        call=_count_tokens(),
-        received=None,
-        inject_bearer=True,
+    "model ARN in another region": _refused_count("region.cross_region", _ARN_ELSEWHERE),
+    "cross-region profile id": _refused_count("region.cross_region", f"eu.{MODEL_ID}"),
+    "API key": _refused_count("auth.api_key", auth=_NO_KEYS, bearer_env=True),
+    "API key set by a before-send handler": _refused_count(
+        "auth.api_key", auth=_NO_KEYS, inject_bearer=True
     ),
 }
 
