@@ -4,8 +4,9 @@ What an operation carries (which parameter names the model, how a guardrail ride
 along, where the service tier goes), what it does (runs a model, generates content)
 and how it is named elsewhere (IAM action, response stream member, GenAI operation
 name) is stated here once. The engine, the policy schema, telemetry, content digests,
-``policy export`` and the embedded endpoint all read this table;
-``tests/test_operations.py`` checks it against botocore's service model.
+``policy export`` and the embedded endpoint all read this table, and
+:func:`match_request` tells which operation a prepared request's method and path are
+for. ``tests/test_operations.py`` checks the table against botocore's service model.
 
 Pure data: no botocore import, no I/O.
 
@@ -28,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Literal
+from urllib.parse import unquote
 
 from . import _telemetry_semconv as sc
 
@@ -42,6 +44,7 @@ __all__ = [
     "PromptSource",
     "TierCarrier",
     "iam_actions",
+    "match_request",
     "operation",
 ]
 
@@ -63,6 +66,9 @@ class Operation:
 
     #: The botocore operation name (``"Converse"``).
     name: str
+    #: The HTTP method and request URI template (``/model/{modelId}/converse``).
+    http_method: str
+    request_uri: str
     #: The parameter that names the model, or ``None`` when the operation names none.
     model_param: str | None
     #: How a mandated guardrail is carried (see :data:`GuardrailCarrier`).
@@ -91,6 +97,8 @@ class Operation:
 _ROWS: Final = (
     Operation(
         name="Converse",
+        http_method="POST",
+        request_uri="/model/{modelId}/converse",
         model_param="modelId",
         guardrail="converse",
         inference=True,
@@ -102,6 +110,8 @@ _ROWS: Final = (
     ),
     Operation(
         name="ConverseStream",
+        http_method="POST",
+        request_uri="/model/{modelId}/converse-stream",
         model_param="modelId",
         guardrail="converse",
         inference=True,
@@ -114,6 +124,8 @@ _ROWS: Final = (
     ),
     Operation(
         name="InvokeModel",
+        http_method="POST",
+        request_uri="/model/{modelId}/invoke",
         model_param="modelId",
         guardrail="invoke",
         inference=True,
@@ -125,6 +137,8 @@ _ROWS: Final = (
     ),
     Operation(
         name="InvokeModelWithResponseStream",
+        http_method="POST",
+        request_uri="/model/{modelId}/invoke-with-response-stream",
         model_param="modelId",
         guardrail="invoke",
         inference=True,
@@ -137,6 +151,8 @@ _ROWS: Final = (
     ),
     Operation(
         name="InvokeModelWithBidirectionalStream",
+        http_method="POST",
+        request_uri="/model/{modelId}/invoke-with-bidirectional-stream",
         model_param="modelId",
         guardrail="incapable",
         inference=True,
@@ -148,6 +164,8 @@ _ROWS: Final = (
     ),
     Operation(
         name="StartAsyncInvoke",
+        http_method="POST",
+        request_uri="/async-invoke",
         model_param="modelId",
         guardrail="incapable",
         inference=True,
@@ -160,6 +178,8 @@ _ROWS: Final = (
     # rules still do). It takes a foundation model id: no profile mapping.
     Operation(
         name="CountTokens",
+        http_method="POST",
+        request_uri="/model/{modelId}/count-tokens",
         model_param="modelId",
         guardrail="incapable",
         inference=False,
@@ -169,6 +189,8 @@ _ROWS: Final = (
     ),
     Operation(
         name="ApplyGuardrail",
+        http_method="POST",
+        request_uri="/guardrail/{guardrailIdentifier}/version/{guardrailVersion}/apply",
         model_param=None,
         guardrail="none",
         inference=False,
@@ -179,6 +201,8 @@ _ROWS: Final = (
     ),
     Operation(
         name="InvokeGuardrailChecks",
+        http_method="POST",
+        request_uri="/guardrail-checks/invoke",
         model_param=None,
         guardrail="none",
         inference=False,
@@ -188,6 +212,8 @@ _ROWS: Final = (
     ),
     Operation(
         name="GetAsyncInvoke",
+        http_method="GET",
+        request_uri="/async-invoke/{invocationArn}",
         model_param=None,
         guardrail="none",
         inference=False,
@@ -198,6 +224,8 @@ _ROWS: Final = (
     ),
     Operation(
         name="ListAsyncInvokes",
+        http_method="GET",
+        request_uri="/async-invoke",
         model_param=None,
         guardrail="none",
         inference=False,
@@ -213,6 +241,8 @@ OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType({op.name: op for o
 #: and cannot carry a guardrail: fail closed until this table learns what it is.
 UNKNOWN_OPERATION: Final = Operation(
     name="",
+    http_method="",
+    request_uri="",
     model_param="modelId",
     guardrail="incapable",
     inference=True,
@@ -238,6 +268,32 @@ GUARDRAIL_INCAPABLE_OPERATIONS: Final = frozenset(
 def operation(name: str) -> Operation:
     """The row for ``name``; :data:`UNKNOWN_OPERATION` (fail closed) when there is none."""
     return OPERATIONS.get(name, UNKNOWN_OPERATION)
+
+
+def match_request(method: str, raw_path: str) -> tuple[Operation, dict[str, str]] | None:
+    """The operation whose method and URI template match a request, and the decoded
+    values of its URI labels (``{"modelId": ...}``); ``None`` when none matches.
+
+    ``raw_path`` is the path as sent, without the query: labels are split on ``/``
+    before percent-decoding, so an ARN sent as one label stays one label.
+    """
+    segments = raw_path.split("/")
+    method = method.upper()
+    for op in OPERATIONS.values():
+        template = op.request_uri.split("/")
+        if op.http_method != method or len(template) != len(segments):
+            continue
+        labels: dict[str, str] = {}
+        for part, segment in zip(template, segments, strict=True):
+            if part.startswith("{") and part.endswith("}"):
+                if not segment:
+                    break
+                labels[part[1:-1]] = unquote(segment)
+            elif part != segment:
+                break
+        else:
+            return op, labels
+    return None
 
 
 def iam_actions(names: Iterable[str]) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import botocore.session
@@ -18,6 +19,7 @@ from securebedrock._operations import (
     OPERATIONS,
     UNKNOWN_OPERATION,
     Operation,
+    match_request,
     operation,
 )
 from securebedrock._policy import GuardrailPolicy, ModelsPolicy, Policy
@@ -93,6 +95,55 @@ def test_a_row_agrees_with_botocores_shapes(model: ServiceModel, name: str) -> N
 
     for param in row.arn_params:
         assert param in inputs
+
+    # Where it is sent, and which URI labels name its parameters.
+    assert (row.http_method, row.request_uri) == (op.http["method"], op.http["requestUri"])
+    for member, shape in inputs.items():
+        if _location(shape) == "uri":
+            assert "{" + member + "}" in row.request_uri
+
+
+_PROFILE = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc"
+_QUOTED_PROFILE = _PROFILE.replace(":", "%3A").replace("/", "%2F")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("POST", "/model/m.x-v1/converse", ("Converse", {"modelId": "m.x-v1"})),
+        ("post", f"/model/{_QUOTED_PROFILE}/invoke", ("InvokeModel", {"modelId": _PROFILE})),
+        ("POST", "/model/m/count-tokens", ("CountTokens", {"modelId": "m"})),
+        ("POST", "/async-invoke", ("StartAsyncInvoke", {})),
+        ("GET", "/async-invoke", ("ListAsyncInvokes", {})),
+        ("GET", "/async-invoke/arn%3Ajob", ("GetAsyncInvoke", {"invocationArn": "arn:job"})),
+        (
+            "POST",
+            "/guardrail/gr1/version/3/apply",
+            ("ApplyGuardrail", {"guardrailIdentifier": "gr1", "guardrailVersion": "3"}),
+        ),
+        # Not an operation: a model id with a raw slash, an empty label, a wrong method,
+        # an unknown suffix, a trailing slash.
+        ("POST", "/model/a/b/converse", None),
+        ("POST", "/model//converse", None),
+        ("GET", "/model/m/converse", None),
+        ("POST", "/model/m/converse-all", None),
+        ("POST", "/model/m/converse/", None),
+    ],
+)
+def test_match_request(method: str, path: str, expected: tuple[str, dict[str, str]] | None) -> None:
+    matched = match_request(method, path)
+    assert (None if matched is None else (matched[0].name, matched[1])) == expected
+
+
+def test_match_request_finds_what_botocore_sends(model: ServiceModel) -> None:
+    # Every operation's URI, with its labels filled in, routes back to that operation.
+    for name in OPERATION_NAMES:
+        uri = model.operation_model(name).http["requestUri"]
+        labels = {label: f"value-of-{label}" for label in re.findall(r"{(\w+)}", uri)}
+        path = re.sub(r"{(\w+)}", r"value-of-\1", uri)
+        matched = match_request(OPERATIONS[name].http_method, path)
+        assert matched is not None and matched[0].name == name
+        assert matched[1] == labels
 
 
 @pytest.mark.parametrize("row", [*OPERATIONS.values(), UNKNOWN_OPERATION], ids=lambda r: r.name)
