@@ -15,6 +15,7 @@ from ._errors import (
     PolicyConfigError,
     PolicyViolation,
     SecureBedrockError,
+    StreamInterruptedError,
     TransportSecurityError,
 )
 from ._policy import Policy
@@ -29,6 +30,7 @@ __all__ = [
     "RetryConfig",
     "SecureBedrockError",
     "Session",
+    "StreamInterruptedError",
     "TransportSecurityError",
     "__version__",
     "client",
