@@ -36,7 +36,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from . import _digest
+from . import _bounded, _digest
 from . import _telemetry_semconv as sc
 from ._constants import AUDIT_LOGGER_NAME, INSTRUMENTATION_NAME
 from ._errors import StreamInterruptedError
@@ -404,7 +404,7 @@ class CallRecord:
             attributes[sc.GEN_AI_OPERATION_NAME] = self.gen_ai_operation
             attributes[ATTR_OPERATION] = operation
             if model is not None:
-                attributes[sc.GEN_AI_REQUEST_MODEL] = model
+                attributes[sc.GEN_AI_REQUEST_MODEL] = _bounded.model(model)
             span = telemetry.tracer.start_span(
                 self._span_name(model), kind=SpanKind.CLIENT, attributes=attributes
             )
@@ -413,7 +413,7 @@ class CallRecord:
 
     def _span_name(self, model: str | None) -> str:
         if self.operation in INFERENCE_OPERATIONS and model:
-            return f"{self.gen_ai_operation} {model}"
+            return f"{self.gen_ai_operation} {_bounded.model(model)}"
         return f"bedrock-runtime.{self.operation}"
 
     # -- the decision -------------------------------------------------------------------
@@ -437,6 +437,14 @@ class CallRecord:
                 self.span.update_name(self._span_name(model_sent))
         guardrail_id, guardrail_version = _guardrail_of(self.operation, params_sent)
         profile = _str(getattr(decision, "inference_profile", None))
+        # From here on, only what may be recorded: unrecognised values become placeholders.
+        requested, model_sent, profile = (
+            _bounded.model(requested),
+            _bounded.model(model_sent),
+            _bounded.model(profile),
+        )
+        guardrail_id = _bounded.guardrail_id(guardrail_id)
+        guardrail_version = _bounded.guardrail_version(guardrail_version)
         _log_decision_record(
             self, decision, rules, requested, model_sent, guardrail_id, guardrail_version, profile
         )
@@ -833,7 +841,7 @@ class CallRecord:
             sc.SERVER_PORT: t.base_attributes[sc.SERVER_PORT],
         }
         if self.model is not None:
-            attributes[sc.GEN_AI_REQUEST_MODEL] = self.model
+            attributes[sc.GEN_AI_REQUEST_MODEL] = _bounded.metric_model(self.model)
         tokens = dict(attributes)
         attributes[ATTR_DECISION] = self.outcome
         if self.error_type is not None:
