@@ -26,7 +26,14 @@ import secrets
 from typing import Final
 
 from ._modelid import parse_model_id
-from ._policy import _GUARDRAIL_ARN_RE, _GUARDRAIL_ID_RE, _GUARDRAIL_VERSION_RE, SERVICE_TIERS
+from ._policy import (
+    _GUARDRAIL_ARN_RE,
+    _GUARDRAIL_ID_RE,
+    _GUARDRAIL_VERSION_RE,
+    _PARTITION,
+    _REGION_RE,
+    SERVICE_TIERS,
+)
 
 __all__ = [
     "METRIC_PLACEHOLDER",
@@ -41,6 +48,8 @@ __all__ = [
     "quote_guardrail_id",
     "quote_guardrail_version",
     "quote_model",
+    "quote_partition",
+    "quote_region",
     "quote_tier",
     "recognised_guardrail_id",
     "recognised_model",
@@ -166,6 +175,19 @@ def quote_guardrail_version(value: object) -> str:
         isinstance(value, str) and bool(_GUARDRAIL_VERSION_RE.fullmatch(value))
     )
     return quote(value, recognised)
+
+
+_PARTITION_RE: Final = re.compile(_PARTITION)
+
+
+def quote_region(value: object) -> str:
+    """A region read from an ARN, for a message: quoted when region-shaped, else described."""
+    return quote(value, isinstance(value, str) and bool(_REGION_RE.fullmatch(value)))
+
+
+def quote_partition(value: object) -> str:
+    """A partition read from an ARN, for a message: quoted when partition-shaped."""
+    return quote(value, isinstance(value, str) and bool(_PARTITION_RE.fullmatch(value)))
 
 
 def quote_arn(value: object) -> str:

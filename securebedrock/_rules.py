@@ -463,18 +463,19 @@ class _Evaluation:
     def foreign_region(self, region: str, what: str) -> None:
         """``region`` (not the client's) is where ``what`` sends or keeps the call's data."""
         c = self.c
+        shown = _bounded.quote_region(region)  # read from a caller's ARN: may be anything
         if c.regions_allowed is not None and region not in c.regions_allowed:
             self.violate(
                 "region.not_allowed",
-                f"{what} names region {region!r}",
+                f"{what} names region {shown}",
                 f"a region in regions.allowed {sorted(c.regions_allowed)}",
-                f"use a resource in an allowed region, or add {region!r} to regions.allowed",
+                f"use a resource in an allowed region, or add {shown} to regions.allowed",
             )
             return
         if not c.cross_region:
             self.violate(
                 "region.cross_region",
-                f"{what} is in region {region!r}, the client is in {self.call.region!r}",
+                f"{what} is in region {shown}, the client is in {self.call.region!r}",
                 "a model in the client's own region (regions.cross_region = false)",
                 f"use a model or profile in {self.call.region!r}, or set "
                 "regions.cross_region = true with the geographies you accept in "
@@ -485,7 +486,7 @@ class _Evaluation:
             return
         self.violate(
             "region.cross_region",
-            f"{what} is in region {region!r}, outside regions.allowed_geographies",
+            f"{what} is in region {shown}, outside regions.allowed_geographies",
             f"a region in the geographies {sorted(c.geographies)}",
             "add that region's geography (us, eu, apac, jp, au, ca, us-gov, or global) "
             "to regions.allowed_geographies, or use a model in an allowed region",
@@ -497,7 +498,8 @@ class _Evaluation:
         if partition is not None and partition != call.partition:
             self.violate(
                 "region.cross_region",
-                f"{what} is in partition {partition!r}, the client is in {call.partition!r}",
+                f"{what} is in partition {_bounded.quote_partition(partition)}, the client is "
+                f"in {call.partition!r}",
                 f"an ARN in the {call.partition!r} partition",
                 f"use a resource in the {call.partition!r} partition",
             )

@@ -86,14 +86,14 @@ def _call(action: Callable[[], Any]) -> BaseException | None:
 
 
 def _assert_marker_nowhere(
-    otel: Otel, records: _Records, errors: list[BaseException | None]
+    otel: Otel, records: _Records, errors: list[BaseException | None], marker: str = MARKER
 ) -> None:
     spans = otel.all_spans()
     assert spans
     for span in spans:
-        assert MARKER not in span.name
-        assert MARKER not in span.to_json(), span.name
-    assert MARKER not in otel.all_metric_text()
+        assert marker not in span.name
+        assert marker not in span.to_json(), span.name
+    assert marker not in otel.all_metric_text()
     audited = [r for r in records if r.name == "securebedrock.audit"]
     assert audited
     for record in records:
@@ -103,14 +103,14 @@ def _assert_marker_nowhere(
             continue
         if record.name.startswith("securebedrock.testing"):
             continue  # the embedded endpoint's access log: the server's side, not ours
-        assert MARKER not in record.getMessage(), record.name
-        assert MARKER not in repr(record.__dict__), record.name
+        assert marker not in record.getMessage(), record.name
+        assert marker not in repr(record.__dict__), record.name
     for error in errors:
         if error is not None:
-            assert MARKER not in str(error)
-            assert MARKER not in repr(error)
+            assert marker not in str(error)
+            assert marker not in repr(error)
             if isinstance(error, securebedrock.SecureBedrockError):
-                assert MARKER not in error.diagnostics()
+                assert marker not in error.diagnostics()
 
 
 def _model_points(otel: Otel) -> list[Any]:
@@ -235,6 +235,36 @@ def test_free_text_as_a_guardrail_is_never_recorded(
     found = [e[T.ATTR_FOUND] for s in spans for e in events(s, T.EVENT_VIOLATION)]
     assert any("guardrail <unrecognised:" in f for f in found)
     _assert_marker_nowhere(otel, audit_records, errors)
+
+
+@MODES
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        # Free text squeezed into the region or partition field of an ARN-shaped id:
+        # the engine reads a region and a partition from it, and must not quote them.
+        "arn:aws:bedrock:topsecret-4e1d-words:123456789012:guardrail/abc",
+        "arn:aws-topsecret-4e1d:bedrock:us-east-1:123456789012:guardrail/abc",
+    ],
+)
+def test_free_text_in_a_guardrail_arns_region_is_never_quoted(
+    secured_client: Callable[..., BaseClient],
+    otel: Otel,
+    audit_records: _Records,
+    mode: str,
+    identifier: str,
+) -> None:
+    client = secured_client(_policy(mode), retry=FAST_RETRY, **otel.kwargs())
+    config = {"guardrailIdentifier": identifier, "guardrailVersion": "1"}
+    error = _call(
+        lambda: client.converse(modelId=MODEL_ID, messages=MESSAGES, guardrailConfig=config)
+    )
+    span = otel.only_span()
+    (violation,) = events(span, T.EVENT_VIOLATION)
+    assert violation[T.ATTR_RULE] == "region.cross_region"
+    if mode == "enforce":
+        assert isinstance(error, securebedrock.PolicyViolation)
+    _assert_marker_nowhere(otel, audit_records, [error], marker="topsecret")
 
 
 @MODES
