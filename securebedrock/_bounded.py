@@ -19,6 +19,7 @@ Pure: no botocore, no I/O after import.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -85,9 +86,13 @@ def recognised_model(value: object) -> bool:
 
 def recognised_guardrail_id(value: object) -> bool:
     """Whether ``value`` is a guardrail id or guardrail ARN."""
-    return isinstance(value, str) and bool(
-        _GUARDRAIL_ID_RE.fullmatch(value) or _GUARDRAIL_ARN_RE.fullmatch(value)
-    )
+    return isinstance(value, str) and _guardrail_id_shape(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _guardrail_id_shape(value: str) -> bool:
+    # Cached: a client sends the same guardrail on every call.
+    return bool(_GUARDRAIL_ID_RE.fullmatch(value) or _GUARDRAIL_ARN_RE.fullmatch(value))
 
 
 def _shown(value: str | None, recognised: bool) -> str | None:

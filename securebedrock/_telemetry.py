@@ -976,6 +976,7 @@ class SecuredEventStream(_EventStreamBase):
         # (docs/performance.md). Every other event goes through stream_event().
         skip_deltas = record.operation == "ConverseStream" and record._completion is None
         operation = record.operation
+        converse = operation == "ConverseStream"
         while True:
             try:
                 event = next(iterator)
@@ -998,7 +999,11 @@ class SecuredEventStream(_EventStreamBase):
             if not self._sb_complete:
                 # Kept (not inspected) until the stream ends: only its type is reported.
                 self._sb_last_event = event
-                self._sb_complete = _is_terminal(operation, event)
+                # A ConverseStream event is a one-key dict: test it inline (hot path).
+                if converse and type(event) is dict:
+                    self._sb_complete = "metadata" in event
+                else:
+                    self._sb_complete = _is_terminal(operation, event)
                 if self._sb_complete:
                     self._sb_last_event = None
             if not (
