@@ -206,9 +206,13 @@ def test_the_error_pickles() -> None:
         operation="ConverseStream", events=3, terminal="a 'metadata' event", last_event="x"
     )
     again = pickle.loads(pickle.dumps(error))  # noqa: S301 (our own bytes)
-    assert isinstance(again, securebedrock.StreamInterruptedError)
+    assert type(again) is securebedrock.StreamInterruptedError
     assert (again.operation, again.events, again.last_event) == ("ConverseStream", 3, "x")
     assert str(again) == str(error)
+    assert vars(again) == vars(error)
+    # Like every securebedrock error: never retried by a retry layer (see its docstring).
+    assert again.retryable is False
+    assert isinstance(again, securebedrock.NON_RETRYABLE_ERRORS)
 
 
 # -- the terminal criterion, on hand-made streams ---------------------------------------
