@@ -8,6 +8,7 @@ response ends cleanly, so raw boto3 takes the partial stream for a complete one.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import pickle
@@ -19,12 +20,13 @@ import urllib3
 from _telemetry_helpers import FAST_RETRY, Otel, events, make_otel
 from botocore.client import BaseClient
 from botocore.exceptions import EventStreamError
-from conftest import MODEL_ID
+from conftest import GUARDRAIL, MODEL_ID
 from opentelemetry.trace import StatusCode
 
 import securebedrock
 from securebedrock import _telemetry as T
 from securebedrock import _telemetry_semconv as sc
+from securebedrock._policy import GuardrailPolicy
 from securebedrock.testing import EmbeddedBedrock
 
 SENTINEL = "PROMPT-SENTINEL-7f3a"
@@ -286,3 +288,39 @@ def test_message_stop_alone_does_not_end_a_converse_stream(otel: Otel) -> None:
         list(stream)
     assert raised.value.events == 2
     assert raised.value.last_event == "messageStop"
+
+
+@pytest.mark.parametrize(
+    ("model_id", "body"),
+    [
+        ("amazon.titan-text-express-v1", {"inputText": "hello"}),
+        ("amazon.nova-lite-v1:0", {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}),
+        ("meta.llama3-8b-instruct-v1:0", {"prompt": "hello"}),
+    ],
+)
+def test_complete_invoke_streams_of_every_family_are_not_cut(
+    client: BaseClient, otel: Otel, model_id: str, body: dict[str, Any]
+) -> None:
+    stream = client.invoke_model_with_response_stream(modelId=model_id, body=json.dumps(body))
+    assert list(stream["body"])
+    assert otel.only_span().status.status_code is StatusCode.UNSET
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+def test_a_stream_the_guardrail_stopped_is_complete(
+    secured_client: Callable[..., BaseClient], otel: Otel, blocked: bool
+) -> None:
+    policy = dataclasses.replace(
+        securebedrock.Policy.default(),
+        guardrail=GuardrailPolicy(identifier=GUARDRAIL.identifier, version=GUARDRAIL.version),
+    )
+    client = secured_client(policy, **otel.kwargs())
+    text = "forbidden words" if blocked else "hello"
+    messages = [{"role": "user", "content": [{"text": text}]}]
+    list(client.converse_stream(modelId=MODEL_ID, messages=messages)["stream"])
+    body = json.dumps({**json.loads(BODY), "messages": [{"role": "user", "content": text}]})
+    list(client.invoke_model_with_response_stream(modelId=MODEL_ID, body=body)["body"])
+    spans = otel.spans()
+    assert [s.status.status_code for s in spans] == [StatusCode.UNSET, StatusCode.UNSET]
+    if blocked:
+        assert all(s.attributes.get(T.ATTR_GUARDRAIL_ACTION) for s in spans)
