@@ -911,8 +911,13 @@ def _is_terminal(operation: str, event: Any) -> bool:
     if not isinstance(data, bytes | bytearray) or _INVOCATION_METRICS_BYTES not in data:
         return False
     # The name can occur in generated text too: it counts only as a top-level key. A
-    # chunk too large or not JSON is given the benefit of the doubt (never a false alarm).
-    parsed = _json_object(bytes(data))
+    # chunk too large, not JSON or not parsable at all is given the benefit of the doubt
+    # (never a false alarm on a complete stream).
+    try:
+        parsed = _json_object(bytes(data))
+    except Exception as exc:  # RecursionError on absurd nesting, ...
+        _log.debug("securebedrock: unparsable stream chunk: %s", type(exc).__name__)
+        return True
     return parsed is None or _INVOCATION_METRICS in parsed
 
 

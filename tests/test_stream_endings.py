@@ -272,6 +272,9 @@ def test_metrics_named_in_generated_text_do_not_end_a_stream(otel: Otel) -> None
         ),
         # Not JSON, or too large to parse: never a false alarm on a complete stream.
         pytest.param(b'{"amazon-bedrock-invocationMetrics": {', id="unparsable"),
+        pytest.param(
+            b'{"amazon-bedrock-invocationMetrics": ' + b"[" * 100_000, id="absurdly-nested"
+        ),
     ],
 )
 def test_the_invocation_metrics_chunk_ends_an_invoke_stream(otel: Otel, last: Any) -> None:
