@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _discovery, _release, _signing, _trust
-from .._constants import ENV_POLICY_PUBLIC_KEY
+from .._constants import ENV_POLICY_PUBLIC_KEY, TRUSTED_KEYS_FILE
 from .._errors import PolicyConfigError
 from .._policy import Policy, _toml_value
 
@@ -75,7 +75,7 @@ def register(subparsers: Any) -> None:
         description=f"Verify FILE.sig over FILE's bytes, then validate FILE and its "
         f"[release] expiry; say which key verified it and the signature's form. The public "
         f"key is PEM text or a PEM file path; default: the trust anchor "
-        f"{_trust.TRUSTED_KEYS_FILE} when it exists, else ${ENV_POLICY_PUBLIC_KEY}.",
+        f"{TRUSTED_KEYS_FILE} when it exists, else ${ENV_POLICY_PUBLIC_KEY}.",
     )
     verify.add_argument("file", metavar="FILE", help="policy file to verify")
     verify.add_argument(
