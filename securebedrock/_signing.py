@@ -251,7 +251,7 @@ def verify(
                 "without the securebedrock-policy-v1 context string",
                 expected="a signature over the context string and the file "
                 "(what `securebedrock policy sign` writes)",
-                fix=f"re-sign the file with `securebedrock policy sign FILE --key KEY`; "
+                fix=f"re-sign the file with `securebedrock policy sign --policy-file FILE --private-key KEY`; "
                 f"while migrating a fleet, {ENV_ALLOW_LEGACY_SIGNATURES}=1 admits the old form",
             )
         _log.warning(
@@ -269,7 +269,7 @@ def verify(
         + ("the key" if len(keys) == 1 else f"one of the {len(keys)} keys")
         + f" in {', '.join(sources)}",
         fix="restore the signed file, or re-sign it with the organisation's key "
-        "(`securebedrock policy sign FILE --key KEY`)",
+        "(`securebedrock policy sign --policy-file FILE --private-key KEY`)",
     ) from None
 
 
@@ -317,7 +317,7 @@ def read_verified_by(
             found=f"no signature file {sig_path}",
             expected=f"a detached signature {sig_path.name} next to the policy "
             f"(a signature is required: {', '.join(sorted({k.source for k in keys}))})",
-            fix=f"sign it: `securebedrock policy sign {file_path} --key KEY`",
+            fix=f"sign it: `securebedrock policy sign --policy-file {file_path} --private-key KEY`",
         ) from None
     except OSError as exc:
         raise PolicyConfigError(

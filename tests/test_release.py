@@ -274,8 +274,13 @@ def test_expired_release_is_refused_signed_or_not(
     assert "expires 2001-01-01T00:00:00Z" in found and "now 20" in found
     assert bedrock.requests == []
     # The CLI refuses it too, and never signs an expired file.
-    assert main(["policy", "validate", str(policy)]) == 1
-    assert main(["policy", "sign", str(policy), "--key", str(org_key.private)]) == 1
+    assert main(["policy", "validate", "--policy-file", str(policy)]) == 1
+    assert (
+        main(
+            ["policy", "sign", "--policy-file", str(policy), "--private-key", str(org_key.private)]
+        )
+        == 1
+    )
     assert main(["policy", "show"]) == 1
     assert "has expired" in capsys.readouterr().err
 
@@ -380,8 +385,8 @@ def test_anchor_refuses_unsigned_or_wrongly_signed_whatever_the_environment(
     assert len(bedrock.requests) == sent
     # The CLI views of the host refuse it as a client would.
     assert main(["policy", "show"]) == 1
-    assert main(["policy", "show", "--file", str(unsigned)]) == 1
-    assert main(["policy", "verify", str(attacker_signed)]) == 1
+    assert main(["policy", "show", "--policy-file", str(unsigned)]) == 1
+    assert main(["policy", "verify", "--policy-file", str(attacker_signed)]) == 1
     capsys.readouterr()
 
 
@@ -422,7 +427,7 @@ def test_second_key_in_the_anchor_is_accepted(
     assert shown["release"] == {"id": "acme-1", "serial": 1, "expires": "2099-01-01T00:00:00Z"}
     assert shown["release_state"]["highest_accepted"] == 1
     # `policy verify` defaults to the anchor, and names the key.
-    assert main(["policy", "verify", str(policy)]) == 0
+    assert main(["policy", "verify", "--policy-file", str(policy)]) == 0
     assert new_id in capsys.readouterr().out
 
 
@@ -536,14 +541,24 @@ def test_a_raw_signature_over_the_bytes_is_not_a_policy_signature(
     monkeypatch.setenv("SECUREBEDROCK_POLICY_PUBLIC_KEY", str(org_key.public))
     with pytest.raises(PolicyConfigError, match="legacy form"):
         secured_client()
-    assert main(["policy", "verify", str(policy), "--public-key", str(org_key.public)]) == 1
+    assert (
+        main(
+            ["policy", "verify", "--policy-file", str(policy), "--public-key", str(org_key.public)]
+        )
+        == 1
+    )
     assert "legacy form" in capsys.readouterr().err
     # The migration switch admits it, with a warning.
     monkeypatch.setenv("SECUREBEDROCK_ALLOW_LEGACY_SIGNATURES", "1")
     with caplog.at_level(logging.WARNING, logger="securebedrock.policy"):
         secured_client()
     assert "legacy policy signature" in caplog.text
-    assert main(["policy", "verify", str(policy), "--public-key", str(org_key.public)]) == 0
+    assert (
+        main(
+            ["policy", "verify", "--policy-file", str(policy), "--public-key", str(org_key.public)]
+        )
+        == 0
+    )
     assert "legacy signature form: re-sign" in capsys.readouterr().out
     monkeypatch.delenv("SECUREBEDROCK_ALLOW_LEGACY_SIGNATURES")
     # A signature over other bytes that happen to follow the context is never one.

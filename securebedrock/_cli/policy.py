@@ -18,6 +18,8 @@ from .. import _discovery, _release, _signing, _trust
 from .._constants import ENV_POLICY_PUBLIC_KEY, TRUSTED_KEYS_FILE
 from .._errors import PolicyConfigError
 from .._policy import Policy, _toml_value
+from . import _options
+from ._options import add_policy_file, policy_file, policy_file_or_discovered
 
 DEFAULT_PRIVATE_KEY = "policy-signing.key"
 DEFAULT_PUBLIC_KEY = "policy-signing.pub"
@@ -60,12 +62,22 @@ def register(subparsers: Any) -> None:
         "the context string 'securebedrock-policy-v1' and FILE's exact bytes. An invalid or "
         "expired policy is never signed.",
     )
-    sign.add_argument("file", metavar="FILE", help="policy file to sign")
+    add_policy_file(
+        sign, help="policy file to sign (default: the discovered one)", old_positional=True
+    )
+    sign.add_argument(
+        "--private-key",
+        metavar="FILE",
+        dest="private_key",
+        help="PEM Ed25519 private key file (from `policy keygen`); required",
+    )
     sign.add_argument(
         "--key",
-        required=True,
-        metavar="PRIVATE_KEY",
-        help="PEM Ed25519 private key file (from `policy keygen`)",
+        dest="private_key",
+        metavar="FILE",
+        action=_options.Deprecated,
+        replacement="--private-key",
+        help=argparse.SUPPRESS,
     )
     sign.set_defaults(func=_sign)
 
@@ -77,7 +89,9 @@ def register(subparsers: Any) -> None:
         f"key is PEM text or a PEM file path; default: the trust anchor "
         f"{TRUSTED_KEYS_FILE} when it exists, else ${ENV_POLICY_PUBLIC_KEY}.",
     )
-    verify.add_argument("file", metavar="FILE", help="policy file to verify")
+    add_policy_file(
+        verify, help="policy file to verify (default: the discovered one)", old_positional=True
+    )
     verify.add_argument(
         "--public-key",
         metavar="PUBLIC_KEY",
@@ -88,9 +102,13 @@ def register(subparsers: Any) -> None:
 
     validate = policy_subparsers.add_parser(
         "validate",
-        help="check that FILE is a valid policy (exit 0) or say why not (exit 1)",
+        help="check that a policy file is valid (exit 0) or say why not (exit 1)",
+        description="Validate the policy file's schema (default: the org policy file a client "
+        "would discover). Signatures are checked by `policy verify`.",
     )
-    validate.add_argument("file", metavar="FILE", help="policy file to validate")
+    add_policy_file(
+        validate, help="policy file to validate (default: the discovered one)", old_positional=True
+    )
     validate.set_defaults(func=_validate)
 
     show = policy_subparsers.add_parser(
@@ -101,14 +119,14 @@ def register(subparsers: Any) -> None:
         "it.",
     )
     show.add_argument("--json", action="store_true", help="print JSON instead of TOML")
-    show.add_argument(
-        "--file",
-        metavar="FILE",
+    add_policy_file(
+        show,
         help="use FILE as the org policy file instead of the discovered one",
+        old_options=("--file",),
     )
     show.set_defaults(func=_show)
 
-    # `policy export` lives in its own module (another owner); it registers here.
+    # `policy export` lives in its own module; it registers under this command.
     from . import export
 
     export.register(policy_subparsers)
@@ -145,13 +163,20 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _sign(args: argparse.Namespace) -> int:
-    file_path = Path(args.file)
+    if args.private_key is None:
+        raise PolicyConfigError(
+            "no private key to sign with",
+            found="no --private-key",
+            expected="a PEM Ed25519 private key file",
+            fix="pass --private-key FILE (create one with `securebedrock policy keygen`)",
+        )
+    file_path = policy_file_or_discovered(args)
     data = _signing.read_bytes(file_path, "policy file")
     # Validate the very bytes that will be signed: a signature vouches for a usable policy.
     policy = Policy.from_bytes(data, source=str(file_path))
     _release.check_not_expired(policy.release, source=str(file_path))
     key = _signing.load_private_key(
-        _signing.read_bytes(Path(args.key), "private key"), source=args.key
+        _signing.read_bytes(Path(args.private_key), "private key"), source=args.private_key
     )
     sig_path = _signing.signature_path(file_path)
     try:
@@ -195,7 +220,7 @@ def _verify_keys(args: argparse.Namespace) -> list[_trust.TrustedKey]:
 
 def _verify(args: argparse.Namespace) -> int:
     keys = _verify_keys(args)
-    file_path = Path(args.file)
+    file_path = policy_file_or_discovered(args)
     data, verification = _signing.read_verified_by(
         file_path, keys, legacy=_signing.allow_legacy(os.environ)
     )
@@ -209,13 +234,13 @@ def _verify(args: argparse.Namespace) -> int:
     if verification is not None and verification.form != _signing.FORM_CONTEXT:
         print(
             "warning: legacy signature form: re-sign with "
-            f"`securebedrock policy sign {file_path} --key KEY`"
+            f"`securebedrock policy sign --policy-file {file_path} --private-key KEY`"
         )
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    file_path = Path(args.file)
+    file_path = policy_file_or_discovered(args)
     policy = Policy.from_bytes(_signing.read_bytes(file_path, "policy file"), source=str(file_path))
     _release.check_not_expired(policy.release, source=str(file_path))
     print(
@@ -251,7 +276,8 @@ def _org_status(explanation: _discovery.Explanation) -> dict[str, Any]:
 
 
 def _show(args: argparse.Namespace) -> int:
-    explanation = _discovery.explain(file=args.file)
+    given = policy_file(args)
+    explanation = _discovery.explain(file=str(given) if given is not None else None)
     policy = explanation.policy
     if args.json:
         document = {
