@@ -251,7 +251,8 @@ def verify(
                 "without the securebedrock-policy-v1 context string",
                 expected="a signature over the context string and the file "
                 "(what `securebedrock policy sign` writes)",
-                fix=f"re-sign the file with `securebedrock policy sign --policy-file FILE --private-key KEY`; "
+                fix="re-sign the file with "
+                "`securebedrock policy sign --policy-file FILE --private-key KEY`; "
                 f"while migrating a fleet, {ENV_ALLOW_LEGACY_SIGNATURES}=1 admits the old form",
             )
         _log.warning(
