@@ -194,11 +194,17 @@ def _accept_release(
     verification: _signing.Verification | None,
     path: Path,
     env: Mapping[str, str],
+    *,
+    record: bool,
 ) -> OrgVerification:
     """Refuse an expired release or one older than this host accepted; record a newer one."""
     _release.check_not_expired(policy.release, source=str(path))
     serial = _rollback.check_serial(
-        policy.release, signed=verification is not None, environ=env, source=str(path)
+        policy.release,
+        signed=verification is not None,
+        environ=env,
+        source=str(path),
+        record=record,
     )
     return OrgVerification(signature=verification, serial=serial)
 
@@ -265,7 +271,10 @@ def _org_layer(
             )
         return None, None
     policy, data, signature = _load_org(path, trust)
-    verification = _accept_release(policy, signature, path, env)
+    # A file named explicitly (policy show/doctor --policy-file) is previewed: its
+    # serial is checked, never recorded, so previewing a release cannot lock the
+    # host out of the one installed.
+    verification = _accept_release(policy, signature, path, env, record=file_override is None)
     return Layer(source=f"org file ({path})", policy=policy, verification=verification), data
 
 

@@ -180,10 +180,11 @@ def _release_state(verification: _discovery.OrgVerification) -> Iterable[CheckRe
     serial = verification.serial
     if serial is None:
         return
-    if serial.recorded:
+    if serial.recorded or serial.preview:
         yield _pass(
             "policy.release",
-            f"highest serial accepted on this host: {serial.highest} ({serial.state_file})",
+            f"highest serial accepted on this host: {serial.highest} ({serial.state_file})"
+            + (f"; {serial.note}" if serial.preview else ""),
         )
     else:
         yield _warn(

@@ -91,6 +91,9 @@ class SerialCheck:
     highest: int | None
     recorded: bool
     note: str = ""
+    #: Checked against the mark but deliberately not recorded (a file named on the
+    #: command line: previewing a release must not lock the host out of the installed one).
+    preview: bool = False
 
 
 def clear_cache() -> None:
@@ -234,11 +237,18 @@ def _rollback(source: str, release: ReleasePolicy, mark: Mark, path: Path) -> Po
 
 
 def check_serial(
-    release: ReleasePolicy | None, *, signed: bool, environ: Mapping[str, str], source: str
+    release: ReleasePolicy | None,
+    *,
+    signed: bool,
+    environ: Mapping[str, str],
+    source: str,
+    record: bool = True,
 ) -> SerialCheck | None:
     """Refuse a release older than the host's mark; record a newer signed one.
 
-    Raises :class:`PolicyConfigError` on a rollback or an unreadable state.
+    ``record=False`` only checks (``policy show --policy-file``, ``doctor
+    --policy-file`` preview a file that is not installed). Raises
+    :class:`PolicyConfigError` on a rollback or an unreadable state.
     """
     if release is None:
         return None
@@ -248,6 +258,14 @@ def check_serial(
     if mark is not None and release.serial < mark.serial:
         raise _rollback(source, release, mark, path)
     highest = None if mark is None else mark.serial
+    if not record:
+        return SerialCheck(
+            state_file=path,
+            highest=highest,
+            recorded=False,
+            note="a file named on the command line is checked against the mark, never recorded",
+            preview=True,
+        )
     if not signed:
         return SerialCheck(
             state_file=path,

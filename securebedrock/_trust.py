@@ -36,10 +36,12 @@ from ._errors import PolicyConfigError
 __all__ = [
     "TRUSTED_KEYS_FILE",
     "TrustedKey",
-    "anchor_path",
     "anchor_identity",
+    "anchor_path",
+    "is_root_owned",
     "key_id",
     "load_anchor",
+    "trusted",
     "writable_by_others",
 ]
 

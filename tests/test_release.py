@@ -653,3 +653,29 @@ def test_spans_without_a_release_have_no_release_attributes(
     attributes = dict(otel.only_span().attributes or {})
     assert "securebedrock.policy.release" not in attributes
     assert "securebedrock.policy.serial" not in attributes
+
+
+def test_previewing_a_newer_release_does_not_lock_out_the_installed_one(
+    bedrock: EmbeddedBedrock,
+    secured_client: Callable[..., BaseClient],
+    tmp_path: Path,
+    org_key: Keys,
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    installed = write_signed(tmp_path / "policy.toml", release_text(bedrock, 3), org_key)
+    candidate = write_signed(tmp_path / "next.toml", release_text(bedrock, 4), org_key)
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(installed))
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_PUBLIC_KEY", str(org_key.public))
+    secured_client()
+    assert main(["policy", "show", "--policy-file", str(candidate)]) == 0
+    assert "never recorded" in capsys.readouterr().out
+    # The mark is still the installed release's: the host keeps working.
+    assert _rollback.read_mark(state_dir) == _rollback.Mark(serial=3, release="acme-3")
+    _discovery.clear_cache()
+    converse(secured_client())
+    # A preview is still checked against the mark.
+    _rollback.raise_mark(state_dir, 5)
+    assert main(["policy", "show", "--policy-file", str(candidate)]) == 1
+    assert "rollback" in capsys.readouterr().err
