@@ -679,3 +679,40 @@ def test_previewing_a_newer_release_does_not_lock_out_the_installed_one(
     _rollback.raise_mark(state_dir, 5)
     assert main(["policy", "show", "--policy-file", str(candidate)]) == 1
     assert "rollback" in capsys.readouterr().err
+
+
+def test_empty_state_dir_variable_is_an_error(
+    bedrock: EmbeddedBedrock,
+    secured_client: Callable[..., BaseClient],
+    tmp_path: Path,
+    org_key: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = write_signed(tmp_path / "policy.toml", release_text(bedrock, 1), org_key)
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(policy))
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_PUBLIC_KEY", str(org_key.public))
+    monkeypatch.setenv("SECUREBEDROCK_STATE_DIR", " ")
+    with pytest.raises(PolicyConfigError, match="state directory variable is empty"):
+        secured_client()
+
+
+def test_doctor_fails_on_a_rolled_back_release(
+    bedrock: EmbeddedBedrock,
+    tmp_path: Path,
+    org_key: Keys,
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _rollback.raise_mark(state_dir, 6, "acme-6")
+    policy = write_signed(tmp_path / "policy.toml", release_text(bedrock, 5), org_key)
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(policy))
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_PUBLIC_KEY", str(org_key.public))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", bedrock.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", bedrock.secret_key)
+    args = ["doctor", "--region", "us-east-1", "--ca-bundle", bedrock.ca_bundle, "--json"]
+    assert main(args) == 1
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert checks["policy"]["status"] == "FAIL"
+    assert "rollback" in checks["policy"]["detail"]
+    assert 'serial 6 ("acme-6")' in checks["policy"]["detail"]
