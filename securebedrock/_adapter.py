@@ -85,6 +85,8 @@ class SecuredState:
             tracer_provider=self.observability.tracer_provider,
             meter_provider=self.observability.meter_provider,
             hmac_key=_digest.load_key(policy),  # audit.content = "digest" without a key fails here
+            policy_release=getattr(policy.release, "id", None),
+            policy_serial=getattr(policy.release, "serial", None),
         )
         self.retrier = Retrier(self.observability.retry or RetryConfig(), client)
         # [enforcement, issue 4] set by _install_enforcement before the state is used.

@@ -57,6 +57,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 ATTR_DECISION: Final = "securebedrock.decision"
 ATTR_RULES: Final = "securebedrock.rules"
 ATTR_POLICY_DIGEST: Final = "securebedrock.policy.digest"
+ATTR_POLICY_RELEASE: Final = "securebedrock.policy.release"
+ATTR_POLICY_SERIAL: Final = "securebedrock.policy.serial"
 ATTR_MODE: Final = "securebedrock.mode"
 ATTR_OPERATION: Final = "securebedrock.operation"
 ATTR_CHANGES: Final = "securebedrock.changes"
@@ -331,11 +333,24 @@ class Telemetry:
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
         hmac_key: bytes | None = None,
+        policy_release: str | None = None,
+        policy_serial: int | None = None,
     ) -> None:
         from ._version import __version__
 
         self.mode = mode
         self.policy_digest = policy_digest
+        self.policy_release = policy_release
+        self.policy_serial = policy_serial
+        # The org release beside the digest, computed once here: a fleet dashboard
+        # sees which release each host runs.
+        self.policy_attributes: dict[str, Any] = {}
+        if policy_digest:
+            self.policy_attributes[ATTR_POLICY_DIGEST] = policy_digest
+        if policy_release:
+            self.policy_attributes[ATTR_POLICY_RELEASE] = policy_release
+        if policy_serial is not None:
+            self.policy_attributes[ATTR_POLICY_SERIAL] = policy_serial
         self.region = region
         self.hmac_key = hmac_key
         # ``None`` means the global providers; the API's proxies follow a global
@@ -444,8 +459,7 @@ class CallRecord:
             ATTR_DECISION: outcome,
             ATTR_RULES: rules,
         }
-        if self._t.policy_digest:
-            attributes[ATTR_POLICY_DIGEST] = self._t.policy_digest
+        attributes.update(self._t.policy_attributes)
         if model_sent is not None:
             attributes[sc.GEN_AI_REQUEST_MODEL] = model_sent
             attributes[ATTR_MODEL_SENT] = model_sent
@@ -1065,6 +1079,8 @@ def _log_decision_record(
         "guardrail_version": guardrail_version,
         "region": record._t.region,
         "policy_digest": record._t.policy_digest,
+        "policy_release": record._t.policy_release,
+        "policy_serial": record._t.policy_serial,
     }
     if span_context.is_valid:
         fields["trace_id"] = format(span_context.trace_id, "032x")
