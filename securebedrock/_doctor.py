@@ -22,7 +22,6 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import boto3
 import boto3.session
@@ -31,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.httpsession import get_cert_path
 from botocore.utils import should_bypass_proxies
 
-from . import _discovery, _netcheck, _transport
+from . import _discovery, _netcheck, _transport, _urls
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
     ENV_BEARER_TOKEN_BEDROCK,
@@ -99,11 +98,13 @@ class _Context:
 
     @property
     def host(self) -> str:
-        return (urlsplit(self.endpoint_url or "").hostname or "").rstrip(".")
+        parsed = _urls.read_endpoint(self.endpoint_url)
+        return parsed.host if isinstance(parsed, _urls.EndpointURL) else ""
 
     @property
     def port(self) -> int:
-        return urlsplit(self.endpoint_url or "").port or 443
+        parsed = _urls.read_endpoint(self.endpoint_url)
+        return parsed.port if isinstance(parsed, _urls.EndpointURL) else 443
 
 
 def _pass(name: str, detail: str) -> CheckResult:
@@ -196,7 +197,7 @@ def check_endpoint(ctx: _Context) -> Iterable[CheckResult]:
     except (SecureBedrockError, BotoCoreError, ValueError) as exc:
         yield _fail(
             "endpoint",
-            f"{url or 'default'} ({source}): {_one_line(exc)}",
+            f"{_urls.mask(url) if url is not None else 'default'} ({source}): {_one_line(exc)}",
             getattr(exc, "fix", None) or "fix the endpoint configuration",
         )
         return
@@ -342,12 +343,6 @@ def check_fips(ctx: _Context) -> Iterable[CheckResult]:
         yield _pass("fips", where)
 
 
-def _mask(proxy: str) -> str:
-    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
-
-
 def check_proxy(ctx: _Context) -> Iterable[CheckResult]:
     """Whether a proxy would carry the calls, and whether the policy allows one."""
     if not ctx.endpoint_url:
@@ -362,13 +357,13 @@ def check_proxy(ctx: _Context) -> Iterable[CheckResult]:
     elif network.require_private_endpoint and not network.allow_proxy:
         yield _fail(
             "proxy",
-            f"{_mask(proxy)} would carry the calls; the policy forbids a proxy",
+            f"{_urls.origin(proxy)} would carry the calls; the policy forbids a proxy",
             f"add {ctx.host} to NO_PROXY, or set network.allow_proxy = true",
         )
     else:
         yield _warn(
             "proxy",
-            f"{_mask(proxy)} carries the calls",
+            f"{_urls.origin(proxy)} carries the calls",
             f"add {ctx.host} to NO_PROXY for a direct connection",
         )
 
