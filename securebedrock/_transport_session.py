@@ -147,9 +147,9 @@ def refuse(error: TransportSecurityError, *, enforce: bool) -> None:
 def forwards_https(proxies_settings: Any) -> bool:
     """Whether botocore's ``proxies_config`` makes urllib3 forward HTTPS through a proxy.
 
-    ``proxy_use_forwarding_for_https`` (``Config(proxies_config=...)`` or the
-    config file) is passed to urllib3 as is, and urllib3 tests its truth, so
-    this does too: ``"false"`` (a string) forwards.
+    ``proxy_use_forwarding_for_https`` (``Config(proxies_config=...)``) is
+    passed to urllib3 as is, and urllib3 tests its truth, so this does too:
+    ``"false"`` (a string) forwards.
     """
     getter = getattr(proxies_settings, "get", None)
     return bool(getter("proxy_use_forwarding_for_https")) if getter is not None else False
@@ -164,9 +164,9 @@ def forwarding_refused(host: str | None, proxy: str) -> TransportSecurityError:
         "proxy_use_forwarding_for_https = true): TLS would end at the proxy, which would "
         "read every prompt, completion and signed header",
         expected="a direct connection, or a CONNECT-tunnel proxy (TLS end to end with Bedrock)",
-        fix="remove proxy_use_forwarding_for_https from Config(proxies_config=...) and the "
-        "AWS config file; a CONNECT tunnel needs network.allow_proxy = true under "
-        "network.require_private_endpoint",
+        fix="remove proxy_use_forwarding_for_https from Config(proxies_config=...) so the "
+        "proxy tunnels with CONNECT (under network.require_private_endpoint a tunnel also "
+        "needs network.allow_proxy = true), or exclude the endpoint with NO_PROXY",
     )
 
 

@@ -203,8 +203,9 @@ def _problem_with_host(host: str) -> str | None:
         address = ipaddress.IPv4Address(name)
     except ValueError:
         address = None
-    if address is None or str(address) != name:
-        # 2130706433, 0x7f.1, 127.1: a resolver reads these as an IPv4 address.
+    if address is None or str(address) != name or name != host:
+        # 2130706433, 0x7f.1, 127.1: a resolver reads these as an IPv4 address;
+        # 127.0.0.1. is a name to the resolver and an address to the checks.
         return (
             "a host whose last label starts with a digit but that is not a canonical "
             "IPv4 address (a.b.c.d)"
