@@ -70,6 +70,7 @@ _DEFAULT_PORTS = {"https": 443, "http": 80}
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DNS_NAME = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}\.?")
 _LAST_LABEL_NAME = re.compile(r"[a-z][a-z0-9-]*")
+_SCHEME_AND_SLASHES = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?(?P<slashes>[/\\]*)")
 # Characters that never belong in an endpoint URL, whatever their position.
 _FORBIDDEN = frozenset("\\@?#%")
 
@@ -89,14 +90,6 @@ class EndpointURL:
     host: str
     port: int
 
-    @property
-    def netloc(self) -> str:
-        """``host[:port]`` as it would appear in a URL (IPv6 in brackets, default port left out)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        if self.port == _DEFAULT_PORTS.get(self.scheme):
-            return host
-        return f"{host}:{self.port}"
-
     def same_origin(self, other: EndpointURL) -> bool:
         """Whether both name the same scheme, host and port."""
         return (self.scheme, self.host, self.port) == (other.scheme, other.host, other.port)
@@ -105,16 +98,17 @@ class EndpointURL:
 def mask(url: object) -> str:
     """``url`` for an error or a log line: any user info replaced by ``***``.
 
-    Reads the authority the widest way any parser could (from ``//`` to the
-    first ``/``, ``?`` or ``#``; a backslash does not end it) and masks up to
-    its last ``@``, so neither ``user:pw@`` nor ``host:port\\@`` is echoed.
-    Anything not a string is shown by its type only.
+    Reads the authority the widest way any parser could: after ``scheme:``
+    and any run of slashes or backslashes (from the very start when there are
+    none), up to the first ``/``, ``?`` or ``#`` (a backslash does not end it),
+    and masks up to its last ``@``, so neither ``user:pw@`` nor
+    ``host:port\\@`` is echoed. Anything not a string is shown by its type only.
     """
     if not isinstance(url, str):
         return f"<{type(url).__name__}>"
-    text = url[: MAX_URL_LENGTH + 1]
-    marker = text.find("//")
-    start = marker + 2 if marker >= 0 else 0
+    text = url
+    prefix = _SCHEME_AND_SLASHES.match(text)
+    start = prefix.end() if prefix is not None and prefix.group("slashes") else 0
     end = len(text)
     for delimiter in "/?#":
         found = text.find(delimiter, start)
@@ -123,7 +117,8 @@ def mask(url: object) -> str:
     at = text.rfind("@", start, end)
     if at >= 0:
         text = f"{text[:start]}***{text[at:]}"
-    return text if len(url) <= MAX_URL_LENGTH else f"{text}..."
+    # Cut after masking, so a cut never leaves user info without its "@".
+    return text if len(text) <= MAX_URL_LENGTH else f"{text[:MAX_URL_LENGTH]}..."
 
 
 def _proxy_text(proxy_url: str) -> str:

@@ -427,7 +427,8 @@ def test_any_endpoint_value_gives_a_securebedrock_error_or_an_agreed_allowed_hos
     kwargs = {**quiet_bedrock.client_kwargs(), "endpoint_url": value}
     try:
         client = securebedrock.client(**kwargs, policy=quiet_bedrock.pin())
-    except SecureBedrockError:
+    except SecureBedrockError as error:
+        assert "user:pw" not in str(error)
         return
     # Constructed: the URL must be one both parsers read the same way, and allowed.
     if value is None:
@@ -441,3 +442,19 @@ def test_any_endpoint_value_gives_a_securebedrock_error_or_an_agreed_allowed_hos
         BEDROCK_HOST,
         "bedrock-runtime-fips.us-east-1.amazonaws.com",
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prefix=st.sampled_from(["https://", "HTTPS://", "https:/", "https:\\\\", "//", "", "https:"]),
+    user=st.text(alphabet="abcXYZ019-._~!$&'()*+,;=:%\\", max_size=12),
+    host=st.sampled_from([BEDROCK_HOST, "127.0.0.1:8443", "[::1]", "evil.example", ""]),
+    tail=st.sampled_from(["", "/", "/p@x", "?a@b", "#@c", "\\@d"]),
+)
+def test_user_info_never_reaches_the_error_text(
+    prefix: str, user: str, host: str, tail: str
+) -> None:
+    url = f"{prefix}{user}SECRET{user}@{host}{tail}"
+    with pytest.raises(SecureBedrockError) as caught:
+        securebedrock.client(region_name="us-east-1", endpoint_url=url)
+    assert "SECRET" not in f"{caught.value}\n{caught.value.diagnostics()}"
