@@ -189,8 +189,8 @@ def _violation_error(decision: _rules.Decision) -> PolicyViolation:
         found=first.found,
         expected=first.expected,
         fix=first.fix,
+        violations=decision.violations,
     )
-    error.violations = decision.violations  # type: ignore[attr-defined]
     return error
 
 
@@ -313,8 +313,8 @@ def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: 
                 found=violation.found,
                 expected=violation.expected,
                 fix=violation.fix,
+                violations=(violation,),
             )
-            error.violations = (violation,)  # type: ignore[attr-defined]
             raise error
         if not already:
             _enforcement_log.warning(

@@ -299,7 +299,7 @@ def policy_file(tmp_path: Path) -> str:
 def test_cli_prints_the_policy_and_notes(
     policy_file: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_export("--format", "scp", "--file", policy_file) == 0
+    assert run_export("--format", "scp", "--policy-file", policy_file) == 0
     captured = capsys.readouterr()
     document = json.loads(captured.out)
     assert document["Version"] == "2012-10-17"
@@ -322,7 +322,7 @@ def test_cli_uses_the_effective_org_policy(
 def test_cli_through_the_policy_command(
     policy_file: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["policy", "export", "--format", "vpce", "--file", policy_file]) == 0
+    assert main(["policy", "export", "--format", "vpce", "--policy-file", policy_file]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["Statement"][0]["Sid"] == "SecureBedrockAllowThroughEndpoint"
 
@@ -330,7 +330,7 @@ def test_cli_through_the_policy_command(
 def test_cli_json_wraps_policy_and_notes(
     policy_file: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_export("--format", "iam", "--json", "--file", policy_file) == 0
+    assert run_export("--format", "iam", "--json", "--policy-file", policy_file) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["format"] == "iam"
     assert payload["policy"]["Version"] == "2012-10-17"

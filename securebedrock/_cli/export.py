@@ -13,6 +13,7 @@ from typing import Any
 from .. import _discovery
 from .._export import EXPORT_FORMATS, ExportOptions, client_only_rules, export_policy
 from .._policy import Policy
+from ._options import add_policy_file
 
 
 def register(policy_subparsers: Any) -> None:
@@ -33,11 +34,11 @@ def register(policy_subparsers: Any) -> None:
         required=True,
         help="iam: identity policy; scp: service control policy; vpce: VPC endpoint policy",
     )
-    parser.add_argument(
-        "--file",
-        metavar="FILE",
+    add_policy_file(
+        parser,
         help="use FILE as the org policy file (verified as a client would verify it); "
         "default: the effective policy of this host",
+        old_options=("--file",),
     )
     parser.add_argument(
         "--partition",
@@ -68,7 +69,7 @@ def _load(path: str | None) -> Policy:
 
 def run(args: argparse.Namespace) -> int:
     """Print the exported policy; exit 0, or 1 when the policy cannot be exported."""
-    policy = _load(args.file)
+    policy = _load(args.policy_file)
     options = ExportOptions(partition=args.partition, vpce_ids=tuple(args.vpce_id))
     document = export_policy(policy, args.format, options)
     notes = client_only_rules(policy, args.format)
