@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from . import _urls
 from ._errors import PolicyConfigError
 from ._modelid import GEOGRAPHIES
 from ._policy import Policy
@@ -105,8 +106,10 @@ def vpce_id_from_url(url: str) -> str | None:
     ``https://vpce-0a1b2c3d4e5f60718-abcdefgh.bedrock-runtime.us-east-1.vpce.amazonaws.com``
     gives ``vpce-0a1b2c3d4e5f60718``.
     """
-    host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-    match = _VPCE_HOST.match(host)
+    parsed = _urls.read_endpoint(url)
+    if isinstance(parsed, str):
+        return None
+    match = _VPCE_HOST.match(parsed.host)
     return match.group(1).lower() if match else None
 
 
