@@ -156,9 +156,9 @@ def endpoint_source(
     return None, "botocore default"
 
 
-def _final_source(url: str, service_name: str) -> str:
+def _final_source(url: object, service_name: str) -> str:
     for value, source in _configured_endpoints(service_name, None):
-        if _netcheck.same_endpoint(url, value):
+        if _urls.same_endpoint(url, value):
             return source
     return "client endpoint (endpoint_url argument, AWS config or botocore default)"
 
@@ -314,7 +314,10 @@ def prepare_client_kwargs(
         prepared["endpoint_url"] = url = pinned
         source = "policy network.endpoint_url"
     if url is not None:
-        _check_endpoint(url, source, policy, service_name, region)
+        checked = _check_endpoint(url, source, policy, service_name, region)
+        if prepared.get("endpoint_url") is not None:
+            # botocore gets the exact text that was checked (a plain str, never a subclass).
+            prepared["endpoint_url"] = checked.url
     if _check_fips_region(policy, service_name, region):
         fips = Config(use_fips_endpoint=True)
         config = prepared.get("config")
@@ -441,10 +444,11 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     if isinstance(old, HardenedSession) and old.sb_guard.policy == policy:
         return
 
-    url = str(client.meta.endpoint_url)
+    final = client.meta.endpoint_url
     region = client.meta.region_name
-    checked = _check_endpoint(url, _final_source(url, service_name), policy, service_name, region)
-    host = checked.host
+    source = _final_source(final, service_name)
+    checked = _check_endpoint(final, source, policy, service_name, region)
+    url, host = checked.url, checked.host
     _check_fips_region(policy, service_name, region)
 
     try:

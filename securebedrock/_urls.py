@@ -35,6 +35,7 @@ replaced by ``***``) or :func:`origin` (scheme, host and port only).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -212,6 +213,15 @@ def read_endpoint(url: object) -> EndpointURL | str:
     """The parsed endpoint, or why it is refused (a short phrase, without the URL)."""
     if not isinstance(url, str):
         return f"not a string but {type(url).__name__}"
+    # An exact str copy of the text: a str subclass could override the methods the
+    # parsers call, or hash and compare unlike its text. ``EndpointURL.url`` is that copy.
+    return _read_text(str.__str__(url))
+
+
+@functools.lru_cache(maxsize=64)
+def _read_text(url: str) -> EndpointURL | str:
+    # Cached: one client's construction reads the same few URLs (argument, final
+    # endpoint, pin) several times, ~40 us each. Results are immutable.
     if not url:
         return "an empty string"
     problem = _problem_with_characters(url)

@@ -256,6 +256,26 @@ def test_endpoint_that_is_not_a_string_is_a_clear_error(
     assert bedrock.requests == []
 
 
+class _LyingURL(str):
+    """A str whose ``str()`` names a Bedrock host while its text is something else."""
+
+    def __str__(self) -> str:
+        return f"https://{BEDROCK_HOST}"
+
+
+def test_a_str_subclass_is_checked_and_sent_by_its_text(
+    bedrock: EmbeddedBedrock, raw_client: Callable[..., BaseClient]
+) -> None:
+    url = _LyingURL(bedrock.endpoint_url)
+    with pytest.raises(TransportSecurityError) as caught:
+        converse(securebedrock.client(**{**bedrock.client_kwargs(), "endpoint_url": url}))
+    assert caught.value.rule == "network.endpoint_override"
+    assert bedrock.endpoint_url in str(caught.value)
+    with pytest.raises(TransportSecurityError):
+        converse(securebedrock.secure(raw_client(endpoint_url=url)))
+    assert bedrock.requests == []
+
+
 # --- credentials are never echoed ------------------------------------------------------------
 
 
