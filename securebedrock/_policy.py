@@ -423,6 +423,9 @@ class NetworkPolicy:
     require_private_endpoint: bool = False
     allowed_cidrs: tuple[str, ...] = DEFAULT_PRIVATE_CIDRS
     endpoint_url: str = ""
+    #: The ``bedrock`` control-plane endpoint (GetInferenceProfile); ``""``: the
+    #: region's default ``bedrock`` endpoint. Never the runtime pin above.
+    control_plane_endpoint_url: str = ""
     allow_proxy: bool = False
 
     def __post_init__(self) -> None:
@@ -433,6 +436,7 @@ class NetworkPolicy:
             _string_list(self.allowed_cidrs, "network.allowed_cidrs", _check_cidr),
         )
         _check_https_url(self.endpoint_url, "network.endpoint_url")
+        _check_https_url(self.control_plane_endpoint_url, "network.control_plane_endpoint_url")
         _bool(self.allow_proxy, "network.allow_proxy")
 
     def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -1110,6 +1114,17 @@ class Policy:
                 json.dumps(b.network.endpoint_url),
                 "pin the endpoint in one policy only, or the same endpoint in both",
             )
+        if (
+            a.network.control_plane_endpoint_url
+            and b.network.control_plane_endpoint_url
+            and (a.network.control_plane_endpoint_url != b.network.control_plane_endpoint_url)
+        ):
+            raise _conflict(
+                "network.control_plane_endpoint_url",
+                json.dumps(a.network.control_plane_endpoint_url),
+                json.dumps(b.network.control_plane_endpoint_url),
+                "pin the control-plane endpoint in one policy only, or the same one in both",
+            )
         profile_map = _merge_map(
             "inference_profile.map",
             a.inference_profile.map,
@@ -1137,6 +1152,9 @@ class Policy:
                 ),
                 allowed_cidrs=_intersect_cidrs(a.network.allowed_cidrs, b.network.allowed_cidrs),
                 endpoint_url=a.network.endpoint_url or b.network.endpoint_url,
+                control_plane_endpoint_url=(
+                    a.network.control_plane_endpoint_url or b.network.control_plane_endpoint_url
+                ),
                 allow_proxy=a.network.allow_proxy and b.network.allow_proxy,
             ),
             guardrail=_merge_guardrail(a.guardrail, b.guardrail),

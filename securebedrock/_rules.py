@@ -20,7 +20,7 @@ import re
 import threading
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from ._modelid import ModelRef, parse_model_id, region_geographies
@@ -37,8 +37,11 @@ __all__ = [
     "ResolvedProfile",
     "Violation",
     "evaluate",
+    "evaluate_before_resolution",
+    "mapped_profiles_to_resolve",
     "outcome",
     "profiles_to_resolve",
+    "routes_matter",
 ]
 
 AuthKind = Literal["sigv4", "bearer", "none"]
@@ -116,6 +119,9 @@ class Decision:
 
     ``guardrail_id``/``guardrail_version`` are those the decided parameters carry;
     ``inference_profile`` is the profile the decided model id names (``None`` if none).
+    ``pending_profiles`` is non-empty only on a provisional decision from
+    :func:`evaluate_before_resolution`: the rules that need those profiles' routes were
+    not evaluated, so such a decision may refuse a call but never allows one.
     """
 
     operation: str
@@ -127,11 +133,12 @@ class Decision:
     inference_profile: str | None = None
     guardrail_id: str | None = None
     guardrail_version: str | None = None
+    pending_profiles: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
-        """Whether no rule is violated."""
-        return not self.violations
+        """Whether no rule is violated (never true of a provisional decision)."""
+        return not self.violations and not self.pending_profiles
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -141,9 +148,15 @@ class Decision:
 
 def outcome(decision: Decision, *, enforce: bool) -> Literal["allow", "deny", "log_only"]:
     """The audit outcome: ``deny`` (refused), ``log_only`` (sent unchanged although the
-    policy would have changed or refused it), or ``allow``."""
+    policy would have changed or refused it), or ``allow``.
+
+    A provisional decision (``pending_profiles``) has an outcome only when it already
+    refuses the call: asking for the outcome of one that does not is a ``ValueError``.
+    """
     if decision.violations:
         return "deny" if enforce else "log_only"
+    if decision.pending_profiles:
+        raise ValueError("a provisional decision (profiles not yet resolved) cannot allow a call")
     if decision.changes and not enforce:
         return "log_only"
     return "allow"
@@ -389,6 +402,35 @@ def profiles_to_resolve(policy: Policy, call: Call) -> tuple[str, ...]:
     return (ref.raw,)
 
 
+def routes_matter(policy: Policy) -> bool:
+    """Whether a rule of ``policy`` needs to know where an inference profile routes.
+
+    When it does, a call naming an application profile ARN that ``inference_profile.known``
+    does not declare is resolved with the control plane (``GetInferenceProfile``). Pure.
+    """
+    return _compiled(policy).needs_routes
+
+
+def mapped_profiles_to_resolve(policy: Policy) -> tuple[str, ...]:
+    """The ``inference_profile.map`` targets every mapped call must resolve (sorted).
+
+    Profile ARNs whose routes a rule needs and that ``inference_profile.known`` does
+    not declare; ``doctor`` treats the control plane as required when there are any.
+    """
+    c = _compiled(policy)
+    if not c.needs_routes:
+        return ()
+    return tuple(
+        sorted(
+            {
+                target
+                for target in c.profile_map.values()
+                if target not in c.known and _needs_resolution(parse_model_id(target))
+            }
+        )
+    )
+
+
 def _routes(c: _Compiled, call: Call, ref: ModelRef) -> ResolvedProfile | str:
     """Where ``ref`` routes (from the policy's known profiles or the adapter's resolution),
     or a content-free reason why that is unknown."""
@@ -409,6 +451,10 @@ def _routes(c: _Compiled, call: Call, ref: ModelRef) -> ResolvedProfile | str:
             f"{call.partition}/{call.region}, so it is not resolved"
         )
     return "it was not resolved"
+
+
+#: What model_location returns for a profile whose routes are still to be resolved.
+_PENDING: Final = "routes pending resolution"
 
 
 def _known_fix(arn: str) -> str:
@@ -440,11 +486,12 @@ def _geo_fix(c: _Compiled, geography: str) -> str:
 class _Evaluation:
     """The mutable scratch state of one evaluate() call."""
 
-    __slots__ = ("c", "call", "changes", "params", "violations")
+    __slots__ = ("c", "call", "changes", "params", "pending", "violations")
 
-    def __init__(self, c: _Compiled, call: Call) -> None:
+    def __init__(self, c: _Compiled, call: Call, pending: frozenset[str] = frozenset()) -> None:
         self.c = c
         self.call = call
+        self.pending = pending
         self.params: Mapping[str, Any] = call.params
         self.changes: list[Change] = []
         self.violations: list[Violation] = []
@@ -541,6 +588,9 @@ class _Evaluation:
             return None
         if not c.needs_routes:
             return None
+        if ref.raw in self.pending:
+            # Resolved only if every other rule allows the call (evaluate_before_resolution).
+            return _PENDING
         routes = _routes(c, self.call, ref)
         if isinstance(routes, str):
             self.violate(
@@ -563,7 +613,7 @@ class _Evaluation:
 
     def model_ids(self, ref: ModelRef, routes: ResolvedProfile | str | None) -> None:
         c = self.c
-        if not c.needs_model_ids:
+        if not c.needs_model_ids or routes is _PENDING:
             return
         if ref.base_model_id is not None:
             ids: tuple[str, ...] = (ref.base_model_id,)
@@ -749,9 +799,35 @@ class _Evaluation:
 def evaluate(policy: Policy, call: Call) -> Decision:
     """Decide what happens to ``call`` under ``policy`` (pure, no I/O, never raises on
     odd parameters: what it cannot read it refuses)."""
+    return _evaluate(policy, call, frozenset())
+
+
+def evaluate_before_resolution(policy: Policy, call: Call) -> Decision:
+    """Evaluate every rule that does not need an inference profile's routes (pure).
+
+    When :func:`profiles_to_resolve` names nothing the call does not already carry an
+    answer for, this is :func:`evaluate`. Otherwise the decision is provisional: its
+    ``pending_profiles`` are those ARNs, the region and
+    model rules that need their routes are skipped, and every other rule is evaluated
+    exactly as :func:`evaluate` would. The adapter refuses a call this decision already
+    refuses without asking the control plane anything; only a call that could still be
+    allowed is resolved and then decided by :func:`evaluate`.
+    """
+    pending = tuple(
+        arn
+        for arn in profiles_to_resolve(policy, call)
+        if arn not in call.resolved_profiles and arn not in call.unresolved_profiles
+    )
+    decision = _evaluate(policy, call, frozenset(pending))
+    if pending:
+        return replace(decision, pending_profiles=pending)
+    return decision
+
+
+def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
     c = _compiled(policy)
     op = _op(call)
-    ev = _Evaluation(c, call)
+    ev = _Evaluation(c, call, pending)
 
     # auth.api_key: bearer tokens (Bedrock API keys) are long-lived secrets.
     if call.auth == "bearer" and not c.allow_api_keys:

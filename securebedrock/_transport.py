@@ -6,7 +6,8 @@ Two entry points, called by ``_client.py`` (and by whoever builds a control-plan
 - :func:`prepare_client_kwargs` runs *before* botocore creates the client:
   refuses ``verify=False``, ``use_ssl=False`` and ``http://``; checks the
   configured endpoint (argument, environment, config file) and its source;
-  turns on FIPS endpoints; routes to the pinned ``network.endpoint_url``.
+  turns on FIPS endpoints; routes to the pinned endpoint (``network.endpoint_url``
+  for ``bedrock-runtime``, ``network.control_plane_endpoint_url`` for ``bedrock``).
 - :func:`harden_client` runs on the created client: checks the *final*
   ``client.meta.endpoint_url`` (whatever set it), refuses a proxy that would
   hide the peer, runs the DNS pre-check, and replaces the client's HTTP
@@ -60,6 +61,7 @@ __all__ = [
     "harden_client",
     "last_connection",
     "openssl_fips_mode",
+    "pinned_endpoint",
     "prepare_client_kwargs",
     "reset_last_connection",
 ]
@@ -165,6 +167,26 @@ def _final_source(url: object, service_name: str) -> str:
 
 # --- endpoint checks ------------------------------------------------------------------------
 
+#: The policy key that pins each service's endpoint. The runtime and the control plane
+#: are different services behind different (VPC) endpoints: one never uses the other's pin.
+_PIN_KEYS = {
+    SERVICE_NAME: "network.endpoint_url",
+    CONTROL_PLANE_SERVICE_NAME: "network.control_plane_endpoint_url",
+}
+
+
+def pinned_endpoint(policy: Policy, service_name: str = SERVICE_NAME) -> str:
+    """The endpoint the policy pins for ``service_name`` (``""``: none).
+
+    ``bedrock-runtime`` uses ``network.endpoint_url``, the ``bedrock`` control plane
+    ``network.control_plane_endpoint_url``; any other service has no pin.
+    """
+    if service_name == SERVICE_NAME:
+        return policy.network.endpoint_url
+    if service_name == CONTROL_PLANE_SERVICE_NAME:
+        return policy.network.control_plane_endpoint_url
+    return ""
+
 
 def _check_endpoint(
     url: object, source: str, policy: Policy, service_name: str, region: str | None
@@ -187,7 +209,8 @@ def _check_endpoint(
             expected="an https:// endpoint",
             fix="use https://; securebedrock never sends Bedrock calls in plain text",
         )
-    pinned = policy.network.endpoint_url
+    pinned = pinned_endpoint(policy, service_name)
+    pin_key = _PIN_KEYS.get(service_name, "network.endpoint_url")
     if _urls.same_endpoint(url, pinned):
         return endpoint
     classified = _netcheck.classify_service_host(host, service_name)
@@ -208,10 +231,9 @@ def _check_endpoint(
                     host=host,
                     found=f"non-FIPS endpoint {url!r} (from {source}); botocore ignores "
                     "use_fips_endpoint when an endpoint is set",
-                    expected=f"{service_name}-fips.<region>.amazonaws.com, or the pinned "
-                    "network.endpoint_url",
+                    expected=f"{service_name}-fips.<region>.amazonaws.com, or the pinned {pin_key}",
                     fix="remove the endpoint override, point it to the FIPS host, or pin "
-                    "your VPC endpoint in network.endpoint_url",
+                    f"your VPC endpoint in {pin_key}",
                 ),
                 enforce=enforce,
             )
@@ -228,8 +250,7 @@ def _check_endpoint(
             f"of the client's region"
             + (f" in {list(allowed_regions)}" if allowed_regions is not None else "")
             + (f", or the pinned {pinned!r}" if pinned else ""),
-            fix=f"remove the override ({source}), or pin the endpoint in the policy's "
-            "network.endpoint_url",
+            fix=f"remove the override ({source}), or pin the endpoint in the policy's {pin_key}",
         ),
         enforce=enforce,
     )
@@ -308,11 +329,11 @@ def prepare_client_kwargs(
     url, source = endpoint_source(
         prepared.get("endpoint_url"), service_name=service_name, boto_session=boto_session
     )
-    pinned = policy.network.endpoint_url
-    if url is None and pinned and service_name == SERVICE_NAME:
-        # A pinned VPC endpoint is where this client's calls go unless told otherwise.
+    pinned = pinned_endpoint(policy, service_name)
+    if url is None and pinned:
+        # A pinned (VPC) endpoint is where this client's calls go unless told otherwise.
         prepared["endpoint_url"] = url = pinned
-        source = "policy network.endpoint_url"
+        source = f"policy {_PIN_KEYS[service_name]}"
     if url is not None:
         checked = _check_endpoint(url, source, policy, service_name, region)
         if prepared.get("endpoint_url") is not None:

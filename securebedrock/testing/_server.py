@@ -624,13 +624,17 @@ class EmbeddedBedrock:
     def pin(self, policy: Policy | None = None) -> Policy:
         """A copy of ``policy`` (default ``Policy.default()``) pinned to this endpoint.
 
-        Only ``network.endpoint_url`` changes, so the endpoint-override rule
-        accepts this loopback server and nothing else.
+        Only ``network.endpoint_url`` and ``network.control_plane_endpoint_url``
+        change (this server answers both the runtime and the control plane), so the
+        endpoint-override rule accepts this loopback server and nothing else.
         """
         base = policy if policy is not None else Policy.default()
-        return dataclasses.replace(
-            base, network=dataclasses.replace(base.network, endpoint_url=self.endpoint_url)
+        network = dataclasses.replace(
+            base.network,
+            endpoint_url=self.endpoint_url,
+            control_plane_endpoint_url=self.endpoint_url,
         )
+        return dataclasses.replace(base, network=network)
 
     # -- behaviour -------------------------------------------------------------
 
