@@ -68,6 +68,16 @@ def test_backslash_endpoint_argument_is_refused(
     assert_refused_as_ambiguous(caught.value, leaked=f"127.0.0.1:{bedrock.port}")
     assert "backslash" in str(caught.value) and "endpoint_url argument" in str(caught.value)
     assert f"https://***@{BEDROCK_HOST}" in str(caught.value)
+    # The same through a securebedrock.Session.
+    session = securebedrock.Session(
+        aws_access_key_id=bedrock.access_key,
+        aws_secret_access_key=bedrock.secret_key,
+        region_name=bedrock.region,
+        policy=bedrock.pin(),
+    )
+    with pytest.raises(TransportSecurityError) as caught:
+        converse(session.client("bedrock-runtime", endpoint_url=url, verify=bedrock.ca_bundle))
+    assert_refused_as_ambiguous(caught.value)
     assert bedrock.requests == []
 
 
