@@ -19,7 +19,6 @@ import datetime
 import os
 import socket
 import ssl
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,8 +27,6 @@ import boto3
 import boto3.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from botocore.httpsession import get_cert_path
-from botocore.utils import should_bypass_proxies
 
 from . import _discovery, _netcheck, _rules, _transport, _urls
 from ._constants import (
@@ -252,18 +249,6 @@ def _dns(ctx: _Context, name: str, host: str, port: int, service: str) -> CheckR
     return _pass(name, f"{host} -> {listing}")
 
 
-def _tls_context(ctx: _Context) -> ssl.SSLContext:
-    verify = ctx.verify
-    cafile = verify if isinstance(verify, str) else get_cert_path(True)
-    context = ssl.create_default_context(cafile=cafile)
-    context.minimum_version = (
-        ssl.TLSVersion.TLSv1_3
-        if ctx.policy.tls.minimum_version == "1.3"
-        else ssl.TLSVersion.TLSv1_2
-    )
-    return context
-
-
 def _subject(cert: Mapping[str, Any]) -> str:
     parts = [f"{key}={value}" for rdn in cert.get("subject", ()) for key, value in rdn]
     return ", ".join(parts) or "(empty subject)"
@@ -280,7 +265,7 @@ def _handshake(ctx: _Context, name: str, host: str, port: int) -> CheckResult:
     """A live TLS handshake with ``host:port`` at the policy's floor, as check ``name``."""
     floor = ctx.policy.tls.minimum_version
     try:
-        context = _tls_context(ctx)
+        context = _transport.tls_context(floor, ctx.verify)
         with socket.create_connection((host, port), timeout=ctx.options.timeout) as sock:
             peer = sock.getpeername()[0]
             with context.wrap_socket(sock, server_hostname=host) as tls:
@@ -356,23 +341,21 @@ def check_proxy(ctx: _Context) -> Iterable[CheckResult]:
     """Whether a proxy would carry the calls, and whether the policy allows one."""
     if not ctx.endpoint_url:
         return
-    proxies = urllib.request.getproxies()
-    proxy = None
-    if not should_bypass_proxies(ctx.endpoint_url):
-        proxy = proxies.get("https") or proxies.get("all")
+    # The look-up a new client makes (environment, NO_PROXY, ALL_PROXY).
+    proxy = _transport.proxy_url_for(ctx.endpoint_url)
     network = ctx.policy.network
     if not proxy:
         yield _pass("proxy", "none (direct connection)")
     elif network.require_private_endpoint and not network.allow_proxy:
         yield _fail(
             "proxy",
-            f"{_urls.origin(proxy)} would carry the calls; the policy forbids a proxy",
+            f"{_transport.mask_proxy_url(proxy)} would carry the calls; the policy forbids a proxy",
             f"add {ctx.host} to NO_PROXY, or set network.allow_proxy = true",
         )
     else:
         yield _warn(
             "proxy",
-            f"{_urls.origin(proxy)} carries the calls",
+            f"{_transport.mask_proxy_url(proxy)} carries the calls",
             f"add {ctx.host} to NO_PROXY for a direct connection",
         )
 

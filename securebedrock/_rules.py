@@ -24,6 +24,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from ._modelid import ModelRef, parse_model_id, region_geographies
+from ._operations import (
+    GUARDRAIL_CAPABLE_OPERATIONS,
+    GUARDRAIL_INCAPABLE_OPERATIONS,
+    Operation,
+    operation,
+)
 from ._policy import Policy
 
 __all__ = [
@@ -161,55 +167,6 @@ def outcome(decision: Decision, *, enforce: bool) -> Literal["allow", "deny", "l
         return "log_only"
     return "allow"
 
-
-# ---------------------------------------------------------------------------------------
-# What each operation carries (botocore's bedrock-runtime model).
-
-GuardrailStyle = Literal["converse", "invoke", "incapable", "none"]
-TierStyle = Literal["structure", "string", "none"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Op:
-    # Name of the model parameter, or None when the operation names no model.
-    model_param: str | None
-    # converse: guardrailConfig structure; invoke: guardrail headers; incapable: runs
-    # inference or sends content to a model but cannot carry a guardrail; none: not inference.
-    guardrail: GuardrailStyle
-    # Whether inference_profile.map/required apply (the operation runs model inference).
-    inference: bool
-    tier: TierStyle
-    # Other parameters that may hold an ARN whose region must be allowed.
-    arn_params: tuple[str, ...] = ()
-
-
-_OPS: Final[dict[str, _Op]] = {
-    "Converse": _Op("modelId", "converse", True, "structure"),
-    "ConverseStream": _Op("modelId", "converse", True, "structure"),
-    "InvokeModel": _Op("modelId", "invoke", True, "string"),
-    "InvokeModelWithResponseStream": _Op("modelId", "invoke", True, "string"),
-    "InvokeModelWithBidirectionalStream": _Op("modelId", "incapable", True, "none"),
-    "StartAsyncInvoke": _Op("modelId", "incapable", True, "none"),
-    # CountTokens generates nothing, but it sends the prompt to the model's tokenizer and
-    # cannot carry a guardrail; it takes a foundation model id, so no profile mapping.
-    "CountTokens": _Op("modelId", "incapable", False, "none"),
-    "ApplyGuardrail": _Op(None, "none", False, "none", ("guardrailIdentifier",)),
-    "InvokeGuardrailChecks": _Op(None, "none", False, "none"),
-    "GetAsyncInvoke": _Op(None, "none", False, "none", ("invocationArn",)),
-    "ListAsyncInvokes": _Op(None, "none", False, "none"),
-}
-# An operation a future botocore adds is treated as inference that cannot carry a
-# guardrail: fail closed until the engine learns what it is.
-_UNKNOWN_OP: Final = _Op("modelId", "incapable", True, "none")
-
-#: Operations the engine attaches the mandated guardrail to.
-GUARDRAIL_CAPABLE_OPERATIONS: Final = frozenset(
-    name for name, op in _OPS.items() if op.guardrail in ("converse", "invoke")
-)
-#: Operations refused while a guardrail is mandated, unless in allow_without_guardrail.
-GUARDRAIL_INCAPABLE_OPERATIONS: Final = frozenset(
-    name for name, op in _OPS.items() if op.guardrail == "incapable"
-)
 
 _ARN_REGION: Final = re.compile(r"arn:(aws(?:-[a-z0-9]+)*):[a-z0-9-]+:([a-z0-9-]*):")
 
@@ -350,11 +307,11 @@ def _compiled(policy: Policy) -> _Compiled:
 # Helpers shared by evaluate() and profiles_to_resolve().
 
 
-def _op(call: Call) -> _Op:
-    return _OPS.get(call.operation, _UNKNOWN_OP)
+def _op(call: Call) -> Operation:
+    return operation(call.operation)
 
 
-def _mapped_model(c: _Compiled, op: _Op, raw: str, ref: ModelRef) -> str | None:
+def _mapped_model(c: _Compiled, op: Operation, raw: str, ref: ModelRef) -> str | None:
     """The profile ``inference_profile.map`` sends ``raw`` to, or ``None``."""
     if not op.inference or not c.profile_map:
         return None
@@ -701,12 +658,13 @@ class _Evaluation:
             else "pass guardrailConfig as a structure, or leave it out",
         )
 
-    def guardrail(self, op: _Op) -> None:
+    def guardrail(self, op: Operation) -> None:
         c = self.c
         if not c.guardrail_id:
             return
         if op.guardrail == "incapable":
-            if self.call.operation not in c.allow_without_guardrail:
+            # An operation that generates nothing (CountTokens) needs no guardrail.
+            if op.generates_content and self.call.operation not in c.allow_without_guardrail:
                 self.violate(
                     "guardrail.unsupported_operation",
                     f"{self.call.operation} cannot carry a guardrail and guardrail "
@@ -774,7 +732,7 @@ class _Evaluation:
 
     # -- service tier ---------------------------------------------------------------------
 
-    def service_tier(self, op: _Op) -> None:
+    def service_tier(self, op: Operation) -> None:
         c = self.c
         if c.tiers is None or op.tier == "none":
             return
@@ -915,7 +873,7 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
     )
 
 
-def _sent_guardrail(op: _Op, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def _sent_guardrail(op: Operation, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if op.guardrail == "converse":
         config = params.get("guardrailConfig")
         if isinstance(config, Mapping):

@@ -30,7 +30,8 @@ from typing import Any
 
 from botocore.client import BaseClient
 from botocore.config import Config
-from botocore.utils import should_bypass_proxies
+from botocore.httpsession import ProxyConfiguration
+from botocore.utils import get_environ_proxies, should_bypass_proxies
 
 from . import _netcheck, _urls
 from ._constants import (
@@ -51,6 +52,7 @@ from ._transport_session import (
     last_connection,
     refuse,
     reset_last_connection,
+    tls_context,
 )
 
 __all__ = [
@@ -60,10 +62,13 @@ __all__ = [
     "fips_regions",
     "harden_client",
     "last_connection",
+    "mask_proxy_url",
     "openssl_fips_mode",
     "pinned_endpoint",
     "prepare_client_kwargs",
+    "proxy_url_for",
     "reset_last_connection",
+    "tls_context",
 ]
 
 #: The settings a replacement session copies from the one botocore built
@@ -363,6 +368,19 @@ def _environment_all_proxy(url: str) -> str | None:
     return proxy
 
 
+def proxy_url_for(url: str, proxies: Mapping[str, str] | None = None) -> str | None:
+    """The proxy a request to ``url`` goes through, or ``None`` for a direct connection.
+
+    ``proxies``: a client's proxy table (``Config(proxies=...)``); ``None`` means what
+    botocore gives a new client, the environment's (``HTTPS_PROXY``, ``NO_PROXY``, ...).
+    A proxy named for all traffic (``ALL_PROXY``) counts too.
+    """
+    if proxies is None:
+        proxies = get_environ_proxies(url)
+    configured = ProxyConfiguration(proxies=dict(proxies)).proxy_url_for(url)
+    return configured or _environment_all_proxy(url)
+
+
 def dns_precheck(host: str, policy: Policy, port: int = 443) -> list[tuple[str, bool]]:
     """Resolve ``host`` and say, for each address, whether it is in ``allowed_cidrs``.
 
@@ -483,16 +501,16 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
         raise _refuse_unverified(host, "client created with verify=False")
 
     guard = Guard(policy)
-    proxy_url = proxy_config.proxy_url_for(url) or _environment_all_proxy(url)
+    proxy_url = proxy_url_for(url, proxies)
     if proxy_url and forwards_https(proxies_settings):
-        raise forwarding_refused(host, _urls.origin(proxy_url))
+        raise forwarding_refused(host, mask_proxy_url(proxy_url))
     if policy.network.require_private_endpoint:
         if proxy_url and not policy.network.allow_proxy:
             refuse(
                 TransportSecurityError(
                     rule="network.proxy",
                     host=host,
-                    found=f"a proxy for {host}: {_urls.origin(proxy_url)} (Config(proxies=...) "
+                    found=f"a proxy for {host}: {mask_proxy_url(proxy_url)} (Config(proxies=...) "
                     "or HTTPS_PROXY/ALL_PROXY)",
                     expected="a direct connection (network.require_private_endpoint = true, "
                     "network.allow_proxy = false): a proxy hides the real peer",
@@ -528,3 +546,9 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     )
     endpoint.http_session = new
     old.close()
+
+
+def mask_proxy_url(proxy_url: str) -> str:
+    """``scheme://host[:port]`` of a proxy URL, read by urllib3 (the parser that
+    connects to it); never its user info (it may carry a password)."""
+    return _urls.origin(proxy_url)

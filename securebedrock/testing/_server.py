@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+from .._operations import OPERATIONS
 from .._policy import Policy
 from . import _ca, _eventstream, _handlers, _sigv4
 from ._handlers import ApiError, GuardrailSpec, InferenceProfileSpec, JsonResponse, StreamResponse
@@ -40,7 +41,7 @@ DEFAULT_SECRET_KEY = "embedded-bedrock-test-secret-key-0000000"  # noqa: S105 (t
 DEFAULT_ACCOUNT_ID = "123456789012"
 
 _STREAMING_OPERATIONS = frozenset(
-    {"ConverseStream", "InvokeModelWithResponseStream", "InvokeModelWithBidirectionalStream"}
+    name for name, op in OPERATIONS.items() if op.stream_key is not None
 )
 
 
