@@ -23,14 +23,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import boto3
 import boto3.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import _discovery, _netcheck, _rules, _transport, _trust
+from . import _discovery, _netcheck, _rules, _transport, _trust, _urls
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
     ENV_BEARER_TOKEN_BEDROCK,
@@ -98,11 +97,13 @@ class _Context:
 
     @property
     def host(self) -> str:
-        return (urlsplit(self.endpoint_url or "").hostname or "").rstrip(".")
+        parsed = _urls.read_endpoint(self.endpoint_url)
+        return parsed.host if isinstance(parsed, _urls.EndpointURL) else ""
 
     @property
     def port(self) -> int:
-        return urlsplit(self.endpoint_url or "").port or 443
+        parsed = _urls.read_endpoint(self.endpoint_url)
+        return parsed.port if isinstance(parsed, _urls.EndpointURL) else 443
 
 
 def _pass(name: str, detail: str) -> CheckResult:
@@ -267,7 +268,7 @@ def check_endpoint(ctx: _Context) -> Iterable[CheckResult]:
     except (SecureBedrockError, BotoCoreError, ValueError) as exc:
         yield _fail(
             "endpoint",
-            f"{url or 'default'} ({source}): {_one_line(exc)}",
+            f"{_urls.mask(url) if url is not None else 'default'} ({source}): {_one_line(exc)}",
             getattr(exc, "fix", None) or "fix the endpoint configuration",
         )
         return
@@ -523,7 +524,7 @@ def check_control_plane(ctx: _Context) -> Iterable[CheckResult]:
         yield _severe(
             bool(mapped),
             "control_plane",
-            f"{url or 'default'} ({source}): {_one_line(exc)}",
+            f"{_urls.mask(url) if url is not None else 'default'} ({source}): {_one_line(exc)}",
             fix_declare + fix,
         )
         return
@@ -531,9 +532,8 @@ def check_control_plane(ctx: _Context) -> Iterable[CheckResult]:
     if prepared.get("endpoint_url") and not url:
         source = "policy network.control_plane_endpoint_url"
     yield _pass("control_plane", f"{endpoint} (from {source}); {why}")
-    parts = urlsplit(endpoint)
-    host = (parts.hostname or "").rstrip(".")
-    port = parts.port or 443
+    parsed = _urls.read_endpoint(endpoint)  # accepted above, so it parses
+    host, port = (parsed.host, parsed.port) if not isinstance(parsed, str) else ("", 443)
     for result in (
         _dns(ctx, "control_plane.dns", host, port, CONTROL_PLANE_SERVICE_NAME),
         _handshake(ctx, "control_plane.tls", host, port),
