@@ -18,6 +18,7 @@ from ._errors import (
     PolicyConfigError,
     PolicyViolation,
     SecureBedrockError,
+    StreamInterruptedError,
     TransportSecurityError,
 )
 from ._policy import Policy
@@ -37,6 +38,7 @@ __all__ = [
     "RetryConfig",
     "SecureBedrockError",
     "Session",
+    "StreamInterruptedError",
     "TransportSecurityError",
     "__version__",
     "client",

@@ -19,20 +19,17 @@ import datetime
 import os
 import socket
 import ssl
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import boto3
 import boto3.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from botocore.httpsession import get_cert_path
-from botocore.utils import should_bypass_proxies
 
-from . import _discovery, _netcheck, _rules, _transport
+from . import _discovery, _netcheck, _rules, _transport, _trust, _urls
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
     ENV_BEARER_TOKEN_BEDROCK,
@@ -100,11 +97,13 @@ class _Context:
 
     @property
     def host(self) -> str:
-        return (urlsplit(self.endpoint_url or "").hostname or "").rstrip(".")
+        parsed = _urls.read_endpoint(self.endpoint_url)
+        return parsed.host if isinstance(parsed, _urls.EndpointURL) else ""
 
     @property
     def port(self) -> int:
-        return urlsplit(self.endpoint_url or "").port or 443
+        parsed = _urls.read_endpoint(self.endpoint_url)
+        return parsed.port if isinstance(parsed, _urls.EndpointURL) else 443
 
 
 def _pass(name: str, detail: str) -> CheckResult:
@@ -141,28 +140,100 @@ def check_policy(ctx: _Context) -> Iterable[CheckResult]:
     ctx.policy, ctx.policy_ok = explanation.policy, True
     org = next((layer for layer in explanation.layers if layer.source.startswith("org")), None)
     digest = explanation.policy.digest[:12]
-    if org is None:
+    verification = org.verification if org is not None else None
+    if verification is not None and verification.signature is not None:
+        release = ctx.policy.release
+        what = release.describe() if release is not None else "no [release]"
+        yield _pass(
+            "policy",
+            f"{org.source if org else ''}: signature verified by "
+            f"{verification.signature.describe()}; {what} (digest {digest})",
+        )
+        yield from _release_state(verification)
+    elif org is None:
         yield _warn(
             "policy",
             f"no org policy file: the built-in defaults apply (digest {digest})",
             "install the org policy at /etc/securebedrock/policy.toml or set "
             "SECUREBEDROCK_POLICY_FILE",
         )
-    elif ctx.options.environ.get(ENV_POLICY_PUBLIC_KEY):
-        yield _pass("policy", f"{org.source}: signature verified (digest {digest})")
     else:
         yield _warn(
             "policy",
             f"{org.source} loaded, but no signature is required (digest {digest})",
-            f"sign it (securebedrock policy sign) and set {ENV_POLICY_PUBLIC_KEY} so that a "
-            "tampered file is refused",
+            f"sign it (securebedrock policy sign) and install the trust anchor "
+            f"{_trust.TRUSTED_KEYS_FILE} (or set {ENV_POLICY_PUBLIC_KEY}) so that a tampered "
+            "file is refused",
         )
+        if verification is not None:
+            yield from _release_state(verification)
     if ctx.policy.mode == "log_only":
         yield _warn(
             "policy.mode",
             "log_only: violations are recorded, and the calls are sent anyway",
             'read the spans/audit log, then set mode = "enforce" (or SECUREBEDROCK_MODE=enforce)',
         )
+
+
+def _release_state(verification: _discovery.OrgVerification) -> Iterable[CheckResult]:
+    serial = verification.serial
+    if serial is None:
+        return
+    if serial.recorded or serial.preview:
+        yield _pass(
+            "policy.release",
+            f"highest serial accepted on this host: {serial.highest} ({serial.state_file})"
+            + (f"; {serial.note}" if serial.preview else ""),
+        )
+    else:
+        yield _warn(
+            "policy.release",
+            f"rollback protection is not active: {serial.note}",
+            "sign the policy, and give the processes that load it a writable state directory "
+            "(SECUREBEDROCK_STATE_DIR, default /var/lib/securebedrock)",
+        )
+
+
+def check_policy_files(ctx: _Context) -> Iterable[CheckResult]:
+    """The trust anchor and the org policy file are writable by their owner only."""
+    anchor = _trust.anchor_path()
+    try:
+        policy_file = ctx.options.policy_file or _discovery.org_policy_path(ctx.options.environ)
+    except SecureBedrockError:
+        policy_file = None  # reported by the policy check
+    problems: list[str] = []
+    for path in (anchor, policy_file):
+        if path is None:
+            continue
+        problem = _trust.writable_by_others(Path(path))
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        yield _fail(
+            "policy.files",
+            "; ".join(problems),
+            "make the trust anchor and the policy file root-owned and writable by their "
+            "owner only (chmod 0644, directory 0755): whoever can write them chooses the policy",
+        )
+        return
+    if anchor is None:
+        yield _pass(
+            "policy.files",
+            f"no trust anchor ({_trust.TRUSTED_KEYS_FILE}); the policy file is not writable "
+            "by group or others"
+            if policy_file
+            else f"no trust anchor ({_trust.TRUSTED_KEYS_FILE}) and no policy file",
+        )
+        return
+    detail = f"trust anchor {anchor} and the policy file are writable by their owner only"
+    if _trust.is_root_owned(anchor) is False:
+        yield _warn(
+            "policy.files",
+            f"{detail}, but the anchor is not owned by root",
+            f"chown root:root {anchor}: its owner can choose which keys are trusted",
+        )
+        return
+    yield _pass("policy.files", detail)
 
 
 def check_region(ctx: _Context) -> Iterable[CheckResult]:
@@ -197,7 +268,7 @@ def check_endpoint(ctx: _Context) -> Iterable[CheckResult]:
     except (SecureBedrockError, BotoCoreError, ValueError) as exc:
         yield _fail(
             "endpoint",
-            f"{url or 'default'} ({source}): {_one_line(exc)}",
+            f"{_urls.mask(url) if url is not None else 'default'} ({source}): {_one_line(exc)}",
             getattr(exc, "fix", None) or "fix the endpoint configuration",
         )
         return
@@ -251,18 +322,6 @@ def _dns(ctx: _Context, name: str, host: str, port: int, service: str) -> CheckR
     return _pass(name, f"{host} -> {listing}")
 
 
-def _tls_context(ctx: _Context) -> ssl.SSLContext:
-    verify = ctx.verify
-    cafile = verify if isinstance(verify, str) else get_cert_path(True)
-    context = ssl.create_default_context(cafile=cafile)
-    context.minimum_version = (
-        ssl.TLSVersion.TLSv1_3
-        if ctx.policy.tls.minimum_version == "1.3"
-        else ssl.TLSVersion.TLSv1_2
-    )
-    return context
-
-
 def _subject(cert: Mapping[str, Any]) -> str:
     parts = [f"{key}={value}" for rdn in cert.get("subject", ()) for key, value in rdn]
     return ", ".join(parts) or "(empty subject)"
@@ -279,7 +338,7 @@ def _handshake(ctx: _Context, name: str, host: str, port: int) -> CheckResult:
     """A live TLS handshake with ``host:port`` at the policy's floor, as check ``name``."""
     floor = ctx.policy.tls.minimum_version
     try:
-        context = _tls_context(ctx)
+        context = _transport.tls_context(floor, ctx.verify)
         with socket.create_connection((host, port), timeout=ctx.options.timeout) as sock:
             peer = sock.getpeername()[0]
             with context.wrap_socket(sock, server_hostname=host) as tls:
@@ -351,33 +410,25 @@ def check_fips(ctx: _Context) -> Iterable[CheckResult]:
         yield _pass("fips", where)
 
 
-def _mask(proxy: str) -> str:
-    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
-
-
 def check_proxy(ctx: _Context) -> Iterable[CheckResult]:
     """Whether a proxy would carry the calls, and whether the policy allows one."""
     if not ctx.endpoint_url:
         return
-    proxies = urllib.request.getproxies()
-    proxy = None
-    if not should_bypass_proxies(ctx.endpoint_url):
-        proxy = proxies.get("https") or proxies.get("all")
+    # The look-up a new client makes (environment, NO_PROXY, ALL_PROXY).
+    proxy = _transport.proxy_url_for(ctx.endpoint_url)
     network = ctx.policy.network
     if not proxy:
         yield _pass("proxy", "none (direct connection)")
     elif network.require_private_endpoint and not network.allow_proxy:
         yield _fail(
             "proxy",
-            f"{_mask(proxy)} would carry the calls; the policy forbids a proxy",
+            f"{_transport.mask_proxy_url(proxy)} would carry the calls; the policy forbids a proxy",
             f"add {ctx.host} to NO_PROXY, or set network.allow_proxy = true",
         )
     else:
         yield _warn(
             "proxy",
-            f"{_mask(proxy)} carries the calls",
+            f"{_transport.mask_proxy_url(proxy)} carries the calls",
             f"add {ctx.host} to NO_PROXY for a direct connection",
         )
 
@@ -473,7 +524,7 @@ def check_control_plane(ctx: _Context) -> Iterable[CheckResult]:
         yield _severe(
             bool(mapped),
             "control_plane",
-            f"{url or 'default'} ({source}): {_one_line(exc)}",
+            f"{_urls.mask(url) if url is not None else 'default'} ({source}): {_one_line(exc)}",
             fix_declare + fix,
         )
         return
@@ -481,9 +532,8 @@ def check_control_plane(ctx: _Context) -> Iterable[CheckResult]:
     if prepared.get("endpoint_url") and not url:
         source = "policy network.control_plane_endpoint_url"
     yield _pass("control_plane", f"{endpoint} (from {source}); {why}")
-    parts = urlsplit(endpoint)
-    host = (parts.hostname or "").rstrip(".")
-    port = parts.port or 443
+    parsed = _urls.read_endpoint(endpoint)  # accepted above, so it parses
+    host, port = (parsed.host, parsed.port) if not isinstance(parsed, str) else ("", 443)
     for result in (
         _dns(ctx, "control_plane.dns", host, port, CONTROL_PLANE_SERVICE_NAME),
         _handshake(ctx, "control_plane.tls", host, port),
@@ -590,6 +640,7 @@ def check_client(ctx: _Context) -> Iterable[CheckResult]:
 
 CHECKS: tuple[Callable[[_Context], Iterable[CheckResult]], ...] = (
     check_policy,
+    check_policy_files,
     check_region,
     check_endpoint,
     check_dns,

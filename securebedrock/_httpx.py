@@ -47,7 +47,6 @@ from ._httpx_conn import ConnectionChecks, ssl_context
 from ._httpx_stream import BodyObserver, wrapped_stream_classes
 from ._policy import Policy
 from ._telemetry import ATTR_PEER_ADDRESS_CLASS, ATTR_TLS_VERSION, CallRecord, Telemetry
-from ._telemetry_semconv import GEN_AI_OPERATION_NAME, OPERATION_CHAT
 from ._transport_session import Guard
 
 __all__ = ["AsyncHTTPTransport", "HTTPTransport"]
@@ -61,23 +60,6 @@ _HEADER_NAMES: Final = {
     "guardrailVersion": "X-Amzn-Bedrock-GuardrailVersion",
     "trace": "X-Amzn-Bedrock-Trace",
 }
-
-
-class _Record(CallRecord):
-    """The audit record of one compatible-API call: a GenAI ``chat`` span."""
-
-    def __init__(self, telemetry: Telemetry, operation: str, params: Mapping[str, Any]) -> None:
-        super().__init__(telemetry, operation, params)
-        if operation not in ("InvokeModel", "InvokeModelWithResponseStream"):
-            self.gen_ai_operation = OPERATION_CHAT
-            if self.recording:
-                self.span.set_attribute(GEN_AI_OPERATION_NAME, OPERATION_CHAT)
-                self.span.update_name(self._span_name(self.model))
-
-    def _span_name(self, model: str | None) -> str:
-        if model:
-            return f"{self.gen_ai_operation} {model}"
-        return f"bedrock-runtime.{self.operation}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -169,7 +151,7 @@ class _Core:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
         body = request.read()
         snap = snapshot(route, path_model, headers, body)
-        record = _Record(self.telemetry(endpoint.host, endpoint.port), route.operation, snap.params)
+        record = self.telemetry(endpoint.host, endpoint.port).start(route.operation, snap.params)
         try:
             return self._decide(request, endpoint, route, snap, headers, body, record)
         except BaseException as exc:

@@ -16,10 +16,10 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
 
-from ._errors import SecureBedrockError
+from ._errors import StreamInterruptedError
 from ._telemetry import CallRecord
 
-__all__ = ["BodyObserver", "StreamInterruptedError", "wrapped_stream_classes"]
+__all__ = ["BodyObserver", "wrapped_stream_classes"]
 
 _log = logging.getLogger("securebedrock.telemetry")
 
@@ -35,27 +35,6 @@ _RESPONSES_TERMINAL: Final = frozenset(
 )
 
 
-class StreamInterruptedError(SecureBedrockError):
-    """A response stream that ended cleanly but before its terminal event.
-
-    ``operation`` is the API, ``events`` how many events arrived, ``terminal`` the
-    event that never came. Not a refusal; like every securebedrock error it is not
-    retryable: the caller may already have used part of the answer.
-    """
-
-    def __init__(self, *, operation: str, events: int, terminal: str) -> None:
-        self.operation = operation
-        self.events = events
-        self.terminal = terminal
-        super().__init__(
-            f"the {operation} response stream ended before its terminal event",
-            found=f"{events} event(s), none of them {terminal}",
-            expected=f"a stream that ends with {terminal}",
-            fix="treat the answer as incomplete and call again; a proxy or load balancer "
-            "may be cutting long responses",
-        )
-
-
 class BodyObserver:
     """Reads usage, finish reasons and stream endings from a response body (no content)."""
 
@@ -66,6 +45,7 @@ class BodyObserver:
         self.style = style
         self.terminal_seen = False
         self.events = 0
+        self.last_event: str | None = None
         self._pending = b""
         self._body = bytearray()
         self._too_big = False
@@ -99,6 +79,7 @@ class BodyObserver:
         if line.startswith(b"event:"):
             self.events += 1
             name = line[6:].strip().decode("ascii", "replace")
+            self.last_event = name[:64]
             if (self.style == "anthropic" and name == "message_stop") or (
                 self.style == "responses" and name in _RESPONSES_TERMINAL
             ):
@@ -164,7 +145,10 @@ class BodyObserver:
             self.record.stream_ended("exhausted") if self._is_stream else self.record.end()
             return None
         error = StreamInterruptedError(
-            operation=self.operation, events=self.events, terminal=terminal
+            operation=self.operation,
+            events=self.events,
+            terminal=terminal,
+            last_event=self.last_event,
         )
         self.record.stream_ended("interrupted", error)
         return error

@@ -23,7 +23,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
+from . import _bounded
 from ._modelid import ModelRef, parse_model_id, region_geographies
+from ._operations import (
+    GUARDRAIL_CAPABLE_OPERATIONS,
+    GUARDRAIL_INCAPABLE_OPERATIONS,
+    Operation,
+    operation,
+)
 from ._policy import Policy
 
 __all__ = [
@@ -161,63 +168,6 @@ def outcome(decision: Decision, *, enforce: bool) -> Literal["allow", "deny", "l
         return "log_only"
     return "allow"
 
-
-# ---------------------------------------------------------------------------------------
-# What each operation carries (botocore's bedrock-runtime model).
-
-GuardrailStyle = Literal["converse", "invoke", "incapable", "none"]
-TierStyle = Literal["structure", "string", "none"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Op:
-    # Name of the model parameter, or None when the operation names no model.
-    model_param: str | None
-    # converse: guardrailConfig structure; invoke: guardrail headers; incapable: runs
-    # inference or sends content to a model but cannot carry a guardrail; none: not inference.
-    guardrail: GuardrailStyle
-    # Whether inference_profile.map/required apply (the operation runs model inference).
-    inference: bool
-    tier: TierStyle
-    # Other parameters that may hold an ARN whose region must be allowed.
-    arn_params: tuple[str, ...] = ()
-
-
-_OPS: Final[dict[str, _Op]] = {
-    "Converse": _Op("modelId", "converse", True, "structure"),
-    "ConverseStream": _Op("modelId", "converse", True, "structure"),
-    "InvokeModel": _Op("modelId", "invoke", True, "string"),
-    "InvokeModelWithResponseStream": _Op("modelId", "invoke", True, "string"),
-    "InvokeModelWithBidirectionalStream": _Op("modelId", "incapable", True, "none"),
-    "StartAsyncInvoke": _Op("modelId", "incapable", True, "none"),
-    # CountTokens generates nothing, but it sends the prompt to the model's tokenizer and
-    # cannot carry a guardrail; it takes a foundation model id, so no profile mapping.
-    "CountTokens": _Op("modelId", "incapable", False, "none"),
-    "ApplyGuardrail": _Op(None, "none", False, "none", ("guardrailIdentifier",)),
-    "InvokeGuardrailChecks": _Op(None, "none", False, "none"),
-    "GetAsyncInvoke": _Op(None, "none", False, "none", ("invocationArn",)),
-    "ListAsyncInvokes": _Op(None, "none", False, "none"),
-    # The OpenAI- and Anthropic-compatible APIs (securebedrock.HTTPTransport), read from
-    # the HTTP request: the body's "model", the guardrail headers, the body's service_tier.
-    # Chat Completions on bedrock-runtime takes the InvokeModel guardrail headers; the
-    # bedrock-mantle APIs document no guardrail carrier, so they are refused under one.
-    "ChatCompletions": _Op("modelId", "invoke", True, "string"),
-    "MantleChatCompletions": _Op("modelId", "incapable", True, "string"),
-    "MantleResponses": _Op("modelId", "incapable", True, "string"),
-    "MantleMessages": _Op("modelId", "incapable", True, "none"),
-}
-# An operation a future botocore adds is treated as inference that cannot carry a
-# guardrail: fail closed until the engine learns what it is.
-_UNKNOWN_OP: Final = _Op("modelId", "incapable", True, "none")
-
-#: Operations the engine attaches the mandated guardrail to.
-GUARDRAIL_CAPABLE_OPERATIONS: Final = frozenset(
-    name for name, op in _OPS.items() if op.guardrail in ("converse", "invoke")
-)
-#: Operations refused while a guardrail is mandated, unless in allow_without_guardrail.
-GUARDRAIL_INCAPABLE_OPERATIONS: Final = frozenset(
-    name for name, op in _OPS.items() if op.guardrail == "incapable"
-)
 
 _ARN_REGION: Final = re.compile(r"arn:(aws(?:-[a-z0-9]+)*):[a-z0-9-]+:([a-z0-9-]*):")
 
@@ -358,11 +308,11 @@ def _compiled(policy: Policy) -> _Compiled:
 # Helpers shared by evaluate() and profiles_to_resolve().
 
 
-def _op(call: Call) -> _Op:
-    return _OPS.get(call.operation, _UNKNOWN_OP)
+def _op(call: Call) -> Operation:
+    return operation(call.operation)
 
 
-def _mapped_model(c: _Compiled, op: _Op, raw: str, ref: ModelRef) -> str | None:
+def _mapped_model(c: _Compiled, op: Operation, raw: str, ref: ModelRef) -> str | None:
     """The profile ``inference_profile.map`` sends ``raw`` to, or ``None``."""
     if not op.inference or not c.profile_map:
         return None
@@ -517,18 +467,19 @@ class _Evaluation:
     def foreign_region(self, region: str, what: str) -> None:
         """``region`` (not the client's) is where ``what`` sends or keeps the call's data."""
         c = self.c
+        shown = _bounded.quote_region(region)  # read from a caller's ARN: may be anything
         if c.regions_allowed is not None and region not in c.regions_allowed:
             self.violate(
                 "region.not_allowed",
-                f"{what} names region {region!r}",
+                f"{what} names region {shown}",
                 f"a region in regions.allowed {sorted(c.regions_allowed)}",
-                f"use a resource in an allowed region, or add {region!r} to regions.allowed",
+                f"use a resource in an allowed region, or add {shown} to regions.allowed",
             )
             return
         if not c.cross_region:
             self.violate(
                 "region.cross_region",
-                f"{what} is in region {region!r}, the client is in {self.call.region!r}",
+                f"{what} is in region {shown}, the client is in {self.call.region!r}",
                 "a model in the client's own region (regions.cross_region = false)",
                 f"use a model or profile in {self.call.region!r}, or set "
                 "regions.cross_region = true with the geographies you accept in "
@@ -539,7 +490,7 @@ class _Evaluation:
             return
         self.violate(
             "region.cross_region",
-            f"{what} is in region {region!r}, outside regions.allowed_geographies",
+            f"{what} is in region {shown}, outside regions.allowed_geographies",
             f"a region in the geographies {sorted(c.geographies)}",
             "add that region's geography (us, eu, apac, jp, au, ca, us-gov, or global) "
             "to regions.allowed_geographies, or use a model in an allowed region",
@@ -551,7 +502,8 @@ class _Evaluation:
         if partition is not None and partition != call.partition:
             self.violate(
                 "region.cross_region",
-                f"{what} is in partition {partition!r}, the client is in {call.partition!r}",
+                f"{what} is in partition {_bounded.quote_partition(partition)}, the client is "
+                f"in {call.partition!r}",
                 f"an ARN in the {call.partition!r} partition",
                 f"use a resource in the {call.partition!r} partition",
             )
@@ -569,8 +521,8 @@ class _Evaluation:
         if ref.kind == "unknown":
             self.violate(
                 "region.cross_region",
-                f"model identifier {ref.raw!r} is not a form securebedrock recognises, so "
-                "where it routes cannot be established",
+                f"model identifier {_bounded.describe(ref.raw)} is not a form securebedrock "
+                "recognises, so where it routes cannot be established",
                 "a foundation model id or ARN, an inference profile id or ARN, or a "
                 "provisioned/custom/imported model, prompt, router or SageMaker endpoint ARN",
                 "use a documented Bedrock model identifier",
@@ -633,7 +585,8 @@ class _Evaluation:
                 return
             self.violate(
                 "model.not_allowed",
-                f"the base model of {ref.kind} {ref.raw!r} cannot be determined",
+                f"the base model of {ref.kind} {_bounded.quote_model(ref.raw)} cannot be "
+                "determined",
                 "a model whose base model id matches models.allow",
                 "call a foundation model or inference profile whose model is allowed"
                 + (f", or {_known_fix(ref.raw)}" if _needs_resolution(ref) else ""),
@@ -691,7 +644,8 @@ class _Evaluation:
         c = self.c
         self.violate(
             "guardrail.conflict",
-            f"guardrail {found_id!r} version {found_version!r}",
+            f"guardrail {_bounded.quote_guardrail_id(found_id)} version "
+            f"{_bounded.quote_guardrail_version(found_version)}",
             f"the mandated guardrail {c.guardrail_id!r} version {c.guardrail_version!r}",
             "remove the call's own guardrail (securebedrock attaches the mandated one), "
             "or use the mandated guardrail and version",
@@ -709,12 +663,13 @@ class _Evaluation:
             else "pass guardrailConfig as a structure, or leave it out",
         )
 
-    def guardrail(self, op: _Op) -> None:
+    def guardrail(self, op: Operation) -> None:
         c = self.c
         if not c.guardrail_id:
             return
         if op.guardrail == "incapable":
-            if self.call.operation not in c.allow_without_guardrail:
+            # An operation that generates nothing (CountTokens) needs no guardrail.
+            if op.generates_content and self.call.operation not in c.allow_without_guardrail:
                 self.violate(
                     "guardrail.unsupported_operation",
                     f"{self.call.operation} cannot carry a guardrail and guardrail "
@@ -782,7 +737,7 @@ class _Evaluation:
 
     # -- service tier ---------------------------------------------------------------------
 
-    def service_tier(self, op: _Op) -> None:
+    def service_tier(self, op: Operation) -> None:
         c = self.c
         if c.tiers is None or op.tier == "none":
             return
@@ -798,7 +753,8 @@ class _Evaluation:
             return
         self.violate(
             "service_tier.not_allowed",
-            f"service tier {tier!r}" + (" (no serviceTier: default)" if value is None else ""),
+            f"service tier {_bounded.quote_tier(tier)}"
+            + (" (no serviceTier: default)" if value is None else ""),
             f"one of service_tier.allowed {sorted(c.tiers)}",
             "pass serviceTier with an allowed tier, or add the tier to service_tier.allowed",
         )
@@ -886,9 +842,10 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
         elif op.inference and c.profile_required:
             ev.violate(
                 "inference_profile.required",
-                f"model {ref.raw!r} ({ref.kind})",
+                f"model {_bounded.quote_model(ref.raw)} ({ref.kind})",
                 "an inference profile id or ARN (inference_profile.required = true)",
-                f"call an inference profile, or map {ref.raw!r} to one in inference_profile.map",
+                "call an inference profile, or map "
+                f"{_bounded.quote_model(ref.raw)} to one in inference_profile.map",
             )
         routes = ev.model_location(ref)
         ev.model_ids(ref, routes)
@@ -898,14 +855,20 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
         if isinstance(value, str):
             match = _ARN_REGION.match(value)
             if match is not None:
-                ev.arn_location(match[2] or None, match[1], f"{name} {value!r}")
+                shown = (
+                    _bounded.quote_guardrail_id(value)
+                    if name == "guardrailIdentifier"
+                    else _bounded.quote_arn(value)
+                )
+                ev.arn_location(match[2] or None, match[1], f"{name} {shown}")
     if op.guardrail in ("converse", "invoke"):
         sent_id = _sent_guardrail(op, ev.params)[0]
         conflicted = any(v.rule == "guardrail.conflict" for v in ev.violations)
         if sent_id and sent_id != c.guardrail_id and not conflicted:
             match = _ARN_REGION.match(sent_id)
             if match is not None:
-                ev.arn_location(match[2] or None, match[1], f"guardrail {sent_id!r}")
+                shown = _bounded.quote_guardrail_id(sent_id)
+                ev.arn_location(match[2] or None, match[1], f"guardrail {shown}")
 
     ev.service_tier(op)
 
@@ -923,7 +886,7 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
     )
 
 
-def _sent_guardrail(op: _Op, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def _sent_guardrail(op: Operation, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if op.guardrail == "converse":
         config = params.get("guardrailConfig")
         if isinstance(config, Mapping):

@@ -89,6 +89,7 @@ def test_compliant_host_passes(
     checks = doctor(server, policy_file)
     assert {name: check.status for name, check in checks.items()} == {
         "policy": "WARN",  # unsigned: no public key configured
+        "policy.files": "PASS",
         "region": "PASS",
         "endpoint": "PASS",
         "dns": "PASS",
@@ -414,3 +415,51 @@ def test_control_plane_look_ups_sign_with_sigv4(
     assert ("GetGuardrail", "sigv4") in looked_up
     assert ("GetInferenceProfile", "sigv4") in looked_up
     assert all(auth == "sigv4" for _, auth in looked_up)
+
+
+_PROXY = "http://127.0.0.1:9"  # loopback, never connected to: the policy refuses it first
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({"HTTPS_PROXY": _PROXY}, "FAIL"),
+        ({"https_proxy": _PROXY}, "FAIL"),
+        ({"ALL_PROXY": _PROXY}, "FAIL"),
+        ({"HTTPS_PROXY": _PROXY, "NO_PROXY": "127.0.0.1"}, "PASS"),
+        ({"ALL_PROXY": _PROXY, "no_proxy": "127.0.0.1"}, "PASS"),
+        ({"HTTP_PROXY": _PROXY}, "PASS"),  # not used for an https endpoint
+        ({}, "PASS"),
+    ],
+)
+def test_doctor_sees_the_proxy_a_client_would_use(
+    environment: dict[str, str],
+    expected: str,
+    server: EmbeddedBedrock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTPS_PROXY", "ALL_PROXY", "HTTP_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    checks = doctor(server, write_policy(tmp_path, policy_text(server)))
+    assert checks["proxy"].status == expected
+    # The client check builds a real secured client, which refuses a forbidden proxy.
+    assert checks["client"].status == expected
+
+
+def test_doctor_handshakes_with_the_clients_tls_context() -> None:
+    from securebedrock._policy import Policy, TLSPolicy
+    from securebedrock._transport_session import Guard, HardenedSession, tls_context
+
+    for floor in ("1.2", "1.3"):
+        policy = Policy(tls=TLSPolicy(minimum_version=floor))  # type: ignore[arg-type]
+        client_context = HardenedSession(guard=Guard(policy))._get_ssl_context()
+        doctor_context = tls_context(floor)
+        for attribute in ("minimum_version", "verify_mode", "check_hostname", "options"):
+            assert getattr(doctor_context, attribute) == getattr(client_context, attribute)
+        assert [c["name"] for c in doctor_context.get_ciphers()] == [
+            c["name"] for c in client_context.get_ciphers()
+        ]
