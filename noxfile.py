@@ -1,4 +1,4 @@
-"""Developer and CI sessions: ``nox -s tests lint typecheck docs examples bench``."""
+"""Developer and CI sessions: ``nox -s tests lint typecheck docs examples bench litellm``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,18 @@ def tests(session: nox.Session) -> None:
     """The test suite (real TLS on loopback; no network beyond 127.0.0.1)."""
     session.install("-e", ".[test]")
     session.run("pytest", "-n", "2", "--dist", "loadfile", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def litellm(session: nox.Session) -> None:
+    """litellm through securebedrock.HTTPTransport (litellm is too large for ``test``)."""
+    session.install("-e", ".[test,litellm]")
+    session.run(
+        "pytest",
+        "tests/test_httpx_litellm.py",
+        *session.posargs,
+        env={"SECUREBEDROCK_REQUIRE_LITELLM": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )
 
 
 @nox.session(python=PYTHON)

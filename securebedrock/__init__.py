@@ -10,7 +10,7 @@ given in code may only tighten it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from ._client import Session, client, secure
 from ._errors import (
@@ -25,13 +25,13 @@ from ._policy import Policy
 from ._retry import RetryConfig
 from ._version import __version__
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from ._httpx import AsyncHTTPTransport, HTTPTransport
 
 __all__ = [
-    "NON_RETRYABLE_ERRORS",
     "AsyncHTTPTransport",
     "HTTPTransport",
+    "NON_RETRYABLE_ERRORS",
     "Policy",
     "PolicyConfigError",
     "PolicyViolation",
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     # The httpx transports import httpx, an optional dependency (the ``httpx`` extra):
     # loaded on first use, so ``import securebedrock`` works without it.
     if name in ("HTTPTransport", "AsyncHTTPTransport"):
@@ -54,3 +54,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(_httpx, name)
     raise AttributeError(f"module 'securebedrock' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "AsyncHTTPTransport", "HTTPTransport"})

@@ -22,6 +22,7 @@ A refusal raises the :class:`~securebedrock.SecureBedrockError` before anything 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -344,6 +345,19 @@ class _Core:
         )
 
 
+def _handshake_refusal(guard: Guard, host: str, exc: BaseException) -> Exception | None:
+    """Our ``tls.version`` error for a handshake the floor failed (httpx wraps the
+    ``ssl.SSLError`` in its ``ConnectError``), else ``None``."""
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return guard.handshake_error(seen, host)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _has_request(response: Any) -> bool:
     try:
         return response.request is not None
@@ -470,7 +484,10 @@ class HTTPTransport(httpx.BaseTransport):
                 outgoing.extensions["trace"] = checks.sync_hook
                 response = self._transport_for(_module_of(request)).handle_request(outgoing)
         except BaseException as exc:
-            record.failed(exc)
+            refusal = _handshake_refusal(core.guard, plan.endpoint.host, exc)
+            record.failed(refusal or exc)
+            if refusal is not None:
+                raise refusal from exc
             raise
         return core.observe(response, plan, checks, is_async=False)
 
@@ -541,7 +558,10 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
                 transport = self._transport_for(_module_of(request))
                 response = await transport.handle_async_request(outgoing)
         except BaseException as exc:
-            record.failed(exc)
+            refusal = _handshake_refusal(core.guard, plan.endpoint.host, exc)
+            record.failed(refusal or exc)
+            if refusal is not None:
+                raise refusal from exc
             raise
         return core.observe(response, plan, checks, is_async=True)
 
