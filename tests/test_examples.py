@@ -34,6 +34,12 @@ EXPECTED: dict[str, tuple[str, ...]] = {
         "'guardrailIdentifier': 'gr0signed001'",
         "tampered policy refused: the policy signature does not verify",
     ),
+    "openai_sdk.py": (
+        "guardrail on the wire: gr0openai001",
+        "auth on the wire: sigv4",
+        "refused: model.not_allowed",
+        "requests the server received: 1",
+    ),
     "otel_console.py": (
         '"name": "chat anthropic.claude-3-haiku-20240307-v1:0"',
         '"securebedrock.decision": "allow"',
