@@ -354,7 +354,11 @@ def snapshot(
         tier = _single_header(route, headers, TIER_HEADER)
         if tier is not None:
             params["serviceTier"] = tier
-    stream = route.stream == "eventstream" or (
-        document is not None and document.get("stream") is True
-    )
+    flag = document.get("stream", False) if document is not None else False
+    if not isinstance(flag, bool):
+        # The service may read 1 or "true" as a stream the span would not expect.
+        raise _unsupported(
+            route.operation, f"stream {type(flag).__name__}", "stream true or false"
+        )
+    stream = route.stream == "eventstream" or flag
     return Snapshot(params=params, body=document, stream=stream)

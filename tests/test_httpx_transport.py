@@ -18,7 +18,8 @@ from conftest import GUARDRAIL
 
 import securebedrock
 from securebedrock import Policy, PolicyViolation, StreamInterruptedError, TransportSecurityError
-from securebedrock._httpx import HTTPTransport, _Core
+from securebedrock._httpx import HTTPTransport
+from securebedrock._httpx_core import Core
 from securebedrock.testing import EmbeddedBedrock
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -377,7 +378,7 @@ def test_verification_cannot_be_turned_off(bedrock: EmbeddedBedrock) -> None:
 def test_the_wire_check_refuses_a_request_that_differs_from_its_decision(
     bedrock: EmbeddedBedrock,
 ) -> None:
-    core = _Core(
+    core = Core(
         region_name=bedrock.region,
         policy=bedrock.pin(POLICY),
         verify=bedrock.ca_bundle,
@@ -450,3 +451,101 @@ def test_the_async_peer_check_refuses_before_tls(bedrock: EmbeddedBedrock) -> No
 
     asyncio.run(main())
     assert bedrock.requests == []
+
+
+# -- evasive paths and audit of early refusals -----------------------------------------------
+
+
+def test_an_event_hook_that_swaps_the_model_is_decided_on_what_is_sent(
+    bedrock: EmbeddedBedrock, otel: Otel
+) -> None:
+    # httpx's request hooks run before the transport: it decides on the final request.
+    def swap(request: httpx.Request) -> None:
+        body = json.loads(request.content)
+        body["model"] = DENIED
+        request._content = json.dumps(body).encode()
+        request.stream = httpx.ByteStream(request._content)
+        request.headers["Content-Length"] = str(len(request._content))
+
+    transport = HTTPTransport(**transport_kwargs(bedrock, otel=otel))
+    with httpx.Client(
+        transport=transport, base_url=bedrock.endpoint_url, event_hooks={"request": [swap]}
+    ) as http:
+        with pytest.raises(PolicyViolation) as caught:
+            http.post(CHAT, json=chat())
+    assert caught.value.rule == "model.not_allowed"
+    assert bedrock.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "rule"),
+    [
+        # A runtime path on the mantle host and a mantle path on the runtime host.
+        ("https://bedrock-mantle.us-east-1.api.aws/openai/v1/chat/completions", "api.unsupported"),
+        ("https://bedrock-runtime.us-east-1.amazonaws.com/v1/chat/completions", "api.unsupported"),
+        ("https://bedrock-mantle.eu-west-1.api.aws/v1/chat/completions",
+         "network.endpoint_override"),
+    ],
+)  # fmt: skip
+def test_each_host_serves_only_its_own_apis(
+    bedrock: EmbeddedBedrock, client: Callable[..., httpx.Client], url: str, rule: str
+) -> None:
+    with pytest.raises(securebedrock.SecureBedrockError) as caught:
+        client().post(url, json=chat())
+    assert getattr(caught.value, "rule", None) == rule
+    assert bedrock.requests == []
+
+
+def test_a_fips_policy_refuses_the_non_fips_host(
+    bedrock: EmbeddedBedrock, client: Callable[..., httpx.Client]
+) -> None:
+    policy = Policy.from_toml(POLICY_TOML + "[tls]\nfips = true\n")
+    with pytest.raises(TransportSecurityError) as caught:
+        client(policy).post(
+            "https://bedrock-runtime.us-east-1.amazonaws.com/openai/v1/chat/completions",
+            json=chat(),
+        )
+    assert caught.value.rule == "tls.fips"
+
+
+@pytest.mark.parametrize("stream", [1, "true", None])
+def test_a_stream_flag_that_is_not_a_bool_is_refused(
+    bedrock: EmbeddedBedrock, client: Callable[..., httpx.Client], stream: object
+) -> None:
+    with pytest.raises(PolicyViolation) as caught:
+        client().post(CHAT, json=chat(stream=stream))
+    assert caught.value.rule == "api.unsupported"
+    assert bedrock.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "rule"),
+    [
+        ("https://api.openai.com/v1/chat/completions", "network.endpoint_override"),
+        ("/openai/v1/models", "api.unsupported"),
+    ],
+)
+def test_refusals_before_the_decision_are_audited(
+    client: Callable[..., httpx.Client], otel: Otel, url: str, rule: str
+) -> None:
+    with pytest.raises(securebedrock.SecureBedrockError):
+        client().post(url, json=chat())
+    span = otel.only_span()
+    attributes = dict(span.attributes or {})
+    assert attributes["securebedrock.decision"] == "deny"
+    assert attributes["securebedrock.rules"] == (rule,)
+    assert span.status.is_ok is False
+    assert [e["securebedrock.rule"] for e in events(span, "securebedrock.policy.violation")] == [
+        rule
+    ]
+
+
+def test_connection_refusals_are_audited(client: Callable[..., httpx.Client], otel: Otel) -> None:
+    policy = Policy.from_toml(
+        POLICY_TOML + '[network]\nrequire_private_endpoint = true\nallowed_cidrs = ["10.0.0.0/8"]\n'
+    )
+    with pytest.raises(TransportSecurityError):
+        client(policy).post(CHAT, json=chat())
+    attributes = dict(otel.only_span().attributes or {})
+    assert attributes["securebedrock.decision"] == "deny"
+    assert attributes["securebedrock.rules"] == ("network.private_endpoint",)
