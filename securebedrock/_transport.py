@@ -25,7 +25,7 @@ import os
 import ssl
 import urllib.request
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from botocore.client import BaseClient
@@ -50,6 +50,7 @@ from ._transport_session import (
     refuse,
     reset_last_connection,
 )
+from ._wire import WireCheck
 
 __all__ = [
     "ConnectionInfo",
@@ -486,8 +487,12 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     client_cert: Any = settings["_cert_file"]
     if settings["_key_file"]:
         client_cert = (settings["_cert_file"], settings["_key_file"])
+    kind: Literal["runtime", "control-plane"] = (
+        "runtime" if service_name == SERVICE_NAME else "control-plane"
+    )
     new = HardenedSession(
         guard=guard,
+        wire=WireCheck(policy, url, client.meta.service_model, kind=kind),
         ssl_context=_spare_ssl_context(old) if fresh else None,
         verify=settings["_verify"],
         proxies=proxies,

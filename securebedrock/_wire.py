@@ -1,0 +1,542 @@
+"""The wire check: the prepared request is the request the policy decided.
+
+The engine decides on a plain snapshot of the caller's parameters; botocore then
+runs event handlers (``provide-client-params``, ``before-parameter-build``,
+``before-call``, ``before-sign``, ``before-send``, ...) that any code in the
+process can register, and any of them can change the request after the
+decision. So the hardened HTTP session (``_transport_session.HardenedSession``)
+calls :meth:`WireCheck.check` on every prepared request just before its bytes
+are written, after the last handler ran, and compares:
+
+- scheme, host and port (read with urllib3's parser, the one that opens the
+  socket) and any ``Host`` header, against the endpoint checked at construction;
+- the HTTP method and the URL path (botocore's REST template for the operation,
+  e.g. ``/model/{modelId}/converse``), label by label, against the decided
+  parameters: the operation and the model;
+- the guardrail, where a guardrail is mandated: the body's ``guardrailConfig``
+  (Converse, ConverseStream) or the ``X-Amzn-Bedrock-GuardrailIdentifier`` and
+  ``-GuardrailVersion`` headers (InvokeModel, InvokeModelWithResponseStream);
+- the service tier, where the policy restricts tiers (body or header);
+- the ``Authorization`` scheme: only ``AWS4-HMAC-SHA256`` when API keys are
+  banned (and always for the control-plane client), read after stripping
+  whitespace, case-insensitively.
+
+A mismatch is a ``wire.mismatch`` violation (a bearer token is
+``auth.api_key``): refused in enforce mode, recorded in log_only mode. The
+decision reaches the session through :data:`current_call`, set by the adapter
+for the whole call. A request that reaches a runtime session with no decision
+for that session (a direct call of the class's ``_make_api_call``, another
+client's handler) is itself a mismatch: it was never evaluated.
+
+Everything that does not depend on the call is computed at construction; per
+call, the JSON body is parsed only when a guardrail or tier carried in the body
+must be compared.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any, Final, Literal
+from urllib.parse import unquote, urlparse
+
+from urllib3.util import parse_url
+
+from . import _rules
+from ._constants import AUDIT_LOGGER_NAME
+from ._errors import PolicyViolation
+from ._policy import Policy
+
+__all__ = [
+    "RULE_WIRE_MISMATCH",
+    "CallContext",
+    "Expectation",
+    "WireCheck",
+    "auth_scheme",
+    "current_call",
+]
+
+#: The rule id of a prepared request that no longer matches its decision.
+RULE_WIRE_MISMATCH: Final = "wire.mismatch"
+
+SIGV4_SCHEME: Final = "aws4-hmac-sha256"
+BEARER_SCHEME: Final = "bearer"
+
+Kind = Literal["runtime", "control-plane"]
+
+_log = logging.getLogger(AUDIT_LOGGER_NAME)
+
+# Where an operation carries its guardrail and its service tier on the wire.
+_GUARDRAIL_HEADERS: Final = (
+    "x-amzn-bedrock-guardrailidentifier",
+    "x-amzn-bedrock-guardrailversion",
+)
+_TIER_HEADER: Final = "x-amzn-bedrock-service-tier"
+# Longest quoted value in an error message (model ids are short; anything else is cut).
+_QUOTE_LIMIT: Final = 80
+
+
+def auth_scheme(value: object) -> str:
+    """The scheme of an ``Authorization`` value: first token, stripped and casefolded.
+
+    ``" Bearer x"``, ``"\\tBEARER x"`` and ``b"bearer x"`` all give ``"bearer"``;
+    anything that is not a string (or bytes) gives ``""``.
+    """
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("latin-1")
+    if not isinstance(value, str):
+        return ""
+    parts = value.split(None, 1)
+    return parts[0].casefold() if parts else ""
+
+
+class CallContext:
+    """One secured call, as the session's wire check sees it (mutable for the call).
+
+    ``audit`` is the call's ``_telemetry.CallRecord``; ``wire`` the check of the
+    session this call must be sent through; ``expected`` is set once the
+    decision is made (``None`` before: nothing may be sent yet).
+    """
+
+    __slots__ = ("audit", "call", "decision", "enforce", "expected", "wire")
+
+    def __init__(self, *, audit: Any, wire: WireCheck | None, enforce: bool) -> None:
+        self.audit = audit
+        self.wire = wire
+        self.enforce = enforce
+        self.call: _rules.Call | None = None
+        self.decision: _rules.Decision | None = None
+        self.expected: Expectation | None = None
+
+
+#: The call being made on this thread/task (read by the session's wire check and the
+#: ``before-send`` auth check).
+current_call: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
+    "securebedrock_current_call", default=None
+)
+
+
+class _Shape:
+    """One operation's wire form, from botocore's service model (built once)."""
+
+    __slots__ = ("guardrail", "labels", "method", "path", "tier")
+
+    def __init__(self, operation_model: Any) -> None:
+        http = operation_model.http
+        self.method: str = str(http.get("method", "POST")).upper()
+        template = str(http.get("requestUri", "/")).split("?", 1)[0]
+        labels: list[str] = []
+        pattern = ""
+        for piece in re.split(r"(\{[^}]+\})", template):
+            if piece.startswith("{") and piece.endswith("}"):
+                name = piece[1:-1]
+                greedy = name.endswith("+")
+                labels.append(name.rstrip("+"))
+                pattern += "(.+)" if greedy else "([^/]+)"
+            else:
+                pattern += re.escape(piece)
+        self.path = re.compile(pattern)
+        # The label's wire name is its member name for every bedrock-runtime operation;
+        # map wire names back to member names anyway.
+        members = operation_model.input_shape.members if operation_model.input_shape else {}
+        by_wire = {
+            str(shape.serialization.get("name", member)): member
+            for member, shape in members.items()
+            if shape.serialization.get("location") == "uri"
+        }
+        self.labels: tuple[str, ...] = tuple(by_wire.get(label, label) for label in labels)
+        locations = {
+            member: shape.serialization.get("location") for member, shape in members.items()
+        }
+        self.guardrail: Literal["body", "header", "none"] = "none"
+        if locations.get("guardrailIdentifier") == "header":
+            self.guardrail = "header"
+        elif "guardrailConfig" in members:
+            self.guardrail = "body"
+        self.tier: Literal["body", "header", "none"] = "none"
+        if "serviceTier" in members:
+            self.tier = "header" if locations["serviceTier"] == "header" else "body"
+
+
+class Expectation:
+    """What one call's prepared request must say, computed before it is handed to botocore.
+
+    Built from the parameters actually handed to botocore (the decided ones in
+    enforce mode, the caller's own snapshot in log_only mode).
+    """
+
+    __slots__ = ("guardrail", "labels", "operation", "shape", "tier")
+
+    def __init__(
+        self,
+        operation: str,
+        shape: _Shape | None,
+        labels: tuple[str | None, ...],
+        guardrail: tuple[str | None, str | None] | None,
+        tier: tuple[str | None] | None,
+    ) -> None:
+        self.operation = operation
+        self.shape = shape
+        self.labels = labels
+        self.guardrail = guardrail
+        self.tier = tier
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _quote(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _QUOTE_LIMIT else text[: _QUOTE_LIMIT - 3] + "..."
+
+
+class WireCheck:
+    """The last check of one hardened session, precomputed at construction.
+
+    ``kind="runtime"`` checks everything in the module docstring against the
+    call's decision; ``kind="control-plane"`` checks the endpoint and SigV4.
+    Immutable after construction, except ``telemetry`` (set once by the adapter).
+    """
+
+    def __init__(
+        self, policy: Policy, endpoint_url: str, service_model: Any, *, kind: Kind
+    ) -> None:
+        self.kind: Kind = kind
+        self.enforce = policy.mode == "enforce"
+        url = parse_url(endpoint_url)
+        self.scheme = (url.scheme or "").lower()
+        self.host = (url.host or "").lower().strip("[]")
+        self.port = url.port or 443
+        self.prefix = (url.path or "").rstrip("/")
+        # The Host header urllib3/http.client would send for this endpoint.
+        netloc_host = f"[{self.host}]" if ":" in self.host else self.host
+        self.host_headers = frozenset({netloc_host, f"{netloc_host}:{self.port}"})
+        self.require_sigv4 = kind == "control-plane" or not policy.auth.allow_api_keys
+        self.mandated_guardrail = bool(policy.guardrail.identifier)
+        self.tiers_restricted = policy.service_tier.allowed is not None
+        self.shapes: dict[str, _Shape] = {}
+        if kind == "runtime" and service_model is not None:
+            for name in service_model.operation_names:
+                self.shapes[name] = _Shape(service_model.operation_model(name))
+        #: Where to audit a request that belongs to no secured call (set by the adapter).
+        self.telemetry: Any = None
+
+    # -- per call: what to expect ----------------------------------------------------------
+
+    def expect(self, operation: str, params: Mapping[str, Any]) -> Expectation:
+        """The expectation for ``params`` as they are handed to botocore."""
+        shape = self.shapes.get(operation)
+        if shape is None:
+            return Expectation(operation, None, (), None, None)
+        labels = tuple(_text(params.get(label)) for label in shape.labels)
+        guardrail: tuple[str | None, str | None] | None = None
+        if self.mandated_guardrail and shape.guardrail != "none":
+            if shape.guardrail == "header":
+                guardrail = (
+                    _text(params.get("guardrailIdentifier")),
+                    _text(params.get("guardrailVersion")),
+                )
+            else:
+                config = params.get("guardrailConfig")
+                config = config if isinstance(config, Mapping) else {}
+                guardrail = (
+                    _text(config.get("guardrailIdentifier")),
+                    _text(config.get("guardrailVersion")),
+                )
+        tier: tuple[str | None] | None = None
+        if self.tiers_restricted and shape.tier != "none":
+            value = params.get("serviceTier")
+            if shape.tier == "body":
+                value = value.get("type") if isinstance(value, Mapping) else None
+            tier = (_text(value),)
+        return Expectation(operation, shape, labels, guardrail, tier)
+
+    # -- per request: compare --------------------------------------------------------------
+
+    def check(self, request: Any) -> None:
+        """Compare the prepared request with the decision; refuse or record a mismatch."""
+        context = current_call.get()
+        found = self._mismatches(request, context)
+        if not found:
+            return
+        violations = tuple(found)
+        outcome = "deny" if self.enforce else "log_only"
+        if self.kind == "control-plane":
+            operation, stage = "GetInferenceProfile", "control-plane"
+            # Audited on the inference call it was made for, when there is one.
+            record = context.audit if context is not None else None
+            own_record = None
+        else:
+            stage = "wire"
+            ours = context is not None and context.wire is self
+            if ours and context is not None:
+                operation = context.expected.operation if context.expected else "unknown"
+                own_record = None
+                record = context.audit
+            else:
+                own_record = record = self._orphan_record(request)
+                operation = own_record.operation if own_record is not None else "unknown"
+        if record is not None:
+            record.late(violations, outcome, stage)
+        else:
+            _log.warning(
+                "securebedrock wire check (%s, no call record): %s %s rules=%s",
+                stage,
+                outcome,
+                operation,
+                ",".join(v.rule for v in violations),
+            )
+        error = _error(violations, operation, stage)
+        if own_record is not None:
+            own_record.end(error if self.enforce else None)
+        if self.enforce:
+            raise error
+
+    def _orphan_record(self, request: Any) -> Any:
+        """A span of its own for a request that belongs to no secured call of this client."""
+        telemetry = self.telemetry
+        if telemetry is None or self.kind != "runtime":
+            return None
+        path = urlparse(str(getattr(request, "url", ""))).path
+        if self.prefix and path.startswith(self.prefix):
+            path = path[len(self.prefix) :]
+        operation = "unknown"
+        for name, shape in self.shapes.items():
+            if shape.path.fullmatch(path) and shape.method == str(request.method).upper():
+                operation = name
+                break
+        return telemetry.start(operation, {})
+
+    def _mismatches(self, request: Any, context: CallContext | None) -> list[_rules.Violation]:
+        found: list[_rules.Violation] = []
+        url_text = str(getattr(request, "url", ""))
+        headers = _headers(getattr(request, "headers", None))
+        self._check_endpoint(url_text, headers, found)
+        self._check_auth(headers, found)
+        if self.kind == "control-plane":
+            return found
+        expected = context.expected if context is not None and context.wire is self else None
+        if expected is None:
+            found.append(
+                _mismatch(
+                    "a request with no securebedrock decision for this client (sent by "
+                    "calling the client class's _make_api_call directly, or from code "
+                    "outside a secured call)",
+                    "every request sent by a securebedrock client to come from a call the "
+                    "policy evaluated",
+                    "call the client's methods (client.converse(...)), not the class's "
+                    "_make_api_call",
+                )
+            )
+            return found
+        shape = expected.shape
+        if shape is None:
+            return found
+        self._check_path(request, url_text, shape, expected, found)
+        if expected.guardrail is not None or expected.tier is not None:
+            self._check_carried(request, headers, shape, expected, found)
+        return found
+
+    def _check_endpoint(
+        self, url_text: str, headers: dict[str, list[str]], found: list[_rules.Violation]
+    ) -> None:
+        try:
+            url = parse_url(url_text)
+            host = (url.host or "").lower().strip("[]")
+            port = url.port or 443
+            scheme = (url.scheme or "").lower()
+            # botocore takes the request target from urllib.parse: both must agree.
+            other = urlparse(url_text)
+            other_host = (other.hostname or "").lower()
+        except (ValueError, TypeError):
+            scheme, host, port, other_host = "", "", 0, "?"
+        if (scheme, host, port) != (self.scheme, self.host, self.port) or other_host != host:
+            found.append(
+                _mismatch(
+                    f"the request goes to {_quote(f'{scheme}://{host}:{port}')}",
+                    f"the endpoint checked when the client was created "
+                    f"({self.scheme}://{self.host}:{self.port})",
+                    "do not change the request URL in event handlers; set the endpoint "
+                    "when creating the client",
+                )
+            )
+        for value in headers.get("host", ()):
+            if value.strip().lower() not in self.host_headers:
+                found.append(
+                    _mismatch(
+                        f"a Host header {_quote(value)}",
+                        f"the endpoint's host {self.host!r}",
+                        "do not set a Host header in event handlers",
+                    )
+                )
+
+    def _check_auth(self, headers: dict[str, list[str]], found: list[_rules.Violation]) -> None:
+        if not self.require_sigv4:
+            return
+        values = headers.get("authorization", [])
+        schemes = [auth_scheme(value) for value in values]
+        if BEARER_SCHEME in schemes:
+            found.append(BEARER_HEADER_VIOLATION)
+            return
+        if len(schemes) != 1 or schemes[0] != SIGV4_SCHEME:
+            shown = ", ".join(_quote(s) for s in schemes) or "none"
+            found.append(
+                _mismatch(
+                    f"Authorization scheme(s): {shown}",
+                    "exactly one 'Authorization: AWS4-HMAC-SHA256 ...' header (SigV4)",
+                    "sign with IAM credentials (SigV4); do not replace or add an "
+                    "Authorization header in event handlers",
+                )
+            )
+
+    def _check_path(
+        self,
+        request: Any,
+        url_text: str,
+        shape: _Shape,
+        expected: Expectation,
+        found: list[_rules.Violation],
+    ) -> None:
+        method = str(getattr(request, "method", "")).upper()
+        parsed = urlparse(url_text)
+        path = parsed.path
+        if self.prefix and path.startswith(self.prefix):
+            path = path[len(self.prefix) :]
+        match = shape.path.fullmatch(path) if not parsed.params else None
+        values = tuple(unquote(v) for v in match.groups()) if match is not None else None
+        if method == shape.method and values == expected.labels:
+            return
+        found.append(
+            _mismatch(
+                f"{method} {_quote(path)}",
+                f"{shape.method} for {expected.operation} with "
+                + ", ".join(
+                    f"{name}={_quote(value)}"
+                    for name, value in zip(shape.labels, expected.labels, strict=True)
+                )
+                if shape.labels
+                else f"{shape.method} for {expected.operation}",
+                "do not rewrite the operation or model in event handlers; pass the model "
+                "you want to the call (the policy maps it to a profile when configured)",
+            )
+        )
+
+    def _check_carried(
+        self,
+        request: Any,
+        headers: dict[str, list[str]],
+        shape: _Shape,
+        expected: Expectation,
+        found: list[_rules.Violation],
+    ) -> None:
+        body: Mapping[str, Any] | None = None
+        if shape.guardrail == "body" or shape.tier == "body":
+            body = _json_body(getattr(request, "body", None))
+        if expected.guardrail is not None:
+            if shape.guardrail == "header":
+                sent = tuple(_one(headers.get(name)) for name in _GUARDRAIL_HEADERS)
+            else:
+                config = body.get("guardrailConfig") if body is not None else None
+                config = config if isinstance(config, Mapping) else {}
+                sent = (
+                    _text(config.get("guardrailIdentifier")),
+                    _text(config.get("guardrailVersion")),
+                )
+            if body is None and shape.guardrail == "body":
+                sent = ("<unreadable body>", None)
+            if sent != expected.guardrail:
+                found.append(
+                    _mismatch(
+                        f"guardrail {_quote(sent[0])} version {_quote(sent[1])} on the request",
+                        f"guardrail {_quote(expected.guardrail[0])} version "
+                        f"{_quote(expected.guardrail[1])}, as decided",
+                        "do not remove or change the guardrail in event handlers",
+                    )
+                )
+        if expected.tier is not None:
+            if shape.tier == "header":
+                tier = _one(headers.get(_TIER_HEADER))
+            else:
+                value = body.get("serviceTier") if body is not None else None
+                tier = _text(value.get("type")) if isinstance(value, Mapping) else None
+                if body is None:
+                    tier = "<unreadable body>"
+            if (tier,) != expected.tier:
+                found.append(
+                    _mismatch(
+                        f"service tier {_quote(tier)} on the request",
+                        f"service tier {_quote(expected.tier[0])}, as decided",
+                        "do not change serviceTier in event handlers",
+                    )
+                )
+
+
+#: What the wire check (and the ``before-send`` check) report for a bearer header.
+BEARER_HEADER_VIOLATION: Final = _rules.Violation(
+    rule="auth.api_key",
+    found="an 'Authorization: Bearer' header on the prepared request (a Bedrock API "
+    "key set by the signer or by an event handler)",
+    expected="SigV4 (IAM credentials), auth.allow_api_keys = false",
+    fix="remove the code or framework that sets a bearer token, unset "
+    "AWS_BEARER_TOKEN_BEDROCK, or set auth.allow_api_keys = true",
+)
+
+
+def _mismatch(found: str, expected: str, fix: str) -> _rules.Violation:
+    return _rules.Violation(rule=RULE_WIRE_MISMATCH, found=found, expected=expected, fix=fix)
+
+
+def _error(violations: tuple[_rules.Violation, ...], operation: str, stage: str) -> PolicyViolation:
+    first = violations[0]
+    error = PolicyViolation(
+        rule=first.rule,
+        operation=operation,
+        found=first.found,
+        expected=first.expected,
+        fix=first.fix,
+    )
+    error.violations = violations  # type: ignore[attr-defined]
+    error.stage = stage  # type: ignore[attr-defined]
+    # Already audited by the check itself (span, counter, audit log).
+    error.audited = True  # type: ignore[attr-defined]
+    return error
+
+
+def _headers(headers: Any) -> dict[str, list[str]]:
+    """Every header value by lower-cased name (duplicates kept; one pass)."""
+    result: dict[str, list[str]] = {}
+    if headers is None:
+        return result
+    items = headers.items() if hasattr(headers, "items") else headers
+    for name, value in items:
+        if isinstance(name, bytes | bytearray):
+            name = bytes(name).decode("latin-1")
+        if isinstance(value, bytes | bytearray):
+            value = bytes(value).decode("latin-1")
+        result.setdefault(str(name).strip().lower(), []).append(str(value))
+    return result
+
+
+def _one(values: list[str] | None) -> str | None:
+    """The single value of a header; two values never match a decision."""
+    if not values:
+        return None
+    if len(values) > 1:
+        return "<repeated header>"
+    return values[0] or None
+
+
+def _json_body(body: Any) -> Mapping[str, Any] | None:
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if not isinstance(body, bytes | bytearray):
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
