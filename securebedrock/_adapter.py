@@ -3,14 +3,17 @@
 ``install()`` replaces the client's ``_make_api_call`` with an *instance*
 attribute (every generated method, and botocore's paginators, call
 ``self._make_api_call``), so the object stays the real botocore client.
-Calling through the class (``BaseClient._make_api_call(client, ...)``) would
-bypass it; that is in-process code deliberately unhooking us, which the
-threat model (docs/threat-model.md) says a client library cannot prevent.
+A call through the class (``BaseClient._make_api_call(client, ...)``) skips
+the engine, but its request reaches the hardened session with no decision and
+the wire check (``_wire.py``) refuses it (docs/threat-model.md).
 
-Per call: build a ``Call``; evaluate it with the pure engine; in enforce mode
-refuse a violating call before a byte is sent; otherwise send the decided
-parameters (or, in log_only mode, the caller's own parameters) and record
-everything in the audit span and log.
+Per call: copy the parameters into plain values once (``_snapshot.py``);
+build a ``Call`` from that copy; evaluate it with the pure engine; in enforce
+mode refuse a violating call before a byte is sent; otherwise hand the decided
+parameters (or, in log_only mode, the caller's own copy) to botocore, with the
+expectation the wire check compares the prepared request against, and record
+everything in the audit span and log. A refusal raised later (wire check,
+``before-send`` check, transport) is recorded on the same span.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 from urllib.parse import unquote, urlparse
 
+from botocore.awsrequest import HeadersDict
 from urllib3.util import parse_url
 
 from . import _rules
@@ -75,6 +76,7 @@ _GUARDRAIL_HEADERS: Final = (
     "x-amzn-bedrock-guardrailversion",
 )
 _TIER_HEADER: Final = "x-amzn-bedrock-service-tier"
+_WATCHED_HEADERS: Final = frozenset({"authorization", "host", *_GUARDRAIL_HEADERS, _TIER_HEADER})
 # Longest quoted value in an error message (model ids are short; anything else is cut).
 _QUOTE_LIMIT: Final = 80
 
@@ -215,6 +217,10 @@ class WireCheck:
         # The Host header urllib3/http.client would send for this endpoint.
         netloc_host = f"[{self.host}]" if ":" in self.host else self.host
         self.host_headers = frozenset({netloc_host, f"{netloc_host}:{self.port}"})
+        # Fast path: a URL that starts with one of these (as botocore builds them) has
+        # exactly this scheme, host and port for every parser; anything else is parsed.
+        netlocs = [f"{netloc_host}:{self.port}"] + ([netloc_host] if self.port == 443 else [])
+        self.origins = tuple(f"{self.scheme}://{netloc}{self.prefix}/" for netloc in netlocs)
         self.require_sigv4 = kind == "control-plane" or not policy.auth.allow_api_keys
         self.mandated_guardrail = bool(policy.guardrail.identifier)
         self.tiers_restricted = policy.service_tier.allowed is not None
@@ -315,7 +321,7 @@ class WireCheck:
         found: list[_rules.Violation] = []
         url_text = str(getattr(request, "url", ""))
         headers = _headers(getattr(request, "headers", None))
-        self._check_endpoint(url_text, headers, found)
+        path = self._check_endpoint(url_text, headers, found)
         self._check_auth(headers, found)
         if self.kind == "control-plane":
             return found
@@ -336,14 +342,29 @@ class WireCheck:
         shape = expected.shape
         if shape is None:
             return found
-        self._check_path(request, url_text, shape, expected, found)
+        self._check_path(request, path, shape, expected, found)
         if expected.guardrail is not None or expected.tier is not None:
             self._check_carried(request, headers, shape, expected, found)
         return found
 
     def _check_endpoint(
         self, url_text: str, headers: dict[str, list[str]], found: list[_rules.Violation]
-    ) -> None:
+    ) -> str | None:
+        """Check where the request goes; return its path after the endpoint's prefix."""
+        for value in headers.get("host", ()):
+            if value.strip().lower() not in self.host_headers:
+                found.append(
+                    _mismatch(
+                        f"a Host header {_quote(value)}",
+                        f"the endpoint's host {self.host!r}",
+                        "do not set a Host header in event handlers",
+                    )
+                )
+        for origin in self.origins:
+            if url_text.startswith(origin):
+                rest = url_text[len(origin) - 1 :]
+                # As botocore's request target: no fragment; ';' is refused by the matcher.
+                return rest.partition("#")[0].partition("?")[0]
         try:
             url = parse_url(url_text)
             host = (url.host or "").lower().strip("[]")
@@ -352,8 +373,9 @@ class WireCheck:
             # botocore takes the request target from urllib.parse: both must agree.
             other = urlparse(url_text)
             other_host = (other.hostname or "").lower()
+            path = other.path if not other.params else None
         except (ValueError, TypeError):
-            scheme, host, port, other_host = "", "", 0, "?"
+            scheme, host, port, other_host, path = "", "", 0, "?", None
         if (scheme, host, port) != (self.scheme, self.host, self.port) or other_host != host:
             found.append(
                 _mismatch(
@@ -364,15 +386,9 @@ class WireCheck:
                     "when creating the client",
                 )
             )
-        for value in headers.get("host", ()):
-            if value.strip().lower() not in self.host_headers:
-                found.append(
-                    _mismatch(
-                        f"a Host header {_quote(value)}",
-                        f"the endpoint's host {self.host!r}",
-                        "do not set a Host header in event handlers",
-                    )
-                )
+        if path is not None and self.prefix:
+            path = path[len(self.prefix) :] if path.startswith(self.prefix + "/") else None
+        return path
 
     def _check_auth(self, headers: dict[str, list[str]], found: list[_rules.Violation]) -> None:
         if not self.require_sigv4:
@@ -396,30 +412,24 @@ class WireCheck:
     def _check_path(
         self,
         request: Any,
-        url_text: str,
+        path: str | None,
         shape: _Shape,
         expected: Expectation,
         found: list[_rules.Violation],
     ) -> None:
         method = str(getattr(request, "method", "")).upper()
-        parsed = urlparse(url_text)
-        path = parsed.path
-        if self.prefix and path.startswith(self.prefix):
-            path = path[len(self.prefix) :]
-        match = shape.path.fullmatch(path) if not parsed.params else None
+        match = shape.path.fullmatch(path) if path is not None else None
         values = tuple(unquote(v) for v in match.groups()) if match is not None else None
         if method == shape.method and values == expected.labels:
             return
+        wanted = ", ".join(
+            f"{name}={_quote(value)}"
+            for name, value in zip(shape.labels, expected.labels, strict=True)
+        )
         found.append(
             _mismatch(
                 f"{method} {_quote(path)}",
-                f"{shape.method} for {expected.operation} with "
-                + ", ".join(
-                    f"{name}={_quote(value)}"
-                    for name, value in zip(shape.labels, expected.labels, strict=True)
-                )
-                if shape.labels
-                else f"{shape.method} for {expected.operation}",
+                f"{shape.method} for {expected.operation}" + (f" with {wanted}" if wanted else ""),
                 "do not rewrite the operation or model in event handlers; pass the model "
                 "you want to the call (the policy maps it to a profile when configured)",
             )
@@ -507,18 +517,33 @@ def _error(violations: tuple[_rules.Violation, ...], operation: str, stage: str)
 
 
 def _headers(headers: Any) -> dict[str, list[str]]:
-    """Every header value by lower-cased name (duplicates kept; one pass)."""
+    """The values of the headers the check reads, by lower-cased name (duplicates kept).
+
+    Names are stripped too: ``"Authorization "`` is still an Authorization header.
+    """
     result: dict[str, list[str]] = {}
     if headers is None:
         return result
-    items = headers.items() if hasattr(headers, "items") else headers
-    for name, value in items:
-        if isinstance(name, bytes | bytearray):
-            name = bytes(name).decode("latin-1")
-        if isinstance(value, bytes | bytearray):
-            value = bytes(value).decode("latin-1")
-        result.setdefault(str(name).strip().lower(), []).append(str(value))
+    if isinstance(headers, HeadersDict):
+        # botocore's prepared request: one value per name; read only the watched ones.
+        for key in headers:
+            folded = key.strip().lower()
+            if folded in _WATCHED_HEADERS:
+                result.setdefault(folded, []).append(_latin1(headers[key]))
+        return result
+    # Anything a handler put there instead: every (name, value) pair.
+    pairs = headers.items() if hasattr(headers, "items") else headers
+    for name, value in pairs:
+        folded = _latin1(name).strip().lower()
+        if folded in _WATCHED_HEADERS:
+            result.setdefault(folded, []).append(_latin1(value))
     return result
+
+
+def _latin1(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("latin-1")
+    return value if isinstance(value, str) else str(value)
 
 
 def _one(values: list[str] | None) -> str | None:

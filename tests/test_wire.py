@@ -423,6 +423,23 @@ def test_bearer_headers_are_refused_however_spelled(
     assert "policy_digest" in record and record["stage"] in ("before-send", "wire")
 
 
+@pytest.mark.parametrize("name", ["Authorization ", "authorization"])
+def test_a_second_authorization_header_is_refused(
+    name: str, client: Make, bedrock: EmbeddedBedrock
+) -> None:
+    c = client(Policy(auth=AuthPolicy(allow_api_keys=False)))
+
+    def add(request: Any, **_: Any) -> None:
+        request.headers = dict(request.headers.items()) if name.islower() else request.headers
+        request.headers[name] = "Bearer key"
+
+    c.meta.events.register_last("before-send.bedrock-runtime", add)
+    with pytest.raises(PolicyViolation) as raised:
+        c.converse(modelId=MODEL_ID, messages=_messages())
+    assert raised.value.rule == "auth.api_key"
+    assert bedrock.requests == []
+
+
 @pytest.mark.parametrize("value", [" Bearer key", "\tbearer key"])
 def test_bearer_in_log_only_is_sent_and_recorded_once_in_the_shared_schema(
     value: str,
@@ -494,3 +511,55 @@ def test_engine_refusals_keep_their_single_record(
     (record,) = _audit(caplog)
     assert record["decision"] == "deny" and record["stage"] == "engine"
     assert otel.only_span().attributes[T.ATTR_RULES] == ("region.cross_region",)
+
+
+# --- the control-plane client ----------------------------------------------------------------
+
+
+def _control_plane(server: EmbeddedBedrock, policy: Policy) -> Any:
+    import boto3
+
+    from securebedrock import _transport
+
+    kwargs = _transport.prepare_client_kwargs(
+        policy, server.client_kwargs(), boto3.session.Session(), service_name="bedrock"
+    )
+    client = boto3.client("bedrock", **kwargs)
+    _transport.harden_client(client, policy)
+    return client
+
+
+@pytest.mark.parametrize("allow_api_keys", [True, False])
+def test_the_control_plane_client_sends_only_sigv4(
+    allow_api_keys: bool, bedrock: EmbeddedBedrock
+) -> None:
+    policy = bedrock.pin(Policy(auth=AuthPolicy(allow_api_keys=allow_api_keys)))
+    control = _control_plane(bedrock, policy)
+
+    def bearer(request: Any, **_: Any) -> None:
+        del request.headers["Authorization"]
+        request.headers["Authorization"] = "\tBearer key"
+
+    control.meta.events.register_last("before-send.bedrock", bearer)
+    with pytest.raises(PolicyViolation) as raised:
+        control.get_inference_profile(inferenceProfileIdentifier="x1")
+    assert raised.value.rule == "auth.api_key"
+    assert bedrock.requests == []
+
+
+def test_the_control_plane_client_stays_on_its_endpoint(bedrock: EmbeddedBedrock) -> None:
+    control = _control_plane(bedrock, bedrock.pin())
+
+    def move(request: Any, **_: Any) -> None:
+        request.url = request.url.replace("127.0.0.1", "localhost")
+
+    control.meta.events.register_last("before-send.bedrock", move)
+    with pytest.raises(PolicyViolation) as raised:
+        control.get_inference_profile(inferenceProfileIdentifier="x1")
+    assert raised.value.rule == "wire.mismatch"
+    assert bedrock.requests == []
+    # untouched, the control plane works (the endpoint answers: no such profile)
+    control.meta.events.unregister("before-send.bedrock", move)
+    with pytest.raises(ClientError):
+        control.get_inference_profile(inferenceProfileIdentifier="x1")
+    assert [r.operation for r in bedrock.requests] == ["GetInferenceProfile"]
