@@ -36,22 +36,34 @@ must be compared.
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 from urllib.parse import unquote, urlparse
 
-from botocore.awsrequest import HeadersDict
 from urllib3.util import parse_url
 
 from . import _rules
 from ._constants import AUDIT_LOGGER_NAME
 from ._errors import PolicyViolation
 from ._policy import Policy
+from ._wire_request import (
+    BEARER_SCHEME,
+    GUARDRAIL_HEADERS,
+    SIGV4_SCHEME,
+    TIER_HEADER,
+    OperationShape,
+    auth_scheme,
+    header_values,
+    json_body,
+    one_value,
+    quote,
+    text,
+)
 
 __all__ = [
+    "BEARER_HEADER_VIOLATION",
+    "BEARER_SCHEME",
     "RULE_WIRE_MISMATCH",
     "CallContext",
     "Expectation",
@@ -63,36 +75,9 @@ __all__ = [
 #: The rule id of a prepared request that no longer matches its decision.
 RULE_WIRE_MISMATCH: Final = "wire.mismatch"
 
-SIGV4_SCHEME: Final = "aws4-hmac-sha256"
-BEARER_SCHEME: Final = "bearer"
-
 Kind = Literal["runtime", "control-plane"]
 
 _log = logging.getLogger(AUDIT_LOGGER_NAME)
-
-# Where an operation carries its guardrail and its service tier on the wire.
-_GUARDRAIL_HEADERS: Final = (
-    "x-amzn-bedrock-guardrailidentifier",
-    "x-amzn-bedrock-guardrailversion",
-)
-_TIER_HEADER: Final = "x-amzn-bedrock-service-tier"
-_WATCHED_HEADERS: Final = frozenset({"authorization", "host", *_GUARDRAIL_HEADERS, _TIER_HEADER})
-# Longest quoted value in an error message (model ids are short; anything else is cut).
-_QUOTE_LIMIT: Final = 80
-
-
-def auth_scheme(value: object) -> str:
-    """The scheme of an ``Authorization`` value: first token, stripped and casefolded.
-
-    ``" Bearer x"``, ``"\\tBEARER x"`` and ``b"bearer x"`` all give ``"bearer"``;
-    anything that is not a string (or bytes) gives ``""``.
-    """
-    if isinstance(value, bytes | bytearray):
-        value = bytes(value).decode("latin-1")
-    if not isinstance(value, str):
-        return ""
-    parts = value.split(None, 1)
-    return parts[0].casefold() if parts else ""
 
 
 class CallContext:
@@ -121,48 +106,6 @@ current_call: contextvars.ContextVar[CallContext | None] = contextvars.ContextVa
 )
 
 
-class _Shape:
-    """One operation's wire form, from botocore's service model (built once)."""
-
-    __slots__ = ("guardrail", "labels", "method", "path", "tier")
-
-    def __init__(self, operation_model: Any) -> None:
-        http = operation_model.http
-        self.method: str = str(http.get("method", "POST")).upper()
-        template = str(http.get("requestUri", "/")).split("?", 1)[0]
-        labels: list[str] = []
-        pattern = ""
-        for piece in re.split(r"(\{[^}]+\})", template):
-            if piece.startswith("{") and piece.endswith("}"):
-                name = piece[1:-1]
-                greedy = name.endswith("+")
-                labels.append(name.rstrip("+"))
-                pattern += "(.+)" if greedy else "([^/]+)"
-            else:
-                pattern += re.escape(piece)
-        self.path = re.compile(pattern)
-        # The label's wire name is its member name for every bedrock-runtime operation;
-        # map wire names back to member names anyway.
-        members = operation_model.input_shape.members if operation_model.input_shape else {}
-        by_wire = {
-            str(shape.serialization.get("name", member)): member
-            for member, shape in members.items()
-            if shape.serialization.get("location") == "uri"
-        }
-        self.labels: tuple[str, ...] = tuple(by_wire.get(label, label) for label in labels)
-        locations = {
-            member: shape.serialization.get("location") for member, shape in members.items()
-        }
-        self.guardrail: Literal["body", "header", "none"] = "none"
-        if locations.get("guardrailIdentifier") == "header":
-            self.guardrail = "header"
-        elif "guardrailConfig" in members:
-            self.guardrail = "body"
-        self.tier: Literal["body", "header", "none"] = "none"
-        if "serviceTier" in members:
-            self.tier = "header" if locations["serviceTier"] == "header" else "body"
-
-
 class Expectation:
     """What one call's prepared request must say, computed before it is handed to botocore.
 
@@ -175,7 +118,7 @@ class Expectation:
     def __init__(
         self,
         operation: str,
-        shape: _Shape | None,
+        shape: OperationShape | None,
         labels: tuple[str | None, ...],
         guardrail: tuple[str | None, str | None] | None,
         tier: tuple[str | None] | None,
@@ -185,15 +128,6 @@ class Expectation:
         self.labels = labels
         self.guardrail = guardrail
         self.tier = tier
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _quote(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= _QUOTE_LIMIT else text[: _QUOTE_LIMIT - 3] + "..."
 
 
 class WireCheck:
@@ -224,10 +158,10 @@ class WireCheck:
         self.require_sigv4 = kind == "control-plane" or not policy.auth.allow_api_keys
         self.mandated_guardrail = bool(policy.guardrail.identifier)
         self.tiers_restricted = policy.service_tier.allowed is not None
-        self.shapes: dict[str, _Shape] = {}
+        self.shapes: dict[str, OperationShape] = {}
         if kind == "runtime" and service_model is not None:
             for name in service_model.operation_names:
-                self.shapes[name] = _Shape(service_model.operation_model(name))
+                self.shapes[name] = OperationShape(service_model.operation_model(name))
         #: Where to audit a request that belongs to no secured call (set by the adapter).
         self.telemetry: Any = None
 
@@ -238,27 +172,27 @@ class WireCheck:
         shape = self.shapes.get(operation)
         if shape is None:
             return Expectation(operation, None, (), None, None)
-        labels = tuple(_text(params.get(label)) for label in shape.labels)
+        labels = tuple(text(params.get(label)) for label in shape.labels)
         guardrail: tuple[str | None, str | None] | None = None
         if self.mandated_guardrail and shape.guardrail != "none":
             if shape.guardrail == "header":
                 guardrail = (
-                    _text(params.get("guardrailIdentifier")),
-                    _text(params.get("guardrailVersion")),
+                    text(params.get("guardrailIdentifier")),
+                    text(params.get("guardrailVersion")),
                 )
             else:
                 config = params.get("guardrailConfig")
                 config = config if isinstance(config, Mapping) else {}
                 guardrail = (
-                    _text(config.get("guardrailIdentifier")),
-                    _text(config.get("guardrailVersion")),
+                    text(config.get("guardrailIdentifier")),
+                    text(config.get("guardrailVersion")),
                 )
         tier: tuple[str | None] | None = None
         if self.tiers_restricted and shape.tier != "none":
             value = params.get("serviceTier")
             if shape.tier == "body":
                 value = value.get("type") if isinstance(value, Mapping) else None
-            tier = (_text(value),)
+            tier = (text(value),)
         return Expectation(operation, shape, labels, guardrail, tier)
 
     # -- per request: compare --------------------------------------------------------------
@@ -320,7 +254,7 @@ class WireCheck:
     def _mismatches(self, request: Any, context: CallContext | None) -> list[_rules.Violation]:
         found: list[_rules.Violation] = []
         url_text = str(getattr(request, "url", ""))
-        headers = _headers(getattr(request, "headers", None))
+        headers = header_values(getattr(request, "headers", None))
         path = self._check_endpoint(url_text, headers, found)
         self._check_auth(headers, found)
         if self.kind == "control-plane":
@@ -355,7 +289,7 @@ class WireCheck:
             if value.strip().lower() not in self.host_headers:
                 found.append(
                     _mismatch(
-                        f"a Host header {_quote(value)}",
+                        f"a Host header {quote(value)}",
                         f"the endpoint's host {self.host!r}",
                         "do not set a Host header in event handlers",
                     )
@@ -379,7 +313,7 @@ class WireCheck:
         if (scheme, host, port) != (self.scheme, self.host, self.port) or other_host != host:
             found.append(
                 _mismatch(
-                    f"the request goes to {_quote(f'{scheme}://{host}:{port}')}",
+                    f"the request goes to {quote(f'{scheme}://{host}:{port}')}",
                     f"the endpoint checked when the client was created "
                     f"({self.scheme}://{self.host}:{self.port})",
                     "do not change the request URL in event handlers; set the endpoint "
@@ -399,7 +333,7 @@ class WireCheck:
             found.append(BEARER_HEADER_VIOLATION)
             return
         if len(schemes) != 1 or schemes[0] != SIGV4_SCHEME:
-            shown = ", ".join(_quote(s) for s in schemes) or "none"
+            shown = ", ".join(quote(s) for s in schemes) or "none"
             found.append(
                 _mismatch(
                     f"Authorization scheme(s): {shown}",
@@ -413,7 +347,7 @@ class WireCheck:
         self,
         request: Any,
         path: str | None,
-        shape: _Shape,
+        shape: OperationShape,
         expected: Expectation,
         found: list[_rules.Violation],
     ) -> None:
@@ -423,12 +357,12 @@ class WireCheck:
         if method == shape.method and values == expected.labels:
             return
         wanted = ", ".join(
-            f"{name}={_quote(value)}"
+            f"{name}={quote(value)}"
             for name, value in zip(shape.labels, expected.labels, strict=True)
         )
         found.append(
             _mismatch(
-                f"{method} {_quote(path)}",
+                f"{method} {quote(path)}",
                 f"{shape.method} for {expected.operation}" + (f" with {wanted}" if wanted else ""),
                 "do not rewrite the operation or model in event handlers; pass the model "
                 "you want to the call (the policy maps it to a profile when configured)",
@@ -439,47 +373,47 @@ class WireCheck:
         self,
         request: Any,
         headers: dict[str, list[str]],
-        shape: _Shape,
+        shape: OperationShape,
         expected: Expectation,
         found: list[_rules.Violation],
     ) -> None:
         body: Mapping[str, Any] | None = None
         if shape.guardrail == "body" or shape.tier == "body":
-            body = _json_body(getattr(request, "body", None))
+            body = json_body(getattr(request, "body", None))
         if expected.guardrail is not None:
             if shape.guardrail == "header":
-                sent = tuple(_one(headers.get(name)) for name in _GUARDRAIL_HEADERS)
+                sent = tuple(one_value(headers.get(name)) for name in GUARDRAIL_HEADERS)
             else:
                 config = body.get("guardrailConfig") if body is not None else None
                 config = config if isinstance(config, Mapping) else {}
                 sent = (
-                    _text(config.get("guardrailIdentifier")),
-                    _text(config.get("guardrailVersion")),
+                    text(config.get("guardrailIdentifier")),
+                    text(config.get("guardrailVersion")),
                 )
             if body is None and shape.guardrail == "body":
                 sent = ("<unreadable body>", None)
             if sent != expected.guardrail:
                 found.append(
                     _mismatch(
-                        f"guardrail {_quote(sent[0])} version {_quote(sent[1])} on the request",
-                        f"guardrail {_quote(expected.guardrail[0])} version "
-                        f"{_quote(expected.guardrail[1])}, as decided",
+                        f"guardrail {quote(sent[0])} version {quote(sent[1])} on the request",
+                        f"guardrail {quote(expected.guardrail[0])} version "
+                        f"{quote(expected.guardrail[1])}, as decided",
                         "do not remove or change the guardrail in event handlers",
                     )
                 )
         if expected.tier is not None:
             if shape.tier == "header":
-                tier = _one(headers.get(_TIER_HEADER))
+                tier = one_value(headers.get(TIER_HEADER))
             else:
                 value = body.get("serviceTier") if body is not None else None
-                tier = _text(value.get("type")) if isinstance(value, Mapping) else None
+                tier = text(value.get("type")) if isinstance(value, Mapping) else None
                 if body is None:
                     tier = "<unreadable body>"
             if (tier,) != expected.tier:
                 found.append(
                     _mismatch(
-                        f"service tier {_quote(tier)} on the request",
-                        f"service tier {_quote(expected.tier[0])}, as decided",
+                        f"service tier {quote(tier)} on the request",
+                        f"service tier {quote(expected.tier[0])}, as decided",
                         "do not change serviceTier in event handlers",
                     )
                 )
@@ -514,54 +448,3 @@ def _error(violations: tuple[_rules.Violation, ...], operation: str, stage: str)
     # Already audited by the check itself (span, counter, audit log).
     error.audited = True  # type: ignore[attr-defined]
     return error
-
-
-def _headers(headers: Any) -> dict[str, list[str]]:
-    """The values of the headers the check reads, by lower-cased name (duplicates kept).
-
-    Names are stripped too: ``"Authorization "`` is still an Authorization header.
-    """
-    result: dict[str, list[str]] = {}
-    if headers is None:
-        return result
-    if isinstance(headers, HeadersDict):
-        # botocore's prepared request: one value per name; read only the watched ones.
-        for key in headers:
-            folded = key.strip().lower()
-            if folded in _WATCHED_HEADERS:
-                result.setdefault(folded, []).append(_latin1(headers[key]))
-        return result
-    # Anything a handler put there instead: every (name, value) pair.
-    pairs = headers.items() if hasattr(headers, "items") else headers
-    for name, value in pairs:
-        folded = _latin1(name).strip().lower()
-        if folded in _WATCHED_HEADERS:
-            result.setdefault(folded, []).append(_latin1(value))
-    return result
-
-
-def _latin1(value: object) -> str:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("latin-1")
-    return value if isinstance(value, str) else str(value)
-
-
-def _one(values: list[str] | None) -> str | None:
-    """The single value of a header; two values never match a decision."""
-    if not values:
-        return None
-    if len(values) > 1:
-        return "<repeated header>"
-    return values[0] or None
-
-
-def _json_body(body: Any) -> Mapping[str, Any] | None:
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    if not isinstance(body, bytes | bytearray):
-        return None
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return None
-    return document if isinstance(document, dict) else None
