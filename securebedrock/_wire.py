@@ -12,7 +12,8 @@ are written, after the last handler ran, and compares:
   socket) and any ``Host`` header, against the endpoint checked at construction;
 - the HTTP method and the URL path (botocore's REST template for the operation,
   e.g. ``/model/{modelId}/converse``), label by label, against the decided
-  parameters: the operation and the model;
+  parameters: the operation and the model (or the body's ``modelId`` for an
+  operation that carries it there, StartAsyncInvoke);
 - the guardrail, where a guardrail is mandated: the body's ``guardrailConfig``
   (Converse, ConverseStream) or the ``X-Amzn-Bedrock-GuardrailIdentifier`` and
   ``-GuardrailVersion`` headers (InvokeModel, InvokeModelWithResponseStream);
@@ -113,7 +114,7 @@ class Expectation:
     enforce mode, the caller's own snapshot in log_only mode).
     """
 
-    __slots__ = ("guardrail", "labels", "operation", "shape", "tier")
+    __slots__ = ("body_model", "guardrail", "labels", "operation", "shape", "tier")
 
     def __init__(
         self,
@@ -128,6 +129,8 @@ class Expectation:
         self.labels = labels
         self.guardrail = guardrail
         self.tier = tier
+        #: The model the JSON body must name (operations that carry it there), if any.
+        self.body_model: str | None = None
 
 
 class WireCheck:
@@ -193,7 +196,10 @@ class WireCheck:
             if shape.tier == "body":
                 value = value.get("type") if isinstance(value, Mapping) else None
             tier = (text(value),)
-        return Expectation(operation, shape, labels, guardrail, tier)
+        expectation = Expectation(operation, shape, labels, guardrail, tier)
+        if shape.body_model is not None:
+            expectation.body_model = text(params.get(shape.body_model))
+        return expectation
 
     # -- per request: compare --------------------------------------------------------------
 
@@ -277,7 +283,11 @@ class WireCheck:
         if shape is None:
             return found
         self._check_path(request, path, shape, expected, found)
-        if expected.guardrail is not None or expected.tier is not None:
+        if (
+            expected.guardrail is not None
+            or expected.tier is not None
+            or shape.body_model is not None
+        ):
             self._check_carried(request, headers, shape, expected, found)
         return found
 
@@ -378,8 +388,18 @@ class WireCheck:
         found: list[_rules.Violation],
     ) -> None:
         body: Mapping[str, Any] | None = None
-        if shape.guardrail == "body" or shape.tier == "body":
+        if shape.guardrail == "body" or shape.tier == "body" or shape.body_model is not None:
             body = json_body(getattr(request, "body", None))
+        if shape.body_model is not None:
+            model = text(body.get(shape.body_model)) if body is not None else "<unreadable body>"
+            if model != expected.body_model:
+                found.append(
+                    _mismatch(
+                        f"{shape.body_model} {quote(model)} in the request body",
+                        f"{shape.body_model} {quote(expected.body_model)}, as decided",
+                        "do not rewrite the model in event handlers",
+                    )
+                )
         if expected.guardrail is not None:
             if shape.guardrail == "header":
                 sent = tuple(one_value(headers.get(name)) for name in GUARDRAIL_HEADERS)

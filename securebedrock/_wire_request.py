@@ -61,7 +61,7 @@ def auth_scheme(value: object) -> str:
 class OperationShape:
     """One operation's wire form, from botocore's service model (built once)."""
 
-    __slots__ = ("guardrail", "labels", "method", "path", "tier")
+    __slots__ = ("body_model", "guardrail", "labels", "method", "path", "tier")
 
     def __init__(self, operation_model: Any) -> None:
         http = operation_model.http
@@ -98,6 +98,10 @@ class OperationShape:
         self.tier: Literal["body", "header", "none"] = "none"
         if "serviceTier" in members:
             self.tier = "header" if locations["serviceTier"] == "header" else "body"
+        # A model named in the JSON body, not the path (StartAsyncInvoke).
+        self.body_model: str | None = None
+        if "modelId" in members and locations["modelId"] is None:
+            self.body_model = "modelId"
 
 
 def text(value: object) -> str | None:

@@ -563,3 +563,25 @@ def test_the_control_plane_client_stays_on_its_endpoint(bedrock: EmbeddedBedrock
     with pytest.raises(ClientError):
         control.get_inference_profile(inferenceProfileIdentifier="x1")
     assert [r.operation for r in bedrock.requests] == ["GetInferenceProfile"]
+
+
+def test_start_async_invoke_model_in_the_body_is_checked(
+    client: Make, bedrock: EmbeddedBedrock
+) -> None:
+    c = client()
+    kwargs: dict[str, Any] = {
+        "modelId": "amazon.nova-reel-v1:0",
+        "modelInput": {"taskType": "TEXT_VIDEO"},
+        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://bucket/out"}},
+    }
+    c.start_async_invoke(**kwargs)
+
+    def swap(params: dict[str, Any], **_: Any) -> None:
+        params["body"] = params["body"].replace(
+            b"amazon.nova-reel-v1:0", b"us.amazon.nova-reel-v1:0"
+        )
+
+    c.meta.events.register("before-call.bedrock-runtime.StartAsyncInvoke", swap)
+    with pytest.raises(PolicyViolation, match="in the request body"):
+        c.start_async_invoke(**kwargs)
+    assert [r.operation for r in bedrock.requests] == ["StartAsyncInvoke"]
