@@ -233,8 +233,8 @@ def _violation_error(decision: _rules.Decision) -> PolicyViolation:
         found=first.found,
         expected=first.expected,
         fix=first.fix,
+        violations=decision.violations,
     )
-    error.violations = decision.violations  # type: ignore[attr-defined]
     return error
 
 
@@ -355,8 +355,8 @@ def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: 
                 found=violation.found,
                 expected=violation.expected,
                 fix=violation.fix,
+                violations=(violation,),
             )
-            error.violations = (violation,)  # type: ignore[attr-defined]
             error.audited = audit is not None  # type: ignore[attr-defined]
             raise error
 

@@ -300,7 +300,7 @@ def _instruments(meter_provider: metrics.MeterProvider | None) -> _InstrumentSet
         cached = _instrument_cache.get(key)
         if cached is not None and cached[0] is meter_provider:
             return cached[1]
-        from . import __version__
+        from ._version import __version__
 
         meter = metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider=meter_provider)
         instruments: _InstrumentSet = (
@@ -344,7 +344,7 @@ class Telemetry:
         meter_provider: metrics.MeterProvider | None = None,
         hmac_key: bytes | None = None,
     ) -> None:
-        from . import __version__
+        from ._version import __version__
 
         self.mode = mode
         self.policy_digest = policy_digest

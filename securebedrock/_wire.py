@@ -462,8 +462,8 @@ def _error(violations: tuple[_rules.Violation, ...], operation: str, stage: str)
         found=first.found,
         expected=first.expected,
         fix=first.fix,
+        violations=violations,
     )
-    error.violations = violations  # type: ignore[attr-defined]
     error.stage = stage  # type: ignore[attr-defined]
     # Already audited by the check itself (span, counter, audit log).
     error.audited = True  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .._doctor import CheckResult, DoctorOptions, run_checks
+from ._options import add_policy_file
 
 _COLOURS = {"PASS": "\033[32m", "WARN": "\033[33m", "FAIL": "\033[31m"}
 _RESET = "\033[0m"
@@ -29,10 +30,10 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("--region", help="region to check (default: the AWS configuration's)")
-    parser.add_argument(
-        "--policy",
-        metavar="FILE",
+    add_policy_file(
+        parser,
         help="use FILE as the org policy file (default: the discovered one)",
+        old_options=("--policy",),
     )
     parser.add_argument(
         "--endpoint-url",
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the checks, render them, exit 1 when any FAILs."""
     options = DoctorOptions(
         region=args.region,
-        policy_file=args.policy,
+        policy_file=args.policy_file,
         endpoint_url=args.endpoint_url,
         control_plane_endpoint_url=args.control_plane_endpoint_url,
         ca_bundle=args.ca_bundle,
