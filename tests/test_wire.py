@@ -585,3 +585,38 @@ def test_start_async_invoke_model_in_the_body_is_checked(
     with pytest.raises(PolicyViolation, match="in the request body"):
         c.start_async_invoke(**kwargs)
     assert [r.operation for r in bedrock.requests] == ["StartAsyncInvoke"]
+
+
+def test_a_refused_control_plane_request_is_audited_on_the_call(
+    client: Make,
+    bedrock: EmbeddedBedrock,
+    otel: Otel,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"
+    bedrock.add_inference_profile(
+        app, models=[f"arn:aws:bedrock:us-east-1::foundation-model/{MODEL_ID}"]
+    )
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER_NAME)
+    c = client(Policy(auth=AuthPolicy(allow_api_keys=False)))
+    state = c.__dict__["_securebedrock_state"]
+    control = state.profiles._control_plane()
+
+    def bearer(request: Any, **_: Any) -> None:
+        del request.headers["Authorization"]
+        request.headers["Authorization"] = " Bearer key"
+
+    control.meta.events.register_last("before-send.bedrock", bearer)
+    with pytest.raises(PolicyViolation):
+        c.converse(modelId=app, messages=_messages())
+    assert bedrock.requests == []  # neither the control plane nor the runtime got a byte
+    span = otel.only_span()
+    assert span.attributes[T.ATTR_DECISION] == "deny"
+    assert "auth.api_key" in span.attributes[T.ATTR_RULES]
+    stages = {e.get(T.ATTR_STAGE) for e in events(span, T.EVENT_VIOLATION)}
+    assert "control-plane" in stages
+    assert _violation_count(otel, "auth.api_key") == 1
+    records = [r for r in _audit(caplog) if r["stage"] == "control-plane"]
+    assert len(records) == 1 and records[0]["rules"] == ["auth.api_key"]
+    assert records[0]["trace_id"] == format(span.context.trace_id, "032x")
