@@ -34,6 +34,12 @@ from ._errors import PolicyConfigError
 from ._export_notes import ClientOnlyRule, client_only_rules
 from ._export_options import ExportOptions, vpce_id_from_url
 from ._modelid import GEOGRAPHIES
+from ._operations import (
+    GUARDRAIL_CAPABLE_OPERATIONS,
+    GUARDRAIL_INCAPABLE_OPERATIONS,
+    OPERATIONS,
+    iam_actions,
+)
 from ._policy import Policy
 
 __all__ = [
@@ -54,29 +60,18 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = ("iam", "scp", "vpce")
 
 POLICY_LANGUAGE_VERSION = "2012-10-17"
 
-#: Actions that run a model (Converse/ConverseStream authorize as the first two).
-MODEL_INFERENCE_ACTIONS: tuple[str, ...] = (
-    "bedrock:InvokeModel",
-    "bedrock:InvokeModelWithResponseStream",
-    "bedrock:InvokeModelWithBidirectionalStream",
-    "bedrock:StartAsyncInvoke",
-    "bedrock:CountTokens",
+#: Actions that run a model or send content to one (Converse/ConverseStream authorize
+#: as the first two).
+MODEL_INFERENCE_ACTIONS: tuple[str, ...] = iam_actions(
+    name for name, op in OPERATIONS.items() if op.model_param is not None
 )
 
 #: The actions whose requests carry ``bedrock:GuardrailIdentifier`` (AWS documents
 #: guardrail enforcement for InvokeModel, InvokeModelWithResponseStream, Converse
 #: and ConverseStream, which authorize as these two).
-GUARDRAIL_ACTIONS: tuple[str, ...] = (
-    "bedrock:InvokeModel",
-    "bedrock:InvokeModelWithResponseStream",
+GUARDRAIL_ACTIONS: tuple[str, ...] = iam_actions(
+    name for name in OPERATIONS if name in GUARDRAIL_CAPABLE_OPERATIONS
 )
-
-#: Client operation names that cannot carry a guardrail, and their IAM actions.
-_GUARDRAIL_LESS_OPERATIONS: Mapping[str, str] = {
-    "CountTokens": "bedrock:CountTokens",
-    "InvokeModelWithBidirectionalStream": "bedrock:InvokeModelWithBidirectionalStream",
-    "StartAsyncInvoke": "bedrock:StartAsyncInvoke",
-}
 
 #: Prefixes of system-defined (cross-region) inference profile ids, sorted.
 GEOGRAPHY_PREFIXES: tuple[str, ...] = tuple(sorted(GEOGRAPHIES))
@@ -199,11 +194,13 @@ def _statements(policy: Policy, fmt: ExportFormat, options: ExportOptions) -> li
             )
         )
         allowed_without = set(policy.operations.allow_without_guardrail)
-        refused = [
-            action
-            for operation, action in sorted(_GUARDRAIL_LESS_OPERATIONS.items())
-            if operation not in allowed_without
-        ]
+        refused = list(
+            iam_actions(
+                name
+                for name in sorted(GUARDRAIL_INCAPABLE_OPERATIONS)
+                if name not in allowed_without
+            )
+        )
         if refused:
             statements.append(
                 _statement(

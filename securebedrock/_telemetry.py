@@ -39,6 +39,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from . import _digest
 from . import _telemetry_semconv as sc
 from ._constants import AUDIT_LOGGER_NAME, INSTRUMENTATION_NAME
+from ._operations import operation as operation_row
 
 __all__ = [
     "ATTR_DECISION",
@@ -85,18 +86,6 @@ EVENT_ATTEMPT: Final = "securebedrock.attempt"
 EVENT_EXCEPTION: Final = "exception"
 
 METRIC_VIOLATIONS: Final = "securebedrock.policy.violations"
-
-#: Operations that run a model and name it in ``modelId``.
-INFERENCE_OPERATIONS: Final = frozenset(
-    {
-        "Converse",
-        "ConverseStream",
-        "InvokeModel",
-        "InvokeModelWithResponseStream",
-        "InvokeModelWithBidirectionalStream",
-    }
-)
-_STREAM_KEYS: Final = {"ConverseStream": "stream", "InvokeModelWithResponseStream": "body"}
 
 #: Bodies larger than this are never parsed (request parameters) or buffered (response).
 _MAX_PARSE_BYTES: Final = 1 << 20
@@ -175,9 +164,10 @@ def _forget_connection() -> None:
 
 
 def _gen_ai_operation(operation: str, params: Mapping[str, Any]) -> str:
-    if operation in ("Converse", "ConverseStream"):
-        return sc.OPERATION_CHAT
-    if operation in ("InvokeModel", "InvokeModelWithResponseStream"):
+    row = operation_row(operation)
+    if row.gen_ai_operation is None:
+        return operation
+    if row.prompt == "body":
         model = params.get("modelId")
         if isinstance(model, str) and "embed" in model:
             return sc.OPERATION_EMBEDDINGS
@@ -187,10 +177,8 @@ def _gen_ai_operation(operation: str, params: Mapping[str, Any]) -> str:
             return sc.OPERATION_CHAT if b'"messages"' in body else sc.OPERATION_TEXT_COMPLETION
         if isinstance(body, str) and len(body) <= _MAX_PARSE_BYTES:
             return sc.OPERATION_CHAT if '"messages"' in body else sc.OPERATION_TEXT_COMPLETION
-        return sc.OPERATION_TEXT_COMPLETION
-    if operation == "InvokeModelWithBidirectionalStream":
-        return sc.OPERATION_CHAT
-    return operation
+        return row.gen_ai_operation
+    return row.gen_ai_operation
 
 
 def _number(value: Any) -> int | float | None:
@@ -204,7 +192,8 @@ def _number(value: Any) -> int | float | None:
 def _request_parameters(operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """max_tokens, temperature, top_p, top_k, stop_sequences: parameters, never content."""
     found: dict[str, Any] = {}
-    if operation in ("Converse", "ConverseStream"):
+    prompt = operation_row(operation).prompt
+    if prompt == "messages":
         config = params.get("inferenceConfig")
         if isinstance(config, Mapping):
             source: Mapping[str, Any] = {
@@ -215,7 +204,7 @@ def _request_parameters(operation: str, params: Mapping[str, Any]) -> dict[str, 
             }
         else:
             source = {}
-    elif operation in ("InvokeModel", "InvokeModelWithResponseStream"):
+    elif prompt == "body":
         source = _body_parameters(params.get("body"))
     else:
         source = {}
@@ -270,7 +259,7 @@ def _body_parameters(body: Any) -> Mapping[str, Any]:
 
 
 def _guardrail_of(operation: str, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    if operation in ("Converse", "ConverseStream"):
+    if operation_row(operation).guardrail == "converse":
         config = params.get("guardrailConfig")
         if isinstance(config, Mapping):
             return _str(config.get("guardrailIdentifier")), _str(config.get("guardrailVersion"))
@@ -425,7 +414,7 @@ class CallRecord:
         self.recording = span.is_recording()
 
     def _span_name(self, model: str | None) -> str:
-        if self.operation in INFERENCE_OPERATIONS and model:
+        if operation_row(self.operation).gen_ai_operation is not None and model:
             return f"{self.gen_ai_operation} {model}"
         return f"bedrock-runtime.{self.operation}"
 
@@ -479,7 +468,7 @@ class CallRecord:
         changes = tuple(str(c.path) for c in getattr(decision, "changes", ()) or ())
         if changes:
             attributes[ATTR_CHANGES] = changes
-        if self.operation in _STREAM_KEYS:
+        if operation_row(self.operation).stream_key is not None:
             attributes[sc.GEN_AI_REQUEST_STREAM] = True
         attributes.update(_request_parameters(self.operation, params_sent))
         key = self._t.hmac_key
@@ -628,7 +617,7 @@ class CallRecord:
             request_id = metadata.get("RequestId")
             if isinstance(request_id, str) and request_id:
                 self.span.set_attribute(sc.AWS_REQUEST_ID, request_id)
-        stream_key = _STREAM_KEYS.get(self.operation)
+        stream_key = operation_row(self.operation).stream_key
         if stream_key is not None:
             inner = response.get(stream_key)
             # Only a real EventStream (or a proxy of one, as other instrumentations

@@ -25,8 +25,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Preflight this host: the policy loads and verifies; the endpoint a client would "
             "use, where it came from, its DNS answers and a live TLS handshake with it; FIPS; "
-            "proxies; the credential source (never the secret); API-key auth; and whether the "
-            "mandated guardrail and inference profiles exist. Exits 1 when any check FAILs."
+            "proxies; the credential source (never the secret); API-key auth; the same "
+            "endpoint checks for the control plane when profiles must be resolved; and whether "
+            "the mandated guardrail and inference profiles exist. Exits 1 when any check FAILs."
         ),
     )
     parser.add_argument("--region", help="region to check (default: the AWS configuration's)")
@@ -43,7 +44,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--control-plane-endpoint-url",
         metavar="URL",
-        help="bedrock control-plane endpoint for the guardrail/profile look-ups",
+        help="the bedrock control-plane endpoint to check and use for the guardrail/profile "
+        "look-ups (default: environment/config/policy network.control_plane_endpoint_url)",
     )
     parser.add_argument(
         "--ca-bundle",

@@ -17,7 +17,8 @@ from typing import Any
 from .. import _discovery, _signing
 from .._constants import ENV_POLICY_PUBLIC_KEY
 from .._errors import PolicyConfigError
-from .._policy import Policy, _toml_value
+from .._policy import Policy
+from .._toml import toml_value
 from . import _options
 from ._options import add_policy_file, policy_file, policy_file_or_discovered
 
@@ -227,7 +228,7 @@ def _show(args: argparse.Namespace) -> int:
     document = policy.to_dict()
     sources = explanation.sources
     for key in ("version", "mode"):
-        print(f"{key} = {_toml_value(document[key])}  # {sources.get(key, 'default')}")
+        print(f"{key} = {toml_value(document[key])}  # {sources.get(key, 'default')}")
     for section, table in document.items():
         if not isinstance(table, dict):
             continue
@@ -235,7 +236,7 @@ def _show(args: argparse.Namespace) -> int:
         for key in (f.name for f in dataclasses.fields(getattr(policy, section))):
             source = sources.get(f"{section}.{key}", "default")
             if key in table:
-                print(f"{key} = {_toml_value(table[key])}  # {source}")
+                print(f"{key} = {toml_value(table[key])}  # {source}")
             else:
                 print(f"# {key} not set: unrestricted  # {source}")
     return 0
