@@ -531,7 +531,7 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     )
     new = HardenedSession(
         guard=guard,
-        wire=WireCheck(policy, url, client.meta.service_model, kind=kind),
+        wire=WireCheck(policy, url, kind=kind),
         ssl_context=_spare_ssl_context(old) if fresh else None,
         verify=settings["_verify"],
         proxies=proxies,

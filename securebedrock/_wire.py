@@ -10,7 +10,8 @@ are written, after the last handler ran, and compares:
 
 - scheme, host and port (read with urllib3's parser, the one that opens the
   socket) and any ``Host`` header, against the endpoint checked at construction;
-- the HTTP method and the URL path (botocore's REST template for the operation,
+- the HTTP method and the URL path (the operation's REST template from the
+  operations table,
   e.g. ``/model/{modelId}/converse``), label by label, against the decided
   parameters: the operation and the model (or the body's ``modelId`` for an
   operation that carries it there, StartAsyncInvoke);
@@ -44,7 +45,7 @@ from urllib.parse import unquote, urlparse
 
 from urllib3.util import parse_url
 
-from . import _rules
+from . import _operations, _rules
 from ._constants import AUDIT_LOGGER_NAME
 from ._errors import PolicyViolation
 from ._policy import Policy
@@ -133,6 +134,12 @@ class Expectation:
         self.body_model: str | None = None
 
 
+# Every operation's wire form, the same for every client: built once.
+_SHAPES: Final[Mapping[str, OperationShape]] = {
+    name: OperationShape(op) for name, op in _operations.OPERATIONS.items()
+}
+
+
 class WireCheck:
     """The last check of one hardened session, precomputed at construction.
 
@@ -141,9 +148,7 @@ class WireCheck:
     Immutable after construction, except ``telemetry`` (set once by the adapter).
     """
 
-    def __init__(
-        self, policy: Policy, endpoint_url: str, service_model: Any, *, kind: Kind
-    ) -> None:
+    def __init__(self, policy: Policy, endpoint_url: str, *, kind: Kind) -> None:
         self.kind: Kind = kind
         self.enforce = policy.mode == "enforce"
         url = parse_url(endpoint_url)
@@ -161,10 +166,7 @@ class WireCheck:
         self.require_sigv4 = kind == "control-plane" or not policy.auth.allow_api_keys
         self.mandated_guardrail = bool(policy.guardrail.identifier)
         self.tiers_restricted = policy.service_tier.allowed is not None
-        self.shapes: dict[str, OperationShape] = {}
-        if kind == "runtime" and service_model is not None:
-            for name in service_model.operation_names:
-                self.shapes[name] = OperationShape(service_model.operation_model(name))
+        self.shapes: Mapping[str, OperationShape] = _SHAPES if kind == "runtime" else {}
         #: Where to audit a request that belongs to no secured call (set by the adapter).
         self.telemetry: Any = None
 

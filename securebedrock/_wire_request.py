@@ -1,8 +1,9 @@
 """Reading a prepared request for the wire check: operation shapes, headers, body.
 
-Pure helpers for ``_wire.py``: what botocore's service model says each operation
-looks like on the wire, and content-free readers of a prepared request's
-headers and JSON body. Nothing here decides anything.
+Pure helpers for ``_wire.py``: what each operation looks like on the wire
+(from the operations table, which a test checks against botocore's service
+model), and content-free readers of a prepared request's headers and JSON
+body. Nothing here decides anything.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from botocore.awsrequest import HeadersDict
+
+from . import _operations
 
 __all__ = [
     "BEARER_SCHEME",
@@ -59,49 +62,35 @@ def auth_scheme(value: object) -> str:
 
 
 class OperationShape:
-    """One operation's wire form, from botocore's service model (built once)."""
+    """One operation's wire form, from the operations table (built once per client)."""
 
     __slots__ = ("body_model", "guardrail", "labels", "method", "path", "tier")
 
-    def __init__(self, operation_model: Any) -> None:
-        http = operation_model.http
-        self.method: str = str(http.get("method", "POST")).upper()
-        template = str(http.get("requestUri", "/")).split("?", 1)[0]
+    def __init__(self, op: _operations.Operation) -> None:
+        self.method: str = op.http_method.upper()
         labels: list[str] = []
         pattern = ""
-        for piece in re.split(r"(\{[^}]+\})", template):
+        for piece in re.split(r"(\{[^}]+\})", op.request_uri.split("?", 1)[0]):
             if piece.startswith("{") and piece.endswith("}"):
                 name = piece[1:-1]
-                greedy = name.endswith("+")
                 labels.append(name.rstrip("+"))
-                pattern += "(.+)" if greedy else "([^/]+)"
+                pattern += "(.+)" if name.endswith("+") else "([^/]+)"
             else:
                 pattern += re.escape(piece)
         self.path = re.compile(pattern)
-        # The label's wire name is its member name for every bedrock-runtime operation;
-        # map wire names back to member names anyway.
-        members = operation_model.input_shape.members if operation_model.input_shape else {}
-        by_wire = {
-            str(shape.serialization.get("name", member)): member
-            for member, shape in members.items()
-            if shape.serialization.get("location") == "uri"
-        }
-        self.labels: tuple[str, ...] = tuple(by_wire.get(label, label) for label in labels)
-        locations = {
-            member: shape.serialization.get("location") for member, shape in members.items()
-        }
-        self.guardrail: Literal["body", "header", "none"] = "none"
-        if locations.get("guardrailIdentifier") == "header":
-            self.guardrail = "header"
-        elif "guardrailConfig" in members:
-            self.guardrail = "body"
-        self.tier: Literal["body", "header", "none"] = "none"
-        if "serviceTier" in members:
-            self.tier = "header" if locations["serviceTier"] == "header" else "body"
+        self.labels: tuple[str, ...] = tuple(labels)
+        self.guardrail: Literal["body", "header", "none"] = {
+            "converse": "body",
+            "invoke": "header",
+        }.get(op.guardrail, "none")  # type: ignore[assignment]
+        self.tier: Literal["body", "header", "none"] = {
+            "structure": "body",
+            "string": "header",
+        }.get(op.tier, "none")  # type: ignore[assignment]
         # A model named in the JSON body, not the path (StartAsyncInvoke).
         self.body_model: str | None = None
-        if "modelId" in members and locations["modelId"] is None:
-            self.body_model = "modelId"
+        if op.model_param is not None and op.model_param not in labels:
+            self.body_model = op.model_param
 
 
 def text(value: object) -> str | None:

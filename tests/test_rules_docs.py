@@ -150,14 +150,12 @@ def rule_examples() -> str:
 
 def _wire_example() -> Exception:
     """The real wire check's refusal of a request whose model was rewritten to a profile."""
-    import botocore.session
     from botocore.awsrequest import AWSPreparedRequest
 
     from securebedrock import _wire
 
-    model = botocore.session.get_session().get_service_model("bedrock-runtime")
     endpoint = "https://bedrock-runtime.us-east-1.amazonaws.com"
-    check = _wire.WireCheck(Policy(), endpoint, model, kind="runtime")
+    check = _wire.WireCheck(Policy(), endpoint, kind="runtime")
     context = _wire.CallContext(audit=None, wire=check, enforce=True)
     context.expected = check.expect("Converse", {"modelId": SONNET, "messages": MESSAGES})
     request = AWSPreparedRequest(

@@ -620,3 +620,33 @@ def test_a_refused_control_plane_request_is_audited_on_the_call(
     records = [r for r in _audit(caplog) if r["stage"] == "control-plane"]
     assert len(records) == 1 and records[0]["rules"] == ["auth.api_key"]
     assert records[0]["trace_id"] == format(span.context.trace_id, "032x")
+
+
+def test_the_wire_shapes_agree_with_botocores_model() -> None:
+    """What the check expects on the wire is what botocore serialises, operation by operation."""
+    import botocore.session
+
+    from securebedrock import _wire
+
+    model = botocore.session.get_session().get_service_model("bedrock-runtime")
+    check = _wire.WireCheck(
+        Policy(), "https://bedrock-runtime.us-east-1.amazonaws.com", kind="runtime"
+    )
+    assert set(check.shapes) == set(model.operation_names)
+    for name, shape in check.shapes.items():
+        operation = model.operation_model(name)
+        members = operation.input_shape.members
+        location = {m: s.serialization.get("location") for m, s in members.items()}
+        assert shape.method == operation.http["method"], name
+        assert shape.path.fullmatch(operation.http["requestUri"].split("?")[0]) is not None, name
+        assert set(shape.labels) == {m for m, where in location.items() if where == "uri"}, name
+        guardrail = "header" if location.get("guardrailIdentifier") == "header" else "none"
+        if "guardrailConfig" in members:
+            guardrail = "body"
+        assert shape.guardrail == guardrail, name
+        tier = "none"
+        if "serviceTier" in members:
+            tier = "header" if location["serviceTier"] == "header" else "body"
+        assert shape.tier == tier, name
+        body_model = "modelId" if "modelId" in members and location["modelId"] is None else None
+        assert shape.body_model == body_model, name
