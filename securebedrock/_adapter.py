@@ -23,12 +23,11 @@ import os
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import botocore
 from botocore.client import BaseClient
 
-from . import _digest, _profiles, _rules, _snapshot, _wire
+from . import _digest, _profiles, _rules, _snapshot, _urls, _wire
 from ._errors import PolicyViolation, SecureBedrockError, TransportSecurityError
 from ._policy import Policy
 from ._retry import Retrier, RetryConfig, disable_botocore_retries
@@ -58,9 +57,10 @@ class SecuredState:
         self.enforce = policy.mode == "enforce"
         self.region: str = client.meta.region_name or ""
         self.partition: str = client.meta.partition or "aws"
-        endpoint = urlsplit(client.meta.endpoint_url)
-        self.endpoint_host: str = endpoint.hostname or ""
-        self.endpoint_port: int = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+        # Read by the parser that opens the socket (already checked by the transport).
+        self.endpoint = _urls.parse_endpoint(client.meta.endpoint_url, source="client endpoint")
+        self.endpoint_host: str = self.endpoint.host
+        self.endpoint_port: int = self.endpoint.port
         # Weak, like ``original`` (see _WeakOriginal): the state lives in the client.
         self._client_ref = weakref.ref(client)
         # [telemetry + retry, issue 6] built once here, never per call.
@@ -74,6 +74,8 @@ class SecuredState:
             tracer_provider=self.observability.tracer_provider,
             meter_provider=self.observability.meter_provider,
             hmac_key=_digest.load_key(policy),  # audit.content = "digest" without a key fails here
+            policy_release=getattr(policy.release, "id", None),
+            policy_serial=getattr(policy.release, "serial", None),
         )
         self.retrier = Retrier(self.observability.retry or RetryConfig(), client)
         # [enforcement, issue 4] set by _install_enforcement before the state is used.
