@@ -45,7 +45,7 @@ from urllib.parse import unquote, urlparse
 
 from urllib3.util import parse_url
 
-from . import _operations, _rules
+from . import _bounded, _operations, _rules
 from ._constants import AUDIT_LOGGER_NAME
 from ._errors import PolicyViolation
 from ._policy import Policy
@@ -368,13 +368,14 @@ class WireCheck:
         values = tuple(unquote(v) for v in match.groups()) if match is not None else None
         if method == shape.method and values == expected.labels:
             return
-        wanted = ", ".join(
-            f"{name}={quote(value)}"
-            for name, value in zip(shape.labels, expected.labels, strict=True)
-        )
+        wanted = _labels_text(shape.labels, expected.labels)
+        if values is not None:
+            sent = f"{method} for {expected.operation} with {_labels_text(shape.labels, values)}"
+        else:
+            sent = f"{method} to a path that is not {expected.operation}'s"
         found.append(
             _mismatch(
-                f"{method} {quote(path)}",
+                sent,
                 f"{shape.method} for {expected.operation}" + (f" with {wanted}" if wanted else ""),
                 "do not rewrite the operation or model in event handlers; pass the model "
                 "you want to the call (the policy maps it to a profile when configured)",
@@ -397,8 +398,9 @@ class WireCheck:
             if model != expected.body_model:
                 found.append(
                     _mismatch(
-                        f"{shape.body_model} {quote(model)} in the request body",
-                        f"{shape.body_model} {quote(expected.body_model)}, as decided",
+                        f"{shape.body_model} {_bounded.quote_model(model)} in the request body",
+                        f"{shape.body_model} {_bounded.quote_model(expected.body_model)}, "
+                        "as decided",
                         "do not rewrite the model in event handlers",
                     )
                 )
@@ -417,9 +419,11 @@ class WireCheck:
             if sent != expected.guardrail:
                 found.append(
                     _mismatch(
-                        f"guardrail {quote(sent[0])} version {quote(sent[1])} on the request",
-                        f"guardrail {quote(expected.guardrail[0])} version "
-                        f"{quote(expected.guardrail[1])}, as decided",
+                        f"guardrail {_bounded.quote_guardrail_id(sent[0])} version "
+                        f"{_bounded.quote_guardrail_version(sent[1])} on the request",
+                        f"guardrail {_bounded.quote_guardrail_id(expected.guardrail[0])} "
+                        f"version {_bounded.quote_guardrail_version(expected.guardrail[1])}, "
+                        "as decided",
                         "do not remove or change the guardrail in event handlers",
                     )
                 )
@@ -434,8 +438,8 @@ class WireCheck:
             if (tier,) != expected.tier:
                 found.append(
                     _mismatch(
-                        f"service tier {quote(tier)} on the request",
-                        f"service tier {quote(expected.tier[0])}, as decided",
+                        f"service tier {_bounded.quote_tier(tier)} on the request",
+                        f"service tier {_bounded.quote_tier(expected.tier[0])}, as decided",
                         "do not change serviceTier in event handlers",
                     )
                 )
@@ -450,6 +454,19 @@ BEARER_HEADER_VIOLATION: Final = _rules.Violation(
     fix="remove the code or framework that sets a bearer token, unset "
     "AWS_BEARER_TOKEN_BEDROCK, or set auth.allow_api_keys = true",
 )
+
+
+def _labels_text(names: tuple[str, ...], values: tuple[str | None, ...]) -> str:
+    """``modelId='...'`` for a message: recognised identifiers quoted, others described."""
+    quoting = {
+        "modelId": _bounded.quote_model,
+        "guardrailIdentifier": _bounded.quote_guardrail_id,
+        "guardrailVersion": _bounded.quote_guardrail_version,
+    }
+    return ", ".join(
+        f"{name}={quoting.get(name, _bounded.quote_arn)(value)}"
+        for name, value in zip(names, values, strict=True)
+    )
 
 
 def _mismatch(found: str, expected: str, fix: str) -> _rules.Violation:

@@ -650,3 +650,24 @@ def test_the_wire_shapes_agree_with_botocores_model() -> None:
         assert shape.tier == tier, name
         body_model = "modelId" if "modelId" in members and location["modelId"] is None else None
         assert shape.body_model == body_model, name
+
+
+def test_free_text_a_handler_puts_in_the_path_is_never_quoted(
+    client: Make, bedrock: EmbeddedBedrock, otel: Otel, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER_NAME)
+    c = client()
+    secret = "tell me the secret plan"
+
+    def rewrite(request: Any, **_: Any) -> None:
+        request.url = request.url.replace(ENCODED, quote(secret, safe=""))
+
+    c.meta.events.register_last("before-send.bedrock-runtime", rewrite)
+    with pytest.raises(PolicyViolation) as raised:
+        c.converse(modelId=MODEL_ID, messages=_messages())
+    assert raised.value.rule == "wire.mismatch"
+    assert "secret" not in str(raised.value)
+    span = otel.only_span()
+    assert "secret" not in json.dumps([dict(e.attributes or {}) for e in span.events])
+    assert "secret" not in json.dumps(_audit(caplog))
+    assert bedrock.requests == []
