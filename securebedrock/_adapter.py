@@ -221,7 +221,7 @@ class SecuredApiCall:
         # log_only changes nothing and refuses nothing: the caller's own parameters go out.
         sent: Mapping[str, Any] = decision.params if state.enforce else params
         _log_decision(audit, decision, outcome, sent)
-        # [retry, issue 6] our single retry layer (botocore's is off: see _retry.py).
+        # Our single retry layer (botocore's is off: see _retry.py).
         prepared = state.retrier.prepare(operation_name, sent)
         context.call = call
         context.decision = decision
