@@ -357,8 +357,6 @@ def snapshot(
     flag = document.get("stream", False) if document is not None else False
     if not isinstance(flag, bool):
         # The service may read 1 or "true" as a stream the span would not expect.
-        raise _unsupported(
-            route.operation, f"stream {type(flag).__name__}", "stream true or false"
-        )
+        raise _unsupported(route.operation, f"stream {type(flag).__name__}", "stream true or false")
     stream = route.stream == "eventstream" or flag
     return Snapshot(params=params, body=document, stream=stream)

@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSRequest
 
 from . import _rules
 from ._discovery import effective_policy
-from ._errors import PolicyViolation, SecureBedrockError
+from ._errors import PolicyViolation, SecureBedrockError, TransportSecurityError
 from ._httpx_api import (
     GUARDRAIL_HEADERS,
     RULE_WIRE_MISMATCH,
@@ -36,14 +36,8 @@ from ._httpx_conn import ConnectionChecks, ssl_context
 from ._httpx_stream import BodyObserver, wrapped_stream_classes
 from ._policy import Policy
 from ._telemetry import (
-    ATTR_DECISION,
-    ATTR_EXPECTED,
-    ATTR_FOUND,
     ATTR_PEER_ADDRESS_CLASS,
-    ATTR_RULE,
-    ATTR_RULES,
     ATTR_TLS_VERSION,
-    EVENT_VIOLATION,
     CallRecord,
     Telemetry,
 )
@@ -355,26 +349,23 @@ class Core:
 
 
 def fail(record: CallRecord, error: BaseException) -> None:
-    """End a call's span with its error; a refusal also records its rule as a deny."""
+    """End a call's span with its error; a refusal is recorded as a deny with its rule
+    and the stage that refused it (``engine``, ``wire`` or ``transport``)."""
     rule = getattr(error, "rule", None)
     if isinstance(error, SecureBedrockError) and isinstance(rule, str) and record.outcome != "deny":
-        try:
-            record.outcome = "deny"
-            record.rules = (*record.rules, rule)
-            record._count_violation(rule)
-            if record.recording:
-                record.span.set_attributes({ATTR_DECISION: "deny", ATTR_RULES: record.rules})
-                record.span.add_event(
-                    EVENT_VIOLATION,
-                    {
-                        ATTR_RULE: rule,
-                        ATTR_DECISION: "deny",
-                        ATTR_FOUND: str(error.found)[:512],
-                        ATTR_EXPECTED: str(error.expected)[:512],
-                    },
-                )
-        except Exception as exc:  # telemetry never breaks a call
-            _log.debug("securebedrock telemetry error in a refusal: %s", type(exc).__name__)
+        if rule == RULE_WIRE_MISMATCH:
+            stage = "wire"
+        elif isinstance(error, TransportSecurityError):
+            stage = "transport"
+        else:
+            stage = "engine"
+        violation = _rules.Violation(
+            rule=rule,
+            found=str(error.found or "")[:512],
+            expected=str(error.expected or "")[:512],
+            fix=str(error.fix or ""),
+        )
+        record.late((violation,), "deny", stage)
     record.failed(error)
 
 

@@ -549,3 +549,9 @@ def test_connection_refusals_are_audited(client: Callable[..., httpx.Client], ot
     attributes = dict(otel.only_span().attributes or {})
     assert attributes["securebedrock.decision"] == "deny"
     assert attributes["securebedrock.rules"] == ("network.private_endpoint",)
+
+
+def test_the_transport_reports_the_wire_checks_rule() -> None:
+    from securebedrock import _httpx_api, _wire
+
+    assert _httpx_api.RULE_WIRE_MISMATCH == _wire.RULE_WIRE_MISMATCH
