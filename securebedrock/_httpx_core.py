@@ -131,7 +131,9 @@ class Core:
                 meter_provider=self._observability[1],
             )
             with self._lock:
-                found = self._telemetry.setdefault(key, found)
+                # Refused destinations have spans too: keep the cache bounded.
+                if len(self._telemetry) < 32:
+                    found = self._telemetry.setdefault(key, found)
         return found
 
     # -- the decision ---------------------------------------------------------------------
