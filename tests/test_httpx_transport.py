@@ -555,3 +555,29 @@ def test_the_transport_reports_the_wire_checks_rule() -> None:
     from securebedrock import _httpx_api, _wire
 
     assert _httpx_api.RULE_WIRE_MISMATCH == _wire.RULE_WIRE_MISMATCH
+
+
+def test_invoke_model_carries_the_guardrail_and_maps_the_model_in_the_path(
+    bedrock: EmbeddedBedrock, client: Callable[..., httpx.Client]
+) -> None:
+    policy = Policy.from_toml(
+        POLICY_TOML
+        + '[regions]\ncross_region = true\nallowed_geographies = ["us"]\n'
+        + f'[inference_profile]\nmap = {{ "{MODEL}" = "us.{MODEL}" }}\n'
+    )
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 32,
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    response = client(policy).post(f"/model/{MODEL.replace(':', '%3A')}/invoke", json=body)
+    assert response.status_code == 200, response.text
+    [received] = bedrock.requests
+    assert received.operation == "InvokeModel"
+    assert received.model_id == f"us.{MODEL}"
+    assert received.headers["x-amzn-bedrock-guardrailidentifier"] == GUARDRAIL.identifier
+    assert received.auth == "sigv4"
+    with pytest.raises(PolicyViolation) as caught:
+        client(policy).post(f"/model/{DENIED}/invoke", json=body)
+    assert caught.value.rule == "model.not_allowed"
+    assert len(bedrock.requests) == 1
