@@ -581,3 +581,49 @@ def test_invoke_model_carries_the_guardrail_and_maps_the_model_in_the_path(
         client(policy).post(f"/model/{DENIED}/invoke", json=body)
     assert caught.value.rule == "model.not_allowed"
     assert len(bedrock.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("style", "complete", "cut"),
+    [
+        ("openai", b'data: {"choices": []}\n\ndata: [DONE]\n\n', b'data: {"choices": []}\n\n'),
+        (
+            "anthropic",
+            b'event: message_start\ndata: {"type": "message_start"}\n\n'
+            b'event: message_stop\ndata: {"type": "message_stop"}\n\n',
+            b'event: message_start\ndata: {"type": "message_start"}\n\n',
+        ),
+        (
+            "responses",
+            b'event: response.created\ndata: {"type": "response.created"}\n\n'
+            b'event: response.completed\ndata: {"type": "response.completed",'
+            b' "response": {"usage": {"input_tokens": 3, "output_tokens": 5}}}\n\n',
+            b'event: response.created\ndata: {"type": "response.created"}\n\n',
+        ),
+    ],
+)
+def test_each_stream_style_knows_its_terminal_event(
+    otel: Otel, style: str, complete: bytes, cut: bytes
+) -> None:
+    from securebedrock._httpx_stream import BodyObserver
+    from securebedrock._telemetry import Telemetry
+
+    telemetry = Telemetry(
+        mode="enforce",
+        policy_digest=None,
+        region="us-east-1",
+        server_address="bedrock-mantle.us-east-1.api.aws",
+        server_port=443,
+        tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+    )
+    for body, ends_well in ((complete, True), (cut, False)):
+        observer = BodyObserver(
+            telemetry.start("MantleResponses", {"modelId": MODEL}), operation="X", style=style
+        )
+        # Split mid-line: events may straddle chunks.
+        for piece in (body[:7], body[7:]):
+            observer.feed(piece)
+        assert (observer.finished() is None) is ends_well
+    ends = [dict(s.attributes or {})["securebedrock.stream.end"] for s in otel.spans()]
+    assert ends == ["exhausted", "interrupted"]
