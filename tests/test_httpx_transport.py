@@ -627,3 +627,46 @@ def test_each_stream_style_knows_its_terminal_event(
         assert (observer.finished() is None) is ends_well
     ends = [dict(s.attributes or {})["securebedrock.stream.end"] for s in otel.spans()]
     assert ends == ["exhausted", "interrupted"]
+
+
+def test_proxy_variables_do_not_route_around_the_checks(
+    bedrock: EmbeddedBedrock, client: Callable[..., httpx.Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A client given a transport ignores HTTPS_PROXY/ALL_PROXY, and so does the transport's
+    # own pool: the request goes straight to the endpoint the checks saw (port 9 refuses).
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert client().post(CHAT, json=chat()).status_code == 200
+    assert len(bedrock.requests) == 1
+
+
+def test_the_async_transport_checks_the_negotiated_version(
+    bedrock: EmbeddedBedrock, otel: Otel
+) -> None:
+    async def main() -> None:
+        transport = securebedrock.AsyncHTTPTransport(**transport_kwargs(bedrock, otel=otel))
+        async with httpx.AsyncClient(transport=transport, base_url=bedrock.endpoint_url) as http:
+            assert (await http.post(CHAT, json=chat())).status_code == 200
+
+    asyncio.run(main())
+    attributes = dict(otel.only_span().attributes or {})
+    assert attributes["securebedrock.tls.version"] == "TLSv1.3"
+    assert attributes["securebedrock.peer.address_class"] == "loopback"
+
+
+def test_the_async_tls_floor_fails_the_handshake_before_the_request(otel: Otel) -> None:
+    with EmbeddedBedrock(guardrails=[GUARDRAIL], tls_max_version="1.2") as server:
+        policy = Policy.from_toml(POLICY_TOML + '[tls]\nminimum_version = "1.3"\n')
+
+        async def main() -> None:
+            transport = securebedrock.AsyncHTTPTransport(**transport_kwargs(server, policy, otel))
+            async with httpx.AsyncClient(transport=transport, base_url=server.endpoint_url) as h:
+                with pytest.raises(TransportSecurityError) as caught:
+                    await h.post(CHAT, json=chat())
+                assert caught.value.rule == "tls.version"
+
+        asyncio.run(main())
+        assert server.requests == []
+    assert dict(otel.only_span().attributes or {})["securebedrock.rules"] == ("tls.version",)
