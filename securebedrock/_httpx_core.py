@@ -282,6 +282,11 @@ class Core:
             plan.endpoint.port,
         ) or url.scheme != "https":
             problems.append("destination")
+        # The Host header is what the service routes and SigV4 signs: it must name the
+        # host the socket is opened for.
+        hosts = outgoing.headers.get_list("host")
+        if hosts != [url.netloc.decode("ascii")]:
+            problems.append("Host header")
         if url.raw_path != plan.raw_path:
             problems.append("path")
         if outgoing.content != plan.body:

@@ -670,3 +670,15 @@ def test_the_async_tls_floor_fails_the_handshake_before_the_request(otel: Otel) 
         asyncio.run(main())
         assert server.requests == []
     assert dict(otel.only_span().attributes or {})["securebedrock.rules"] == ("tls.version",)
+
+
+def test_a_host_header_naming_another_host_is_refused(
+    bedrock: EmbeddedBedrock, client: Callable[..., httpx.Client]
+) -> None:
+    with pytest.raises(PolicyViolation) as caught:
+        client().post(
+            CHAT, json=chat(), headers={"Host": "bedrock-runtime.us-west-2.amazonaws.com"}
+        )
+    assert caught.value.rule == "wire.mismatch"
+    assert "Host header" in str(caught.value)
+    assert bedrock.requests == []
