@@ -129,6 +129,8 @@ class Core:
                 server_port=port,
                 tracer_provider=self._observability[0],
                 meter_provider=self._observability[1],
+                policy_release=getattr(self.policy.release, "id", None),
+                policy_serial=getattr(self.policy.release, "serial", None),
             )
             with self._lock:
                 # Refused destinations have spans too: keep the cache bounded.
