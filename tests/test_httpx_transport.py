@@ -682,3 +682,29 @@ def test_a_host_header_naming_another_host_is_refused(
     assert caught.value.rule == "wire.mismatch"
     assert "Host header" in str(caught.value)
     assert bedrock.requests == []
+
+
+def test_the_org_policy_file_is_the_floor_and_its_release_is_on_the_span(
+    bedrock: EmbeddedBedrock,
+    otel: Otel,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    org = tmp_path / "policy.toml"
+    org.write_text(
+        'version = 1\n[release]\nid = "2026-12-test-1"\nserial = 1\n'
+        f'[guardrail]\nidentifier = "{GUARDRAIL.identifier}"\nversion = "{GUARDRAIL.version}"\n'
+    )
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(org))
+    monkeypatch.setenv("SECUREBEDROCK_STATE_DIR", str(tmp_path / "state"))
+    # The code policy names no guardrail: the org file's is mandated all the same.
+    code = Policy.from_toml('version = 1\n[models]\ndeny = ["meta.*"]\n')
+    transport = HTTPTransport(**transport_kwargs(bedrock, code, otel))
+    assert transport.policy.guardrail.identifier == GUARDRAIL.identifier
+    with httpx.Client(transport=transport, base_url=bedrock.endpoint_url) as http:
+        assert http.post(CHAT, json=chat()).status_code == 200
+    assert (
+        bedrock.requests[-1].headers["x-amzn-bedrock-guardrailidentifier"] == GUARDRAIL.identifier
+    )
+    attributes = dict(otel.only_span().attributes or {})
+    assert attributes["securebedrock.policy.release"] == "2026-12-test-1"
