@@ -20,7 +20,7 @@ from typing import Any, Final
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from . import _rules
+from . import _netcheck, _rules
 from ._discovery import effective_policy
 from ._errors import PolicyViolation, SecureBedrockError, TransportSecurityError
 from ._httpx_api import (
@@ -113,6 +113,9 @@ class Core:
         self.credentials = _credentials(
             aws_access_key_id, aws_secret_access_key, aws_session_token, botocore_session
         )
+        # Loads botocore's endpoint data (the DNS suffixes) now, not on the first call.
+        _netcheck.classify_service_host("", "bedrock-runtime")
+        _netcheck.classify_service_host("", "bedrock-mantle")
         self._observability = (tracer_provider, meter_provider)
         self._telemetry: dict[tuple[str, int], Telemetry] = {}
         self._lock = threading.Lock()
