@@ -86,8 +86,10 @@ def _serve(
     original_handle = handler_class._handle
     samples: list[float] = []
     cpu_started: list[float] = []
+    entered = [0]
 
     def timed_handle(self: Any) -> None:
+        entered[0] += 1
         start = time.perf_counter()
         try:
             original_handle(self)
@@ -122,10 +124,16 @@ def _serve(
                     answer = None
                 elif command == "time_requests":
                     samples.clear()
+                    entered[0] = 0
                     cpu_started[:] = [time.process_time()]
                     handler_class._handle = timed_handle  # type: ignore[method-assign]
                     answer = None
                 elif command == "timing":
+                    # A handler finishes (and appends its sample) just after its response
+                    # is written, so the client may ask before the last one is in.
+                    deadline = time.monotonic() + 5
+                    while len(samples) < entered[0] and time.monotonic() < deadline:
+                        time.sleep(0.001)
                     handler_class._handle = original_handle  # type: ignore[method-assign]
                     cpu = time.process_time() - (cpu_started[0] if cpu_started else 0.0)
                     count = len(samples)
