@@ -53,7 +53,7 @@ __all__ = [
 
 AuthKind = Literal["sigv4", "bearer", "none"]
 
-#: The rule ids this engine (and the adapter's ``before-send`` check) can report.
+#: The rule ids this engine (and the checks on the prepared request) can report.
 RULE_IDS: Final[tuple[str, ...]] = (
     "guardrail.missing",
     "guardrail.conflict",
@@ -64,6 +64,8 @@ RULE_IDS: Final[tuple[str, ...]] = (
     "model.not_allowed",
     "service_tier.not_allowed",
     "auth.api_key",
+    # Reported by the last check on the prepared request (securebedrock/_wire.py).
+    "wire.mismatch",
 )
 
 

@@ -77,6 +77,8 @@ ATTR_STREAM_END: Final = "securebedrock.stream.end"
 ATTR_RULE: Final = "securebedrock.rule"
 ATTR_FOUND: Final = "securebedrock.found"
 ATTR_EXPECTED: Final = "securebedrock.expected"
+#: Where a violation was found: engine, wire, before-send, transport or control-plane.
+ATTR_STAGE: Final = "securebedrock.stage"
 ATTR_PROMPT_DIGEST: Final = "securebedrock.prompt.digest"
 ATTR_COMPLETION_DIGEST: Final = "securebedrock.completion.digest"
 ATTR_EXCEPTION_TYPE: Final = "exception.type"
@@ -377,6 +379,17 @@ class Telemetry:
             return CallRecord(self, operation, {}, span=trace.INVALID_SPAN)
 
 
+class _Finding:
+    """A rule found broken outside the engine (same fields as an engine violation)."""
+
+    __slots__ = ("expected", "found", "rule")
+
+    def __init__(self, rule: str, found: str, expected: str) -> None:
+        self.rule = rule
+        self.found = found
+        self.expected = expected
+
+
 class CallRecord:
     """The audit record of one call: its span, its metrics, its audit-log line."""
 
@@ -403,6 +416,7 @@ class CallRecord:
         self.first_chunk_seen = False
         self.guardrail_intervened = False
         self._completion: _digest.Digester | None = None
+        self._audit_fields: dict[str, Any] = {}
         if span is None:
             attributes = dict(telemetry.base_attributes)
             attributes[sc.GEN_AI_OPERATION_NAME] = self.gen_ai_operation
@@ -428,9 +442,11 @@ class CallRecord:
         self.outcome = outcome
         violations = tuple(getattr(decision, "violations", ()) or ())
         rules = tuple(v.rule for v in violations)
-        self.rules = rules
         for rule in rules:
             self._count_violation(rule)
+        # Rules recorded earlier in the call (a refused control-plane request) stay.
+        rules = tuple(dict.fromkeys(self.rules + rules))
+        self.rules = rules
         sent = _str(params_sent.get("modelId"))
         requested = _str(getattr(decision, "model_requested", None)) or self.model
         # What really goes out: in log_only the caller's own params (no profile mapping).
@@ -449,9 +465,10 @@ class CallRecord:
         )
         guardrail_id = _bounded.guardrail_id(guardrail_id)
         guardrail_version = _bounded.guardrail_version(guardrail_version)
-        _log_decision_record(
-            self, decision, rules, requested, model_sent, guardrail_id, guardrail_version, profile
+        self._audit_fields = _audit_fields(
+            self, decision, requested, model_sent, guardrail_id, guardrail_version, profile
         )
+        _log_decision_record(self, rules, "engine")
         if not self.recording:
             return
         span = self.span
@@ -491,6 +508,41 @@ class CallRecord:
                     ATTR_DECISION: outcome,
                     ATTR_FOUND: str(violation.found),
                     ATTR_EXPECTED: str(violation.expected),
+                },
+            )
+
+    @_safe
+    def late(self, violations: Sequence[Any], outcome: str, stage: str) -> None:
+        """Violations found after the decision (wire check, transport, before-send check).
+
+        ``outcome`` is ``deny`` (the call is refused) or ``log_only`` (recorded, sent).
+        Like :meth:`decided`: the span's decision and rule ids, one violation event per
+        new rule, the violation counter, and one audit-log record (with ``stage``).
+        """
+        new = [v for v in violations if getattr(v, "rule", None) not in self.rules]
+        new = list({v.rule: v for v in new}.values())
+        if outcome == "deny":
+            self.outcome = "deny"
+        elif self.outcome == "allow":
+            self.outcome = "log_only"
+        elif not new:
+            return
+        self.rules = self.rules + tuple(v.rule for v in new)
+        for violation in new:
+            self._count_violation(violation.rule)
+        _log_decision_record(self, self.rules, stage)
+        if not self.recording:
+            return
+        self.span.set_attributes({ATTR_DECISION: self.outcome, ATTR_RULES: self.rules})
+        for violation in new:
+            self.span.add_event(
+                EVENT_VIOLATION,
+                {
+                    ATTR_RULE: violation.rule,
+                    ATTR_DECISION: self.outcome,
+                    ATTR_FOUND: str(violation.found),
+                    ATTR_EXPECTED: str(violation.expected),
+                    ATTR_STAGE: stage,
                 },
             )
 
@@ -558,26 +610,14 @@ class CallRecord:
         new = tuple(rule for rule in found if isinstance(rule, str) and rule not in self.rules)
         if not new:
             return
-        self.rules = self.rules + new
-        if self.outcome == "allow":
-            self.outcome = "log_only"
-        for rule in new:
-            self._count_violation(rule)
-        if not self.recording:
-            return
-        self.span.set_attributes({ATTR_RULES: self.rules, ATTR_DECISION: self.outcome})
         address_class = getattr(info, "address_class", "")
         tls_version = getattr(info, "tls_version", "")
-        for rule in new:
-            self.span.add_event(
-                EVENT_VIOLATION,
-                {
-                    ATTR_RULE: rule,
-                    ATTR_DECISION: self.outcome,
-                    ATTR_FOUND: f"connection to a {address_class} address over {tls_version}",
-                    ATTR_EXPECTED: "see the policy's transport rules",
-                },
-            )
+        what = f"connection to a {address_class} address over {tls_version}"
+        self.late(
+            [_Finding(rule, what, "see the policy's transport rules") for rule in new],
+            "log_only",
+            "transport",
+        )
 
     # -- outcome ------------------------------------------------------------------------
 
@@ -1050,33 +1090,51 @@ class SecuredEventStream(_EventStreamBase):
 # -- the audit log --------------------------------------------------------------------------
 
 
-def _log_decision_record(
+def _audit_fields(
     record: CallRecord,
     decision: Any,
-    rules: Sequence[str],
     requested: str | None,
     model_sent: str | None,
     guardrail_id: str | None,
     guardrail_version: str | None,
     profile: str | None,
-) -> None:
-    """One structured, JSON-serializable, content-free record per decision."""
-    # A violation is worth a WARNING (enforced or only logged); an allowed call is INFO.
-    level = logging.WARNING if rules else logging.INFO
-    if not _audit_log.isEnabledFor(level):
-        return
-    span_context = record.span.get_span_context()
-    fields: dict[str, Any] = {
-        "operation": record.operation,
-        "decision": record.outcome,
-        "mode": record._t.mode,
-        "rules": list(rules),
+) -> dict[str, Any]:
+    """The parts of a call's audit-log record fixed by its decision."""
+    return {
         "changes": [str(c.path) for c in getattr(decision, "changes", ()) or ()],
         "model_requested": requested,
         "model_sent": model_sent,
         "inference_profile": profile,
         "guardrail_id": guardrail_id,
         "guardrail_version": guardrail_version,
+    }
+
+
+def _log_decision_record(record: CallRecord, rules: Sequence[str], stage: str) -> None:
+    """One structured, JSON-serializable, content-free record per decision.
+
+    The same fields for every stage that decides (``engine``, ``wire``,
+    ``before-send``, ``transport``, ``control-plane``); a refusal after the
+    engine's decision gets a record of its own, with the call's model and guardrail.
+    """
+    # A violation is worth a WARNING (enforced or only logged); an allowed call is INFO.
+    level = logging.WARNING if rules else logging.INFO
+    if not _audit_log.isEnabledFor(level):
+        return
+    span_context = record.span.get_span_context()
+    decided = record._audit_fields
+    fields: dict[str, Any] = {
+        "operation": record.operation,
+        "decision": record.outcome,
+        "mode": record._t.mode,
+        "stage": stage,
+        "rules": list(rules),
+        "changes": decided.get("changes", []),
+        "model_requested": decided.get("model_requested", _bounded.model(record.model)),
+        "model_sent": decided.get("model_sent"),
+        "inference_profile": decided.get("inference_profile"),
+        "guardrail_id": decided.get("guardrail_id"),
+        "guardrail_version": decided.get("guardrail_version"),
         "region": record._t.region,
         "policy_digest": record._t.policy_digest,
         "policy_release": record._t.policy_release,

@@ -26,7 +26,7 @@ import os
 import ssl
 import urllib.request
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from botocore.client import BaseClient
 from botocore.config import Config
@@ -54,6 +54,7 @@ from ._transport_session import (
     reset_last_connection,
     tls_context,
 )
+from ._wire import WireCheck
 
 __all__ = [
     "ConnectionInfo",
@@ -533,8 +534,12 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     client_cert: Any = settings["_cert_file"]
     if settings["_key_file"]:
         client_cert = (settings["_cert_file"], settings["_key_file"])
+    kind: Literal["runtime", "control-plane"] = (
+        "runtime" if service_name == SERVICE_NAME else "control-plane"
+    )
     new = HardenedSession(
         guard=guard,
+        wire=WireCheck(policy, url, kind=kind),
         ssl_context=_spare_ssl_context(old) if fresh else None,
         verify=settings["_verify"],
         proxies=proxies,

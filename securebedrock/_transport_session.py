@@ -53,6 +53,7 @@ from . import _netcheck, _urls
 from ._constants import AUDIT_LOGGER_NAME
 from ._errors import TransportSecurityError
 from ._policy import TLS_VERSIONS, Policy
+from ._wire import WireCheck
 
 __all__ = [
     "ConnectionInfo",
@@ -421,10 +422,17 @@ class HardenedSession(URLLib3Session):
     """
 
     def __init__(
-        self, *, guard: Guard, ssl_context: ssl.SSLContext | None = None, **settings: Any
+        self,
+        *,
+        guard: Guard,
+        wire: WireCheck | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        **settings: Any,
     ) -> None:
         # Set before super().__init__: it calls _get_ssl_context() for the pool manager.
         self.sb_guard = guard
+        #: The last check of every request against its decision (see _wire.py).
+        self.sb_wire = wire
         # An unused context to harden instead of making a new one (OpenSSL 3 takes
         # ~0.3 ms per context, a fifth of a client's construction): see
         # _transport.harden_client. Only for the direct pool manager; proxies get new ones.
@@ -463,6 +471,11 @@ class HardenedSession(URLLib3Session):
 
     def send(self, request: Any) -> Any:
         _last.info = None
+        wire = self.sb_wire
+        if wire is not None:
+            # After every event handler, before a byte is written: the request must be
+            # the one that was decided (refused here in enforce mode).
+            wire.check(request)
         try:
             return super().send(request)
         except HTTPClientError as exc:

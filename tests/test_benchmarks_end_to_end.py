@@ -34,6 +34,7 @@ EXPECTED_TARGETS = {
     "converse_vs_instrumented_boto3": "<= 0.9",
     "stream_throughput": ">= 0.98",
     "policy_evaluation": "<= 5",
+    "wire_check": None,
     "client_construction": "<= 1.5",
     "first_call_resolving_profile": None,
     "concurrency": ">= 0.95",

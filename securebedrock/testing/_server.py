@@ -794,8 +794,11 @@ class EmbeddedBedrock:
         self, method: str, raw_path: str, query: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[str, str | None]:
         authorization = headers.get("authorization", "")
-        if authorization[:7].lower() == "bearer ":
-            token = authorization[7:].strip()
+        # As the real service (and securebedrock's own checks) read it: any whitespace
+        # around or after the scheme, any case.
+        scheme, *rest = authorization.split(None, 1) or [""]
+        if scheme.casefold() == "bearer":
+            token = rest[0].strip() if rest else ""
             if any(hmac.compare_digest(token, known) for known in self.bearer_tokens):
                 return "bearer", None
             raise _AuthError(
