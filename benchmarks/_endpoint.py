@@ -16,15 +16,19 @@ the child's main thread waits on it while the server's threads answer.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import multiprocessing
+import os
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from securebedrock import _policy
+from securebedrock._constants import ENV_POLICY_FILE, ENV_POLICY_PUBLIC_KEY
 
 #: Seconds to wait for the child to start, or to answer a command.
 START_TIMEOUT = 60.0
@@ -172,7 +176,8 @@ class RemoteEndpoint:
 
     Offers the part of ``EmbeddedBedrock``'s interface the benchmark uses:
     ``client_kwargs()``, ``endpoint_url``, ``pin()``, ``requests``,
-    ``clear()``, ``add_inference_profile()``, ``add_guardrail()``, plus
+    ``clear()``, ``add_inference_profile()``, ``add_guardrail()``,
+    ``org_policy()``, plus
     ``time_requests()``/``timing()`` for the server's own cost per request.
     """
 
@@ -264,6 +269,32 @@ class RemoteEndpoint:
             control_plane_endpoint_url=self.endpoint_url,
         )
         return dataclasses.replace(base, network=network)
+
+    @contextlib.contextmanager
+    def org_policy(self, policy: _policy.Policy | None = None) -> Iterator[str]:
+        """Run a block under an unsigned org policy file holding ``pin(policy)``.
+
+        As ``EmbeddedBedrock.org_policy``: sets ``SECUREBEDROCK_POLICY_FILE`` to
+        the file and unsets ``SECUREBEDROCK_POLICY_PUBLIC_KEY`` for the block
+        (both restored after it); clients made inside enforce that policy.
+        Yields the file's path.
+        """
+        names = (ENV_POLICY_FILE, ENV_POLICY_PUBLIC_KEY)
+        saved = {name: os.environ.get(name) for name in names}
+        with tempfile.TemporaryDirectory(prefix="securebedrock-bench-org-") as directory:
+            path = os.path.join(directory, "policy.toml")
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(self.pin(policy).to_toml())
+            os.environ[ENV_POLICY_FILE] = path
+            os.environ.pop(ENV_POLICY_PUBLIC_KEY, None)
+            try:
+                yield path
+            finally:
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
 
     # -- commands ------------------------------------------------------------------
 

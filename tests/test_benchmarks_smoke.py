@@ -9,6 +9,7 @@ benchmarks --quick`` and ``--profile`` in subprocesses) are in
 from __future__ import annotations
 
 import cProfile
+import dataclasses
 import json
 import math
 import os
@@ -23,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+import securebedrock  # noqa: E402
 from benchmarks import _figures, _profile, _world  # noqa: E402
 from benchmarks._report import (  # noqa: E402
     ClientCpu,
@@ -34,6 +36,8 @@ from benchmarks._report import (  # noqa: E402
 )
 from benchmarks._settings import Settings  # noqa: E402
 from benchmarks._stats import interleave, median, percentile  # noqa: E402
+from securebedrock import _adapter  # noqa: E402
+from securebedrock._constants import ENV_POLICY_FILE, ENV_POLICY_PUBLIC_KEY  # noqa: E402
 
 
 def test_interleave_alternates_abba() -> None:
@@ -166,6 +170,20 @@ def test_the_endpoint_runs_in_its_own_process_and_both_clients_send_one_request(
         assert server.data["requests_timed"] == quick.server_calls
         assert server.data["server_cpu_us_per_request"] > 0
         assert world.server.requests == []
+
+        # An unsigned org policy file pinning the child's server, for a block only.
+        signed_file = os.environ[ENV_POLICY_FILE]
+        tls13 = dataclasses.replace(
+            world.policy, tls=dataclasses.replace(world.policy.tls, minimum_version="1.3")
+        )
+        with world.server.org_policy(tls13) as path:
+            assert os.environ[ENV_POLICY_FILE] == path
+            assert ENV_POLICY_PUBLIC_KEY not in os.environ
+            client = securebedrock.client(**world.client_kwargs)
+            assert _adapter.installed_policy(client) == world.server.pin(tls13)
+            client.close()
+        assert os.environ[ENV_POLICY_FILE] == signed_file
+        assert ENV_POLICY_PUBLIC_KEY in os.environ
 
         # A client-side figure: client CPU beside the ratio, judged on the stated target.
         no_sdk = _figures.converse_enforcement_only(world, quick)
