@@ -455,9 +455,9 @@ def first_call_resolving_profile(world: World, settings: Settings) -> Figure:
     No target. Without ``[inference_profile.known]`` the first call of each
     client asks the control plane (``GetInferenceProfile``, answered by the
     embedded server) where the profile routes; that first call pays for a
-    control-plane client too. The org policy file is set aside for this figure
-    (it declares the profile), and the same policy without the declaration is
-    given in code.
+    control-plane client too. The signed org policy file is set aside for this
+    figure (it declares the profile): the same policy without the declaration is
+    the org policy file meanwhile (``server.org_policy``, unsigned).
     """
     figure = Figure(
         key="first_call_resolving_profile",
@@ -476,25 +476,24 @@ def first_call_resolving_profile(world: World, settings: Settings) -> Figure:
             world.policy.inference_profile, known=types.MappingProxyType({})
         ),
     )
-    saved = {name: os.environ.pop(name) for name in list(world.policy_env) if name in os.environ}
     firsts: list[float] = []
     seconds: list[float] = []
     try:
-        for _ in range(max(2, settings.construct_batch - 2)):
-            client = securebedrock.client(
-                **world.client_kwargs, policy=policy, **_world.telemetry_kwargs(world.telemetry)
-            )
+        with world.server.org_policy(policy):
+            for _ in range(max(2, settings.construct_batch - 2)):
+                client = securebedrock.client(
+                    **world.client_kwargs, **_world.telemetry_kwargs(world.telemetry)
+                )
 
-            def call(client: Any = client) -> None:
-                client.converse(modelId=_world.MODEL_ID, messages=list(_world.MESSAGES))
+                def call(client: Any = client) -> None:
+                    client.converse(modelId=_world.MODEL_ID, messages=list(_world.MESSAGES))
 
-            gc.collect()  # a full collection landing in one of few samples would dominate
-            first, second = time_each(call, 2)
-            firsts.append(first)
-            seconds.append(second)
-            client.close()
+                gc.collect()  # a full collection landing in one of few samples would dominate
+                first, second = time_each(call, 2)
+                firsts.append(first)
+                seconds.append(second)
+                client.close()
     finally:
-        os.environ.update(saved)
         world.between_batches()
     return _with(
         figure,

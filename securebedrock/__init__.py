@@ -5,7 +5,9 @@
     client.converse(modelId=..., messages=[...])   # same methods, responses, exceptions
 
 The org policy file (``SECUREBEDROCK_POLICY_FILE``) is the floor; a ``policy=``
-given in code may only tighten it.
+given in code is an overlay that may only tighten it. Build one from TOML
+(``Policy.from_toml``) or from the section classes (``Policy(models=ModelsPolicy(
+allow=("anthropic.*",)))``): only the keys it sets take part.
 """
 
 from __future__ import annotations
@@ -17,18 +19,42 @@ from ._errors import (
     SecureBedrockError,
     TransportSecurityError,
 )
-from ._policy import Policy
+from ._policy import (
+    AuditPolicy,
+    AuthPolicy,
+    GuardrailPolicy,
+    InferenceProfilePolicy,
+    KnownProfile,
+    ModelsPolicy,
+    NetworkPolicy,
+    OperationsPolicy,
+    Policy,
+    RegionsPolicy,
+    ServiceTierPolicy,
+    TLSPolicy,
+)
 from ._retry import RetryConfig
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditPolicy",
+    "AuthPolicy",
+    "GuardrailPolicy",
+    "InferenceProfilePolicy",
+    "KnownProfile",
+    "ModelsPolicy",
+    "NetworkPolicy",
+    "OperationsPolicy",
     "Policy",
     "PolicyConfigError",
     "PolicyViolation",
+    "RegionsPolicy",
     "RetryConfig",
     "SecureBedrockError",
+    "ServiceTierPolicy",
     "Session",
+    "TLSPolicy",
     "TransportSecurityError",
     "__version__",
     "client",

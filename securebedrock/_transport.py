@@ -184,13 +184,22 @@ def _check_endpoint(
             expected="an https:// endpoint",
             fix="use https://; securebedrock never sends Bedrock calls in plain text",
         )
-    pinned = policy.network.endpoint_url
-    if _netcheck.same_endpoint(url, pinned):
-        return
+    pinned = policy.network.endpoint_for(region)
     classified = _netcheck.classify_service_host(host, service_name)
     allowed_regions = policy.regions.allowed
     problem: str | None = None
-    if classified is None:
+    if _netcheck.same_endpoint(url, pinned):
+        # A pin outside AWS (a gateway, a test server) comes from the org layer, which
+        # alone may set one (discovery refuses it in code). A pin that names a Bedrock
+        # host must still be one of the client's region: a us-east-1 VPC endpoint
+        # cannot serve a us-west-2 client (pin one per region in endpoint_urls).
+        if classified is None or not region or classified[0] == region:
+            return
+        problem = (
+            f"the pinned endpoint is a host of region {classified[0]}, but the client is in "
+            f"{region}"
+        )
+    elif classified is None:
         problem = "not a Bedrock endpoint host"
     else:
         host_region, is_fips = classified
@@ -225,8 +234,13 @@ def _check_endpoint(
             f"of the client's region"
             + (f" in {list(allowed_regions)}" if allowed_regions is not None else "")
             + (f", or the pinned {pinned!r}" if pinned else ""),
-            fix=f"remove the override ({source}), or pin the endpoint in the policy's "
-            "network.endpoint_url",
+            fix=(
+                f'pin the region\'s own endpoint in [network.endpoint_urls] ("{region}" = '
+                '"https://..."), or create the client in the pinned endpoint\'s region'
+                if pinned and _netcheck.same_endpoint(url, pinned)
+                else f"remove the override ({source}), or pin the endpoint in the policy's "
+                "network.endpoint_url (or network.endpoint_urls for the region)"
+            ),
         ),
         enforce=enforce,
     )
@@ -304,7 +318,7 @@ def prepare_client_kwargs(
     url, source = endpoint_source(
         prepared.get("endpoint_url"), service_name=service_name, boto_session=boto_session
     )
-    pinned = policy.network.endpoint_url
+    pinned = policy.network.endpoint_for(region)
     if url is None and pinned and service_name == SERVICE_NAME:
         # A pinned VPC endpoint is where this client's calls go unless told otherwise.
         prepared["endpoint_url"] = url = pinned

@@ -94,11 +94,22 @@ def bedrock() -> Iterator[EmbeddedBedrock]:
 @pytest.fixture
 def secured_client(bedrock: EmbeddedBedrock) -> Callable[..., BaseClient]:
     """Factory: ``secured_client(policy=None, **kwargs)`` → a securebedrock client
-    for the ``bedrock`` server, its policy pinned to that server's endpoint."""
+    for the ``bedrock`` server, made under ``bedrock.org_policy(...)``.
+
+    ``policy`` (default ``Policy.default()``), pinned to the server, is the org
+    policy file. When the test installed an org file of its own
+    (``SECUREBEDROCK_POLICY_FILE``), that file pinned to the server is the org
+    layer and ``policy`` the code layer merged over it.
+    """
 
     def make(policy: securebedrock.Policy | None = None, **kwargs: Any) -> BaseClient:
         options = {**bedrock.client_kwargs(), **kwargs}
-        return securebedrock.client(**options, policy=bedrock.pin(policy))
+        org_file = os.environ.get("SECUREBEDROCK_POLICY_FILE")
+        if org_file is None:
+            with bedrock.org_policy(policy):
+                return securebedrock.client(**options)
+        with bedrock.org_policy(securebedrock.Policy.from_file(org_file)):
+            return securebedrock.client(**options, policy=policy)
 
     return make
 

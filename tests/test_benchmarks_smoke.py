@@ -132,7 +132,8 @@ def test_reused_ssl_context_is_hardened_and_only_when_unused() -> None:
     with EmbeddedBedrock() as server:
         kwargs = server.client_kwargs()
         tls13 = securebedrock.Policy.from_toml('version = 1\n[tls]\nminimum_version = "1.3"\n')
-        client = securebedrock.client(**kwargs, policy=server.pin(tls13))
+        with server.org_policy(tls13):
+            client = securebedrock.client(**kwargs)
         context = client._endpoint.http_session._manager.connection_pool_kw["ssl_context"]
         assert context.minimum_version == ssl.TLSVersion.TLSv1_3
         assert context.verify_mode == ssl.CERT_REQUIRED
@@ -149,7 +150,8 @@ def test_reused_ssl_context_is_hardened_and_only_when_unused() -> None:
         assert _transport._spare_ssl_context(used) is None
         own_context = used._manager.connection_pool_kw["ssl_context"]
         # secure() on an existing client never reuses its context, used or not.
-        securebedrock.secure(raw, policy=server.pin())
+        with server.org_policy():
+            securebedrock.secure(raw)
         hardened = raw._endpoint.http_session._manager.connection_pool_kw["ssl_context"]
         assert hardened is not own_context
         assert hardened.verify_mode == ssl.CERT_REQUIRED
@@ -170,7 +172,8 @@ def test_a_dropped_secured_client_is_freed_at_once_and_its_leftovers_fail_closed
     from securebedrock.testing import EmbeddedBedrock
 
     with EmbeddedBedrock() as server:
-        client = securebedrock.client(**server.client_kwargs(), policy=server.pin())
+        with server.org_policy():
+            client = securebedrock.client(**server.client_kwargs())
         alive = weakref.ref(client)
         leftover = client._make_api_call
         was_enabled = gc.isenabled()

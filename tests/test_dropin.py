@@ -208,7 +208,8 @@ def test_user_before_send_handler_still_runs(client: BaseClient, bedrock: Embedd
 
 
 def test_session_secures_only_bedrock_runtime(bedrock: EmbeddedBedrock) -> None:
-    session = securebedrock.Session(region_name="us-east-1", policy=bedrock.pin())
+    with bedrock.org_policy():
+        session = securebedrock.Session(region_name="us-east-1")
     runtime = session.client("bedrock-runtime", **bedrock.client_kwargs())
     assert isinstance(runtime._make_api_call, SecuredApiCall)
     runtime.converse(modelId=MODEL_ID, messages=MESSAGES)
@@ -220,7 +221,8 @@ def test_session_secures_only_bedrock_runtime(bedrock: EmbeddedBedrock) -> None:
 
 def test_secure_in_place_returns_the_same_object(bedrock: EmbeddedBedrock) -> None:
     raw = boto3.client("bedrock-runtime", **bedrock.client_kwargs())
-    secured = securebedrock.secure(raw, policy=bedrock.pin())
+    with bedrock.org_policy():
+        secured = securebedrock.secure(raw)
     assert secured is raw
     assert isinstance(raw._make_api_call, SecuredApiCall)
     raw.converse(modelId=MODEL_ID, messages=MESSAGES)

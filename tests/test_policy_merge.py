@@ -11,6 +11,7 @@ Laws checked with hypothesis:
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import ipaddress
 from dataclasses import dataclass
@@ -117,7 +118,10 @@ def test_cross_region_and_geographies() -> None:
     merged = a.merge(b).regions
     assert merged.cross_region is True
     assert merged.allowed_geographies == ("us",)
-    assert a.merge(Policy()).regions.cross_region is False
+    # A policy that does not set cross_region leaves it as it is; one that sets it
+    # to false turns it off.
+    assert a.merge(Policy()).regions.cross_region is True
+    assert a.merge(Policy(regions=RegionsPolicy(cross_region=False))).regions.cross_region is False
 
 
 @pytest.mark.parametrize(
@@ -227,9 +231,27 @@ def test_guardrail_trace_keeps_the_most_evidence() -> None:
     assert a.merge(Policy()).guardrail.trace == "disabled"
 
 
-def test_enforce_beats_log_only() -> None:
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        ("log_only", "enforce", "enforce"),
+        ("enforce", "log_only", "enforce"),
+        ("log_only", "apply", "apply"),
+        ("apply", "log_only", "apply"),
+        ("apply", "enforce", "enforce"),
+        ("enforce", "apply", "enforce"),
+        ("log_only", "log_only", "log_only"),
+        ("apply", "apply", "apply"),
+    ],
+)
+def test_mode_climbs_the_ladder(left: str, right: str, expected: str) -> None:
+    merged = Policy(mode=left).merge(Policy(mode=right))  # type: ignore[arg-type]
+    assert merged.mode == expected
+
+
+def test_a_policy_that_does_not_set_mode_keeps_the_floors_mode() -> None:
     log_only = Policy(mode="log_only")
-    assert log_only.merge(Policy()).mode == "enforce"
+    assert log_only.merge(Policy()).mode == "log_only"
     assert Policy().merge(log_only).mode == "enforce"
     assert log_only.merge(log_only).mode == "log_only"
 
@@ -463,8 +485,10 @@ def test_default_is_a_left_identity_up_to_defaults(a: Policy) -> None:
     assert merged.models == a.models
     assert merged.regions.allowed == a.regions.allowed
     assert merged.service_tier == a.service_tier
-    if a.guardrail.mandated:  # (an unmandated guardrail's trace means nothing)
-        assert merged.guardrail == a.guardrail
+    if a.guardrail.mandated:  # the trace is the most evidence of both ("enabled" by default)
+        assert merged.guardrail == dataclasses.replace(
+            a.guardrail, trace="enabled" if a.guardrail.trace == "disabled" else a.guardrail.trace
+        )
     assert merged.tls == a.tls
 
 
