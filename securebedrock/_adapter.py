@@ -9,8 +9,9 @@ threat model (docs/threat-model.md) says a client library cannot prevent.
 
 Per call: build a ``Call``; evaluate it with the pure engine; in enforce mode
 refuse a violating call before a byte is sent; otherwise send the decided
-parameters (or, in log_only mode, the caller's own parameters) and record
-everything in the audit span and log.
+parameters (in ``apply`` mode: the mandated changes made, nothing refused) or,
+in log_only mode, the caller's own parameters, and record everything in the
+audit span and log.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class SecuredState:
         self.policy = policy
         self.original = original
         self.enforce = policy.mode == "enforce"
+        # apply and enforce make the mandated changes (guardrail, profile mapping);
+        # only enforce refuses.
+        self.applies = policy.mode in ("apply", "enforce")
         self.region: str = client.meta.region_name or ""
         self.partition: str = client.meta.partition or "aws"
         endpoint = urlsplit(client.meta.endpoint_url)
@@ -165,8 +169,12 @@ class SecuredApiCall:
         if outcome == "deny":
             _log_decision(audit, decision, "deny", decision.params)
             raise _violation_error(decision)
+        if state.applies and not decision.violations:
+            # apply: the changes are made as enforce makes them, so nothing is left undone.
+            outcome = "allow"
         # log_only changes nothing and refuses nothing: the caller's own parameters go out.
-        params: Mapping[str, Any] = decision.params if state.enforce else api_params
+        # apply refuses nothing but makes the changes: the decided parameters go out.
+        params: Mapping[str, Any] = decision.params if state.applies else api_params
         _log_decision(audit, decision, outcome, params)
         token = current_call.set(_CallContext(call, decision, state.enforce))
         try:

@@ -160,6 +160,14 @@ def check_policy(ctx: _Context) -> Iterable[CheckResult]:
         yield _warn(
             "policy.mode",
             "log_only: violations are recorded, and the calls are sent anyway",
+            'read the spans/audit log, then set mode = "apply" or "enforce" (or '
+            "SECUREBEDROCK_MODE=apply/enforce)",
+        )
+    elif ctx.policy.mode == "apply":
+        yield _warn(
+            "policy.mode",
+            "apply: the mandated guardrail and profile mapping are applied; violations are "
+            "recorded, and the calls are sent anyway",
             'read the spans/audit log, then set mode = "enforce" (or SECUREBEDROCK_MODE=enforce)',
         )
 
