@@ -12,6 +12,8 @@ allow=("anthropic.*",)))``): only the keys it sets take part.
 
 from __future__ import annotations
 
+import logging as _logging
+
 from ._client import Session, client, secure
 from ._errors import (
     PolicyConfigError,
@@ -36,6 +38,11 @@ from ._policy import (
 from ._retry import RetryConfig
 
 __version__ = "0.1.0"
+
+# A library never configures logging: without this, the "would refuse" warnings of a
+# log-only policy would reach stderr through logging's last-resort handler in
+# applications that set up no logging. Handlers an application adds still get them.
+_logging.getLogger("securebedrock").addHandler(_logging.NullHandler())
 
 __all__ = [
     "AuditPolicy",

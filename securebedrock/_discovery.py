@@ -236,7 +236,7 @@ def _check_code_pins(org: Policy | None, code: Policy) -> None:
         pins.append(("network.endpoint_url", network.endpoint_url, None, org_pin))
     for table_region, table_url in network.endpoint_urls.items():
         org_pin = org_network.endpoint_for(table_region) if org_network is not None else ""
-        pins.append((f'network.endpoint_urls."{table_region}"', table_url, table_region, org_pin))
+        pins.append((f"network.endpoint_urls.{table_region}", table_url, table_region, org_pin))
     for path, url, region, org_pin in pins:
         if org_pin and _netcheck.same_endpoint(url, org_pin):
             continue

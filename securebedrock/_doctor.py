@@ -83,7 +83,9 @@ class _Context:
         self.policy: Policy = Policy.default()
         self.policy_ok = False
         self.session = boto3.session.Session(region_name=options.region)
-        self.region: str | None = options.region or self.session.region_name
+        self.region: str | None = _transport.client_region(
+            options.region, self.session, options.environ
+        )
         self.endpoint_url: str | None = None
         self.client_kwargs: dict[str, Any] = {}
 
@@ -208,10 +210,28 @@ def check_endpoint(ctx: _Context) -> Iterable[CheckResult]:
             getattr(exc, "fix", None) or "fix the endpoint configuration",
         )
         return
-    ctx.endpoint_url = str(raw.meta.endpoint_url)
-    ctx.client_kwargs = prepared
+    endpoint_url = str(raw.meta.endpoint_url)
     if prepared.get("endpoint_url") and not url:
-        source = "policy network.endpoint_url"
+        source = (
+            f'policy network.endpoint_urls."{ctx.region}"'
+            if ctx.region in ctx.policy.network.endpoint_urls
+            else "policy network.endpoint_url"
+        )
+    host = (urlsplit(endpoint_url).hostname or "").rstrip(".")
+    classified = _netcheck.classify_service_host(host, SERVICE_NAME)
+    if classified is not None and ctx.region and classified[0] != ctx.region:
+        # In log_only/apply mode the transport only records this; doctor says it plainly
+        # (and the later checks do not resolve or connect to the wrong region's endpoint).
+        yield _fail(
+            "endpoint",
+            f"{endpoint_url} (from {source}) is a host of region {classified[0]}, but the "
+            f"client region is {ctx.region}",
+            f'pin the region\'s own endpoint: [network.endpoint_urls] "{ctx.region}" = '
+            '"https://...", or use the endpoint\'s region',
+        )
+        return
+    ctx.endpoint_url = endpoint_url
+    ctx.client_kwargs = prepared
     yield _pass("endpoint", f"{ctx.endpoint_url} (from {source})")
 
 

@@ -216,7 +216,7 @@ def control_plane_factory(runtime: BaseClient, policy: Policy, boto_session: Any
                 fix="keep the client while calling it",
             )
         kwargs: dict[str, Any] = {"region_name": runtime.meta.region_name}
-        pinned = policy.network.endpoint_url
+        pinned = policy.network.endpoint_for(runtime.meta.region_name)
         if pinned and _netcheck.same_endpoint(str(runtime.meta.endpoint_url), pinned):
             kwargs["endpoint_url"] = str(runtime.meta.endpoint_url)
         http_session = getattr(getattr(runtime, "_endpoint", None), "http_session", None)

@@ -35,6 +35,7 @@ from botocore.utils import should_bypass_proxies
 from . import _netcheck
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
+    ENV_AWS_REGION,
     ENV_ENDPOINT_URL,
     ENV_IGNORE_CONFIGURED_ENDPOINT_URLS,
     SERVICE_NAME,
@@ -53,6 +54,7 @@ from ._transport_session import (
 
 __all__ = [
     "ConnectionInfo",
+    "client_region",
     "dns_precheck",
     "endpoint_source",
     "fips_regions",
@@ -159,6 +161,26 @@ def _final_source(url: str, service_name: str) -> str:
         if _netcheck.same_endpoint(url, value):
             return source
     return "client endpoint (endpoint_url argument, AWS config or botocore default)"
+
+
+def client_region(
+    explicit: str | None, boto_session: Any, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The region a new client uses.
+
+    ``region_name`` when given, else botocore's own (``AWS_DEFAULT_REGION``, then the
+    profile's ``region`` in the config file), else ``AWS_REGION``. botocore reads only
+    ``AWS_DEFAULT_REGION``; the other AWS SDKs read ``AWS_REGION``. Reading it last keeps
+    every client where boto3 would put it, and gives the ones boto3 would refuse
+    (``NoRegionError``) the region the host's other SDKs use.
+    """
+    if explicit:
+        return explicit
+    region = getattr(boto_session, "region_name", None)
+    if region:
+        return str(region)
+    env = os.environ if environ is None else environ
+    return env.get(ENV_AWS_REGION) or None
 
 
 # --- endpoint checks ------------------------------------------------------------------------
@@ -314,7 +336,9 @@ def prepare_client_kwargs(
             expected="use_ssl=True (the default)",
             fix="remove use_ssl=False",
         )
-    region = prepared.get("region_name") or getattr(boto_session, "region_name", None)
+    region = client_region(prepared.get("region_name"), boto_session)
+    if region and not prepared.get("region_name"):
+        prepared["region_name"] = region
     url, source = endpoint_source(
         prepared.get("endpoint_url"), service_name=service_name, boto_session=boto_session
     )

@@ -202,7 +202,7 @@ def test_a_code_pin_in_the_per_region_table_is_checked_against_its_region() -> N
     for table in ({"us-east-1": vpce_west}, {"us-east-1": "https://gateway.example"}):
         with pytest.raises(PolicyConfigError) as refused:
             _discovery.effective_policy(Policy(network=NetworkPolicy(endpoint_urls=table)))
-        assert refused.value.path == 'network.endpoint_urls."us-east-1"'
+        assert refused.value.path == "network.endpoint_urls.us-east-1"
 
 
 def test_a_code_pin_to_a_bedrock_host_is_accepted_and_routes_the_client() -> None:

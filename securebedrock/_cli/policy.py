@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,8 @@ def _show(args: argparse.Namespace) -> int:
             source = sources.get(f"{section}.{key}", "default")
             if key in table:
                 print(f"{key} = {_toml_value(table[key])}  # {source}")
+            elif isinstance(getattr(getattr(policy, section), key), Mapping):
+                print(f"{key} = {{}}  # {source}")  # an empty per-region table
             else:
                 print(f"# {key} not set: unrestricted  # {source}")
     return 0
