@@ -16,9 +16,11 @@ import logging as _logging
 
 from ._client import Session, client, secure
 from ._errors import (
+    NON_RETRYABLE_ERRORS,
     PolicyConfigError,
     PolicyViolation,
     SecureBedrockError,
+    StreamInterruptedError,
     TransportSecurityError,
 )
 from ._policy import (
@@ -36,8 +38,7 @@ from ._policy import (
     TLSPolicy,
 )
 from ._retry import RetryConfig
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 # A library never configures logging: without this, the "would refuse" warnings of a
 # log-only policy would reach stderr through logging's last-resort handler in
@@ -51,6 +52,7 @@ __all__ = [
     "InferenceProfilePolicy",
     "KnownProfile",
     "ModelsPolicy",
+    "NON_RETRYABLE_ERRORS",
     "NetworkPolicy",
     "OperationsPolicy",
     "Policy",
@@ -61,6 +63,7 @@ __all__ = [
     "SecureBedrockError",
     "ServiceTierPolicy",
     "Session",
+    "StreamInterruptedError",
     "TLSPolicy",
     "TransportSecurityError",
     "__version__",

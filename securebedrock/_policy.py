@@ -31,13 +31,19 @@ import json
 import re
 import sys
 import types
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from . import _urls
 from ._errors import PolicyConfigError
+from ._modelid import GEOGRAPHIES
+from ._operations import OPERATION_NAMES
+from ._release import ReleasePolicy, release_from
+from ._toml import toml_key as _key
+from ._toml import toml_string as _toml_string
+from ._toml import toml_value as _toml_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -56,6 +62,7 @@ __all__ = [
     "OperationsPolicy",
     "Policy",
     "RegionsPolicy",
+    "ReleasePolicy",
     "ServiceTierPolicy",
     "TLSPolicy",
     "guardrail_id",
@@ -82,22 +89,6 @@ TLS_VERSIONS: tuple[str, ...] = ("1.2", "1.3")
 GUARDRAIL_TRACES: tuple[str, ...] = ("disabled", "enabled", "enabled_full")
 AUDIT_CONTENTS: tuple[str, ...] = ("none", "digest")
 SERVICE_TIERS: tuple[str, ...] = ("default", "priority", "flex", "reserved")
-#: Geography prefixes of cross-region (system-defined) inference profile ids.
-GEOGRAPHIES: tuple[str, ...] = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
-#: The bedrock-runtime operations (botocore 1.44); a typo in an operation name is an error.
-OPERATIONS: tuple[str, ...] = (
-    "ApplyGuardrail",
-    "Converse",
-    "ConverseStream",
-    "CountTokens",
-    "GetAsyncInvoke",
-    "InvokeGuardrailChecks",
-    "InvokeModel",
-    "InvokeModelWithBidirectionalStream",
-    "InvokeModelWithResponseStream",
-    "ListAsyncInvokes",
-    "StartAsyncInvoke",
-)
 
 _PARTITION = r"aws(?:-[a-z]+)*"
 _REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
@@ -119,7 +110,6 @@ _FOUNDATION_MODEL_ARN_RE = re.compile(
     rf"^arn:{_PARTITION}:bedrock:{_REGION}::foundation-model/[A-Za-z0-9][A-Za-z0-9._:-]*$"
 )
 _MODEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,2047}$")
-_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -146,12 +136,6 @@ def _show(value: object) -> str:
     if len(text) > 120:
         text = text[:117] + "..."
     return f"{text} ({kind})"
-
-
-def _key(parent: str, name: str) -> str:
-    """A dotted key path, quoting keys that are not bare TOML keys."""
-    part = name if _BARE_KEY_RE.match(name) else _toml_string(name)
-    return f"{parent}.{part}" if parent else part
 
 
 def _err(path: str, summary: str, value: object, expected: str, fix: str) -> PolicyConfigError:
@@ -246,7 +230,7 @@ def _check_tier(item: str, path: str) -> str:
 
 
 def _check_operation(item: str, path: str) -> str:
-    return _choice(item, path, OPERATIONS, what="a bedrock-runtime operation:")
+    return _choice(item, path, OPERATION_NAMES, what="a bedrock-runtime operation:")
 
 
 def _check_glob(item: str, path: str) -> str:
@@ -280,32 +264,8 @@ def _check_https_url(value: object, path: str) -> str:
         raise _err(path, "must be a string", value, 'an https URL or ""', "quote the URL")
     if value == "":
         return value
-    expected = 'an https URL with a host and no credentials, query or fragment, or "" for none'
-    try:
-        parsed = urllib.parse.urlsplit(value)
-        _ = parsed.port  # raises ValueError on a malformed port
-    except ValueError as exc:
-        raise _err(path, f"is not a valid URL ({exc})", value, expected, "fix the URL") from None
-    if parsed.scheme != "https":
-        raise _err(
-            path, "must use https", value, expected, "use https://...; plain http is never allowed"
-        )
-    if not parsed.hostname or parsed.username is not None or parsed.password is not None:
-        raise _err(
-            path,
-            "must name a host and carry no credentials",
-            value,
-            expected,
-            "write https://<host>[:port]",
-        )
-    if parsed.query or parsed.fragment or any(c.isspace() for c in value):
-        raise _err(
-            path,
-            "must not carry a query, a fragment or whitespace",
-            value,
-            expected,
-            "write https://<host>[:port]",
-        )
+    # The parser that opens the socket reads it; credentials are masked in the error.
+    _urls.check_policy_url(value, path)
     return value
 
 
@@ -490,6 +450,9 @@ class NetworkPolicy:
     allowed_cidrs: tuple[str, ...] = DEFAULT_PRIVATE_CIDRS
     endpoint_url: str = ""
     endpoint_urls: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
+    #: The ``bedrock`` control-plane endpoint (GetInferenceProfile); ``""``: the
+    #: region's default ``bedrock`` endpoint. Never the runtime pin above.
+    control_plane_endpoint_url: str = ""
     allow_proxy: bool = False
 
     def __post_init__(self) -> None:
@@ -501,6 +464,7 @@ class NetworkPolicy:
         )
         _check_https_url(self.endpoint_url, "network.endpoint_url")
         _set(self, "endpoint_urls", _region_table(self.endpoint_urls, "network.endpoint_urls"))
+        _check_https_url(self.control_plane_endpoint_url, "network.control_plane_endpoint_url")
         _bool(self.allow_proxy, "network.allow_proxy")
 
     def __hash__(self) -> int:
@@ -861,7 +825,18 @@ _SECTIONS: dict[str, type[Any]] = {
     "operations": OperationsPolicy,
     "audit": AuditPolicy,
 }
-_TOP_LEVEL = ("version", "mode", *_SECTIONS)
+_TOP_LEVEL = ("version", "mode", "release", *_SECTIONS)
+
+
+def _check_release_type(release: object) -> None:
+    if release is not None and not isinstance(release, ReleasePolicy):
+        raise _err(
+            "release",
+            "must be a ReleasePolicy or None",
+            release,
+            "ReleasePolicy(serial=..., id=..., expires=...)",
+            "pass release=ReleasePolicy(...) or leave it out",
+        )
 
 
 def _reject_unknown(table: Mapping[str, object], known: Iterable[str], parent: str) -> None:
@@ -1048,6 +1023,8 @@ class Policy:
     auth: AuthPolicy = field(default_factory=AuthPolicy)
     operations: OperationsPolicy = field(default_factory=OperationsPolicy)
     audit: AuditPolicy = field(default_factory=AuditPolicy)
+    #: ``[release]`` of the org file (id, serial, expiry); ``None`` when the file has none.
+    release: ReleasePolicy | None = None
 
     def __post_init__(self) -> None:
         version: object = self.version
@@ -1072,6 +1049,7 @@ class Policy:
                     cls.__name__,
                     f"pass {name}={cls.__name__}(...)",
                 )
+        _check_release_type(self.release)
 
     def __hash__(self) -> int:
         # Equal policies have equal canonical forms, so the digest is a sound hash.
@@ -1197,6 +1175,8 @@ class Policy:
                 f"write `version = {SCHEMA_VERSION}` (this library reads schema 1)",
             )
         _reject_unknown(document, _TOP_LEVEL, "")
+        if "release" in document:
+            kwargs["release"] = release_from(document["release"])
         if "mode" in document:
             kwargs["mode"] = _choice(document["mode"], "mode", MODES)
         for name, cls_ in _SECTIONS.items():
@@ -1227,6 +1207,8 @@ class Policy:
                 for k, v in section.items()
                 if v is not None and not (k in _OMITTED_WHEN_EMPTY and not v)
             }
+        if self.release is not None:
+            out["release"] = self.release.to_dict()
         return out
 
     def to_toml(self) -> str:
@@ -1236,6 +1218,9 @@ class Policy:
             if not isinstance(table, dict):
                 continue
             if not table:
+                continue
+            if name == "release" and self.release is not None:
+                lines.extend(["", "[release]", *self.release.to_toml_lines()])
                 continue
             lines.append("")
             lines.append(f"[{name}]")
@@ -1255,11 +1240,13 @@ class Policy:
     def digest(self) -> str:
         """SHA-256 (hex) of the canonical form: stable across key order, whitespace, comments.
 
+        ``[release]`` is left out: the digest names the rules enforced, so two
+        releases with the same rules share it (spans carry the release apart).
         Computed once per object (cached; the policy is immutable).
         """
-        canonical = json.dumps(
-            self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True
-        )
+        document = self.to_dict()
+        document.pop("release", None)
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
     # ----------------------------------------------------------------- merge
@@ -1307,6 +1294,8 @@ def _overlay(
     merged = Policy(
         version=SCHEMA_VERSION,
         mode=tightened.mode if "mode" in overlay else base.mode,
+        # The release names the org file: the floor's is reported.
+        release=base.release,
         **sections,
     )
     return _with_set_keys(merged, {"mode"} & result_keys)
@@ -1323,6 +1312,17 @@ def _tighten(a: Policy, b: Policy) -> Policy:
                 json.dumps(right),
                 "pin the endpoint in one policy only, or the same endpoint in both",
             )
+    if (
+        a.network.control_plane_endpoint_url
+        and b.network.control_plane_endpoint_url
+        and (a.network.control_plane_endpoint_url != b.network.control_plane_endpoint_url)
+    ):
+        raise _conflict(
+            "network.control_plane_endpoint_url",
+            json.dumps(a.network.control_plane_endpoint_url),
+            json.dumps(b.network.control_plane_endpoint_url),
+            "pin the control-plane endpoint in one policy only, or the same one in both",
+        )
     profile_map = _merge_map(
         "inference_profile.map",
         a.inference_profile.map,
@@ -1369,6 +1369,9 @@ def _tighten(a: Policy, b: Policy) -> Policy:
             allowed_cidrs=_intersect_cidrs(a.network.allowed_cidrs, b.network.allowed_cidrs),
             endpoint_url=a.network.endpoint_url or b.network.endpoint_url,
             endpoint_urls={**a.network.endpoint_urls, **b.network.endpoint_urls},
+            control_plane_endpoint_url=(
+                a.network.control_plane_endpoint_url or b.network.control_plane_endpoint_url
+            ),
             allow_proxy=a.network.allow_proxy and b.network.allow_proxy,
         ),
         guardrail=_merge_guardrail(a.guardrail, b.guardrail),
@@ -1406,43 +1409,6 @@ def _tighten(a: Policy, b: Policy) -> Policy:
         audit=AuditPolicy(
             content="digest" if "digest" in (a.audit.content, b.audit.content) else "none"
         ),
+        # The release names the org file: the left (org) layer's is reported.
+        release=a.release,
     )
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return (
-            "{ "
-            + ", ".join(f"{_toml_string(k)} = {_toml_value(v)}" for k, v in value.items())
-            + " }"
-            if value
-            else "{}"
-        )
-    raise TypeError(f"cannot render {type(value).__name__} as TOML")  # pragma: no cover
-
-
-def _toml_string(text: str) -> str:
-    """A TOML basic string: quote, backslash and control characters escaped, the rest as is.
-
-    (``json.dumps`` is close but writes astral characters as surrogate pairs,
-    which TOML rejects, and leaves DEL unescaped.)
-    """
-    out = []
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'

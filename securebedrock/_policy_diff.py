@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._policy import MODE_LADDER, TLS_VERSIONS, Policy, _key, model_pattern_covers
+from ._policy import MODE_LADDER, TLS_VERSIONS, Policy, model_pattern_covers
+from ._toml import toml_key as _key
 
 __all__ = ["Direction", "KeyChange", "diff"]
 

@@ -20,10 +20,17 @@ import re
 import threading
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
+from . import _bounded
 from ._modelid import ModelRef, parse_model_id, region_geographies
+from ._operations import (
+    GUARDRAIL_CAPABLE_OPERATIONS,
+    GUARDRAIL_INCAPABLE_OPERATIONS,
+    Operation,
+    operation,
+)
 from ._policy import Policy
 
 __all__ = [
@@ -37,13 +44,16 @@ __all__ = [
     "ResolvedProfile",
     "Violation",
     "evaluate",
+    "evaluate_before_resolution",
+    "mapped_profiles_to_resolve",
     "outcome",
     "profiles_to_resolve",
+    "routes_matter",
 ]
 
 AuthKind = Literal["sigv4", "bearer", "none"]
 
-#: The rule ids this engine (and the adapter's ``before-send`` check) can report.
+#: The rule ids this engine (and the checks on the prepared request) can report.
 RULE_IDS: Final[tuple[str, ...]] = (
     "guardrail.missing",
     "guardrail.conflict",
@@ -54,6 +64,8 @@ RULE_IDS: Final[tuple[str, ...]] = (
     "model.not_allowed",
     "service_tier.not_allowed",
     "auth.api_key",
+    # Reported by the last check on the prepared request (securebedrock/_wire.py).
+    "wire.mismatch",
 )
 
 
@@ -116,6 +128,9 @@ class Decision:
 
     ``guardrail_id``/``guardrail_version`` are those the decided parameters carry;
     ``inference_profile`` is the profile the decided model id names (``None`` if none).
+    ``pending_profiles`` is non-empty only on a provisional decision from
+    :func:`evaluate_before_resolution`: the rules that need those profiles' routes were
+    not evaluated, so such a decision may refuse a call but never allows one.
     """
 
     operation: str
@@ -127,11 +142,12 @@ class Decision:
     inference_profile: str | None = None
     guardrail_id: str | None = None
     guardrail_version: str | None = None
+    pending_profiles: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
-        """Whether no rule is violated."""
-        return not self.violations
+        """Whether no rule is violated (never true of a provisional decision)."""
+        return not self.violations and not self.pending_profiles
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -141,62 +157,19 @@ class Decision:
 
 def outcome(decision: Decision, *, enforce: bool) -> Literal["allow", "deny", "log_only"]:
     """The audit outcome: ``deny`` (refused), ``log_only`` (sent unchanged although the
-    policy would have changed or refused it), or ``allow``."""
+    policy would have changed or refused it), or ``allow``.
+
+    A provisional decision (``pending_profiles``) has an outcome only when it already
+    refuses the call: asking for the outcome of one that does not is a ``ValueError``.
+    """
     if decision.violations:
         return "deny" if enforce else "log_only"
+    if decision.pending_profiles:
+        raise ValueError("a provisional decision (profiles not yet resolved) cannot allow a call")
     if decision.changes and not enforce:
         return "log_only"
     return "allow"
 
-
-# ---------------------------------------------------------------------------------------
-# What each operation carries (botocore's bedrock-runtime model).
-
-GuardrailStyle = Literal["converse", "invoke", "incapable", "none"]
-TierStyle = Literal["structure", "string", "none"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Op:
-    # Name of the model parameter, or None when the operation names no model.
-    model_param: str | None
-    # converse: guardrailConfig structure; invoke: guardrail headers; incapable: runs
-    # inference or sends content to a model but cannot carry a guardrail; none: not inference.
-    guardrail: GuardrailStyle
-    # Whether inference_profile.map/required apply (the operation runs model inference).
-    inference: bool
-    tier: TierStyle
-    # Other parameters that may hold an ARN whose region must be allowed.
-    arn_params: tuple[str, ...] = ()
-
-
-_OPS: Final[dict[str, _Op]] = {
-    "Converse": _Op("modelId", "converse", True, "structure"),
-    "ConverseStream": _Op("modelId", "converse", True, "structure"),
-    "InvokeModel": _Op("modelId", "invoke", True, "string"),
-    "InvokeModelWithResponseStream": _Op("modelId", "invoke", True, "string"),
-    "InvokeModelWithBidirectionalStream": _Op("modelId", "incapable", True, "none"),
-    "StartAsyncInvoke": _Op("modelId", "incapable", True, "none"),
-    # CountTokens generates nothing, but it sends the prompt to the model's tokenizer and
-    # cannot carry a guardrail; it takes a foundation model id, so no profile mapping.
-    "CountTokens": _Op("modelId", "incapable", False, "none"),
-    "ApplyGuardrail": _Op(None, "none", False, "none", ("guardrailIdentifier",)),
-    "InvokeGuardrailChecks": _Op(None, "none", False, "none"),
-    "GetAsyncInvoke": _Op(None, "none", False, "none", ("invocationArn",)),
-    "ListAsyncInvokes": _Op(None, "none", False, "none"),
-}
-# An operation a future botocore adds is treated as inference that cannot carry a
-# guardrail: fail closed until the engine learns what it is.
-_UNKNOWN_OP: Final = _Op("modelId", "incapable", True, "none")
-
-#: Operations the engine attaches the mandated guardrail to.
-GUARDRAIL_CAPABLE_OPERATIONS: Final = frozenset(
-    name for name, op in _OPS.items() if op.guardrail in ("converse", "invoke")
-)
-#: Operations refused while a guardrail is mandated, unless in allow_without_guardrail.
-GUARDRAIL_INCAPABLE_OPERATIONS: Final = frozenset(
-    name for name, op in _OPS.items() if op.guardrail == "incapable"
-)
 
 _ARN_REGION: Final = re.compile(r"arn:(aws(?:-[a-z0-9]+)*):[a-z0-9-]+:([a-z0-9-]*):")
 
@@ -343,11 +316,11 @@ def _compiled(policy: Policy) -> _Compiled:
 # Helpers shared by evaluate() and profiles_to_resolve().
 
 
-def _op(call: Call) -> _Op:
-    return _OPS.get(call.operation, _UNKNOWN_OP)
+def _op(call: Call) -> Operation:
+    return operation(call.operation)
 
 
-def _mapped_model(c: _Compiled, op: _Op, raw: str, ref: ModelRef, region: str) -> str | None:
+def _mapped_model(c: _Compiled, op: Operation, raw: str, ref: ModelRef, region: str) -> str | None:
     """The profile ``inference_profile.map`` (or ``regional_map`` of ``region``) sends
     ``raw`` to, or ``None``."""
     profile_map = c.regional_maps.get(region, c.profile_map)
@@ -397,6 +370,35 @@ def profiles_to_resolve(policy: Policy, call: Call) -> tuple[str, ...]:
     return (ref.raw,)
 
 
+def routes_matter(policy: Policy) -> bool:
+    """Whether a rule of ``policy`` needs to know where an inference profile routes.
+
+    When it does, a call naming an application profile ARN that ``inference_profile.known``
+    does not declare is resolved with the control plane (``GetInferenceProfile``). Pure.
+    """
+    return _compiled(policy).needs_routes
+
+
+def mapped_profiles_to_resolve(policy: Policy) -> tuple[str, ...]:
+    """The ``inference_profile.map`` targets every mapped call must resolve (sorted).
+
+    Profile ARNs whose routes a rule needs and that ``inference_profile.known`` does
+    not declare; ``doctor`` treats the control plane as required when there are any.
+    """
+    c = _compiled(policy)
+    if not c.needs_routes:
+        return ()
+    return tuple(
+        sorted(
+            {
+                target
+                for target in c.profile_map.values()
+                if target not in c.known and _needs_resolution(parse_model_id(target))
+            }
+        )
+    )
+
+
 def _routes(c: _Compiled, call: Call, ref: ModelRef) -> ResolvedProfile | str:
     """Where ``ref`` routes (from the policy's known profiles or the adapter's resolution),
     or a content-free reason why that is unknown."""
@@ -417,6 +419,10 @@ def _routes(c: _Compiled, call: Call, ref: ModelRef) -> ResolvedProfile | str:
             f"{call.partition}/{call.region}, so it is not resolved"
         )
     return "it was not resolved"
+
+
+#: What model_location returns for a profile whose routes are still to be resolved.
+_PENDING: Final = "routes pending resolution"
 
 
 def _known_fix(arn: str) -> str:
@@ -448,11 +454,12 @@ def _geo_fix(c: _Compiled, geography: str) -> str:
 class _Evaluation:
     """The mutable scratch state of one evaluate() call."""
 
-    __slots__ = ("c", "call", "changes", "params", "violations")
+    __slots__ = ("c", "call", "changes", "params", "pending", "violations")
 
-    def __init__(self, c: _Compiled, call: Call) -> None:
+    def __init__(self, c: _Compiled, call: Call, pending: frozenset[str] = frozenset()) -> None:
         self.c = c
         self.call = call
+        self.pending = pending
         self.params: Mapping[str, Any] = call.params
         self.changes: list[Change] = []
         self.violations: list[Violation] = []
@@ -470,18 +477,19 @@ class _Evaluation:
     def foreign_region(self, region: str, what: str) -> None:
         """``region`` (not the client's) is where ``what`` sends or keeps the call's data."""
         c = self.c
+        shown = _bounded.quote_region(region)  # read from a caller's ARN: may be anything
         if c.regions_allowed is not None and region not in c.regions_allowed:
             self.violate(
                 "region.not_allowed",
-                f"{what} names region {region!r}",
+                f"{what} names region {shown}",
                 f"a region in regions.allowed {sorted(c.regions_allowed)}",
-                f"use a resource in an allowed region, or add {region!r} to regions.allowed",
+                f"use a resource in an allowed region, or add {shown} to regions.allowed",
             )
             return
         if not c.cross_region:
             self.violate(
                 "region.cross_region",
-                f"{what} is in region {region!r}, the client is in {self.call.region!r}",
+                f"{what} is in region {shown}, the client is in {self.call.region!r}",
                 "a model in the client's own region (regions.cross_region = false)",
                 f"use a model or profile in {self.call.region!r}, or set "
                 "regions.cross_region = true with the geographies you accept in "
@@ -492,7 +500,7 @@ class _Evaluation:
             return
         self.violate(
             "region.cross_region",
-            f"{what} is in region {region!r}, outside regions.allowed_geographies",
+            f"{what} is in region {shown}, outside regions.allowed_geographies",
             f"a region in the geographies {sorted(c.geographies)}",
             "add that region's geography (us, eu, apac, jp, au, ca, us-gov, or global) "
             "to regions.allowed_geographies, or use a model in an allowed region",
@@ -504,7 +512,8 @@ class _Evaluation:
         if partition is not None and partition != call.partition:
             self.violate(
                 "region.cross_region",
-                f"{what} is in partition {partition!r}, the client is in {call.partition!r}",
+                f"{what} is in partition {_bounded.quote_partition(partition)}, the client is "
+                f"in {call.partition!r}",
                 f"an ARN in the {call.partition!r} partition",
                 f"use a resource in the {call.partition!r} partition",
             )
@@ -522,8 +531,8 @@ class _Evaluation:
         if ref.kind == "unknown":
             self.violate(
                 "region.cross_region",
-                f"model identifier {ref.raw!r} is not a form securebedrock recognises, so "
-                "where it routes cannot be established",
+                f"model identifier {_bounded.describe(ref.raw)} is not a form securebedrock "
+                "recognises, so where it routes cannot be established",
                 "a foundation model id or ARN, an inference profile id or ARN, or a "
                 "provisioned/custom/imported model, prompt, router or SageMaker endpoint ARN",
                 "use a documented Bedrock model identifier",
@@ -549,6 +558,9 @@ class _Evaluation:
             return None
         if not c.needs_routes:
             return None
+        if ref.raw in self.pending:
+            # Resolved only if every other rule allows the call (evaluate_before_resolution).
+            return _PENDING
         routes = _routes(c, self.call, ref)
         if isinstance(routes, str):
             self.violate(
@@ -571,7 +583,7 @@ class _Evaluation:
 
     def model_ids(self, ref: ModelRef, routes: ResolvedProfile | str | None) -> None:
         c = self.c
-        if not c.needs_model_ids:
+        if not c.needs_model_ids or routes is _PENDING:
             return
         if ref.base_model_id is not None:
             ids: tuple[str, ...] = (ref.base_model_id,)
@@ -583,7 +595,8 @@ class _Evaluation:
                 return
             self.violate(
                 "model.not_allowed",
-                f"the base model of {ref.kind} {ref.raw!r} cannot be determined",
+                f"the base model of {ref.kind} {_bounded.quote_model(ref.raw)} cannot be "
+                "determined",
                 "a model whose base model id matches models.allow",
                 "call a foundation model or inference profile whose model is allowed"
                 + (f", or {_known_fix(ref.raw)}" if _needs_resolution(ref) else ""),
@@ -641,7 +654,8 @@ class _Evaluation:
         c = self.c
         self.violate(
             "guardrail.conflict",
-            f"guardrail {found_id!r} version {found_version!r}",
+            f"guardrail {_bounded.quote_guardrail_id(found_id)} version "
+            f"{_bounded.quote_guardrail_version(found_version)}",
             f"the mandated guardrail {c.guardrail_id!r} version {c.guardrail_version!r}",
             "remove the call's own guardrail (securebedrock attaches the mandated one), "
             "or use the mandated guardrail and version",
@@ -659,12 +673,13 @@ class _Evaluation:
             else "pass guardrailConfig as a structure, or leave it out",
         )
 
-    def guardrail(self, op: _Op) -> None:
+    def guardrail(self, op: Operation) -> None:
         c = self.c
         if not c.guardrail_id:
             return
         if op.guardrail == "incapable":
-            if self.call.operation not in c.allow_without_guardrail:
+            # An operation that generates nothing (CountTokens) needs no guardrail.
+            if op.generates_content and self.call.operation not in c.allow_without_guardrail:
                 self.violate(
                     "guardrail.unsupported_operation",
                     f"{self.call.operation} cannot carry a guardrail and guardrail "
@@ -732,7 +747,7 @@ class _Evaluation:
 
     # -- service tier ---------------------------------------------------------------------
 
-    def service_tier(self, op: _Op) -> None:
+    def service_tier(self, op: Operation) -> None:
         c = self.c
         if c.tiers is None or op.tier == "none":
             return
@@ -748,7 +763,8 @@ class _Evaluation:
             return
         self.violate(
             "service_tier.not_allowed",
-            f"service tier {tier!r}" + (" (no serviceTier: default)" if value is None else ""),
+            f"service tier {_bounded.quote_tier(tier)}"
+            + (" (no serviceTier: default)" if value is None else ""),
             f"one of service_tier.allowed {sorted(c.tiers)}",
             "pass serviceTier with an allowed tier, or add the tier to service_tier.allowed",
         )
@@ -757,9 +773,35 @@ class _Evaluation:
 def evaluate(policy: Policy, call: Call) -> Decision:
     """Decide what happens to ``call`` under ``policy`` (pure, no I/O, never raises on
     odd parameters: what it cannot read it refuses)."""
+    return _evaluate(policy, call, frozenset())
+
+
+def evaluate_before_resolution(policy: Policy, call: Call) -> Decision:
+    """Evaluate every rule that does not need an inference profile's routes (pure).
+
+    When :func:`profiles_to_resolve` names nothing the call does not already carry an
+    answer for, this is :func:`evaluate`. Otherwise the decision is provisional: its
+    ``pending_profiles`` are those ARNs, the region and
+    model rules that need their routes are skipped, and every other rule is evaluated
+    exactly as :func:`evaluate` would. The adapter refuses a call this decision already
+    refuses without asking the control plane anything; only a call that could still be
+    allowed is resolved and then decided by :func:`evaluate`.
+    """
+    pending = tuple(
+        arn
+        for arn in profiles_to_resolve(policy, call)
+        if arn not in call.resolved_profiles and arn not in call.unresolved_profiles
+    )
+    decision = _evaluate(policy, call, frozenset(pending))
+    if pending:
+        return replace(decision, pending_profiles=pending)
+    return decision
+
+
+def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
     c = _compiled(policy)
     op = _op(call)
-    ev = _Evaluation(c, call)
+    ev = _Evaluation(c, call, pending)
 
     # auth.api_key: bearer tokens (Bedrock API keys) are long-lived secrets.
     if call.auth == "bearer" and not c.allow_api_keys:
@@ -823,9 +865,10 @@ def evaluate(policy: Policy, call: Call) -> Decision:
         elif op.inference and c.profile_required:
             ev.violate(
                 "inference_profile.required",
-                f"model {ref.raw!r} ({ref.kind})",
+                f"model {_bounded.quote_model(ref.raw)} ({ref.kind})",
                 "an inference profile id or ARN (inference_profile.required = true)",
-                f"call an inference profile, or map {ref.raw!r} to one in inference_profile.map",
+                "call an inference profile, or map "
+                f"{_bounded.quote_model(ref.raw)} to one in inference_profile.map",
             )
         if not mapped_elsewhere:
             routes = ev.model_location(ref)
@@ -836,14 +879,20 @@ def evaluate(policy: Policy, call: Call) -> Decision:
         if isinstance(value, str):
             match = _ARN_REGION.match(value)
             if match is not None:
-                ev.arn_location(match[2] or None, match[1], f"{name} {value!r}")
+                shown = (
+                    _bounded.quote_guardrail_id(value)
+                    if name == "guardrailIdentifier"
+                    else _bounded.quote_arn(value)
+                )
+                ev.arn_location(match[2] or None, match[1], f"{name} {shown}")
     if op.guardrail in ("converse", "invoke"):
         sent_id = _sent_guardrail(op, ev.params)[0]
         conflicted = any(v.rule == "guardrail.conflict" for v in ev.violations)
         if sent_id and sent_id != c.guardrail_id and not conflicted:
             match = _ARN_REGION.match(sent_id)
             if match is not None:
-                ev.arn_location(match[2] or None, match[1], f"guardrail {sent_id!r}")
+                shown = _bounded.quote_guardrail_id(sent_id)
+                ev.arn_location(match[2] or None, match[1], f"guardrail {shown}")
 
     ev.service_tier(op)
 
@@ -861,7 +910,7 @@ def evaluate(policy: Policy, call: Call) -> Decision:
     )
 
 
-def _sent_guardrail(op: _Op, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def _sent_guardrail(op: Operation, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if op.guardrail == "converse":
         config = params.get("guardrailConfig")
         if isinstance(config, Mapping):

@@ -6,7 +6,8 @@ Two entry points, called by ``_client.py`` (and by whoever builds a control-plan
 - :func:`prepare_client_kwargs` runs *before* botocore creates the client:
   refuses ``verify=False``, ``use_ssl=False`` and ``http://``; checks the
   configured endpoint (argument, environment, config file) and its source;
-  turns on FIPS endpoints; routes to the pinned ``network.endpoint_url``.
+  turns on FIPS endpoints; routes to the pinned endpoint (``network.endpoint_url``
+  for ``bedrock-runtime``, ``network.control_plane_endpoint_url`` for ``bedrock``).
 - :func:`harden_client` runs on the created client: checks the *final*
   ``client.meta.endpoint_url`` (whatever set it), refuses a proxy that would
   hide the peer, runs the DNS pre-check, and replaces the client's HTTP
@@ -25,14 +26,14 @@ import os
 import ssl
 import urllib.request
 from collections.abc import Mapping
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
 from botocore.client import BaseClient
 from botocore.config import Config
-from botocore.utils import should_bypass_proxies
+from botocore.httpsession import ProxyConfiguration
+from botocore.utils import get_environ_proxies, should_bypass_proxies
 
-from . import _netcheck
+from . import _netcheck, _urls
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
     ENV_AWS_REGION,
@@ -47,10 +48,14 @@ from ._transport_session import (
     ConnectionInfo,
     Guard,
     HardenedSession,
+    forwarding_refused,
+    forwards_https,
     last_connection,
     refuse,
     reset_last_connection,
+    tls_context,
 )
+from ._wire import WireCheck
 
 __all__ = [
     "ConnectionInfo",
@@ -60,9 +65,13 @@ __all__ = [
     "fips_regions",
     "harden_client",
     "last_connection",
+    "mask_proxy_url",
     "openssl_fips_mode",
+    "pinned_endpoint",
     "prepare_client_kwargs",
+    "proxy_url_for",
     "reset_last_connection",
+    "tls_context",
 ]
 
 #: The settings a replacement session copies from the one botocore built
@@ -148,7 +157,8 @@ def endpoint_source(
     boto3 or botocore session (its profile and config file are read; without
     one, only the environment is).
     """
-    if endpoint_url:
+    if endpoint_url is not None:
+        # Any value but None is an override ("" and non-strings are refused by the checks).
         return endpoint_url, "endpoint_url argument"
     configured = _configured_endpoints(service_name, boto_session)
     if configured:
@@ -156,9 +166,9 @@ def endpoint_source(
     return None, "botocore default"
 
 
-def _final_source(url: str, service_name: str) -> str:
+def _final_source(url: object, service_name: str) -> str:
     for value, source in _configured_endpoints(service_name, None):
-        if _netcheck.same_endpoint(url, value):
+        if _urls.same_endpoint(url, value):
             return source
     return "client endpoint (endpoint_url argument, AWS config or botocore default)"
 
@@ -185,38 +195,64 @@ def client_region(
 
 # --- endpoint checks ------------------------------------------------------------------------
 
+#: The policy key that pins each service's endpoint. The runtime and the control plane
+#: are different services behind different (VPC) endpoints: one never uses the other's pin.
+_PIN_KEYS = {
+    SERVICE_NAME: "network.endpoint_url",
+    CONTROL_PLANE_SERVICE_NAME: "network.control_plane_endpoint_url",
+}
 
-def _host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").rstrip(".")
+
+def pinned_endpoint(
+    policy: Policy, service_name: str = SERVICE_NAME, region: str | None = None
+) -> str:
+    """The endpoint the policy pins for ``service_name`` in ``region`` (``""``: none).
+
+    ``bedrock-runtime`` uses ``network.endpoint_urls`` of the region, else
+    ``network.endpoint_url``; the ``bedrock`` control plane
+    ``network.control_plane_endpoint_url``; any other service has no pin.
+    """
+    if service_name == SERVICE_NAME:
+        return policy.network.endpoint_for(region)
+    if service_name == CONTROL_PLANE_SERVICE_NAME:
+        return policy.network.control_plane_endpoint_url
+    return ""
 
 
 def _check_endpoint(
-    url: str, source: str, policy: Policy, service_name: str, region: str | None
-) -> None:
-    """The endpoint URL must be https and a Bedrock host of an allowed region, or the pin."""
+    url: object, source: str, policy: Policy, service_name: str, region: str | None
+) -> _urls.EndpointURL:
+    """The endpoint URL must be https and a Bedrock host of an allowed region, or the pin.
+
+    Read by urllib3's parser (the one that opens the socket); a URL it reads
+    differently from ``urllib.parse``, or that is not plain, is refused in
+    every mode (:func:`securebedrock._urls.parse_endpoint`). Returns the parsed URL.
+    """
     enforce = policy.mode == "enforce"
-    parts = urlsplit(url)
-    host = _host_of(url)
-    if parts.scheme.lower() != "https":
+    endpoint = _urls.parse_endpoint(url, source=source)
+    url, host = endpoint.url, endpoint.host
+    if endpoint.scheme != "https":
         # Never log_only: without TLS there is no floor, no certificate, nothing to observe.
         raise TransportSecurityError(
             rule="tls.version",
-            host=host or None,
-            found=f"{parts.scheme or 'no'}:// endpoint {url!r} (from {source})",
+            host=host,
+            found=f"{endpoint.scheme}:// endpoint {url!r} (from {source})",
             expected="an https:// endpoint",
             fix="use https://; securebedrock never sends Bedrock calls in plain text",
         )
-    pinned = policy.network.endpoint_for(region)
+    pinned = pinned_endpoint(policy, service_name, region)
+    pin_key = _PIN_KEYS.get(service_name, "network.endpoint_url")
     classified = _netcheck.classify_service_host(host, service_name)
     allowed_regions = policy.regions.allowed
     problem: str | None = None
-    if _netcheck.same_endpoint(url, pinned):
+    pinned_here = _urls.same_endpoint(url, pinned)
+    if pinned_here:
         # A pin outside AWS (a gateway, a test server) comes from the org layer, which
         # alone may set one (discovery refuses it in code). A pin that names a Bedrock
         # host must still be one of the client's region: a us-east-1 VPC endpoint
         # cannot serve a us-west-2 client (pin one per region in endpoint_urls).
         if classified is None or not region or classified[0] == region:
-            return
+            return endpoint
         problem = (
             f"the pinned endpoint is a host of region {classified[0]}, but the client is in "
             f"{region}"
@@ -236,16 +272,15 @@ def _check_endpoint(
                     host=host,
                     found=f"non-FIPS endpoint {url!r} (from {source}); botocore ignores "
                     "use_fips_endpoint when an endpoint is set",
-                    expected=f"{service_name}-fips.<region>.amazonaws.com, or the pinned "
-                    "network.endpoint_url",
+                    expected=f"{service_name}-fips.<region>.amazonaws.com, or the pinned {pin_key}",
                     fix="remove the endpoint override, point it to the FIPS host, or pin "
-                    "your VPC endpoint in network.endpoint_url",
+                    f"your VPC endpoint in {pin_key}",
                 ),
                 enforce=enforce,
             )
-            return
+            return endpoint
     if problem is None:
-        return
+        return endpoint
     refuse(
         TransportSecurityError(
             rule="network.endpoint_override",
@@ -259,13 +294,22 @@ def _check_endpoint(
             fix=(
                 f'pin the region\'s own endpoint in [network.endpoint_urls] ("{region}" = '
                 '"https://..."), or create the client in the pinned endpoint\'s region'
-                if pinned and _netcheck.same_endpoint(url, pinned)
+                if pinned_here and service_name == SERVICE_NAME
+                else f"pin the region's own endpoint in {pin_key}, or create the client in "
+                "the pinned endpoint's region"
+                if pinned_here
                 else f"remove the override ({source}), or pin the endpoint in the policy's "
-                "network.endpoint_url (or network.endpoint_urls for the region)"
+                f"{pin_key}"
+                + (
+                    " (or network.endpoint_urls for the region)"
+                    if service_name == SERVICE_NAME
+                    else ""
+                )
             ),
         ),
         enforce=enforce,
     )
+    return endpoint
 
 
 def _check_fips_region(policy: Policy, service_name: str, region: str | None) -> bool:
@@ -342,13 +386,16 @@ def prepare_client_kwargs(
     url, source = endpoint_source(
         prepared.get("endpoint_url"), service_name=service_name, boto_session=boto_session
     )
-    pinned = policy.network.endpoint_for(region)
-    if url is None and pinned and service_name == SERVICE_NAME:
-        # A pinned VPC endpoint is where this client's calls go unless told otherwise.
+    pinned = pinned_endpoint(policy, service_name, region)
+    if url is None and pinned:
+        # A pinned (VPC) endpoint is where this client's calls go unless told otherwise.
         prepared["endpoint_url"] = url = pinned
-        source = "policy network.endpoint_url"
+        source = f"policy {_PIN_KEYS[service_name]}"
     if url is not None:
-        _check_endpoint(url, source, policy, service_name, region)
+        checked = _check_endpoint(url, source, policy, service_name, region)
+        if prepared.get("endpoint_url") is not None:
+            # botocore gets the exact text that was checked (a plain str, never a subclass).
+            prepared["endpoint_url"] = checked.url
     if _check_fips_region(policy, service_name, region):
         fips = Config(use_fips_endpoint=True)
         config = prepared.get("config")
@@ -371,6 +418,19 @@ def _environment_all_proxy(url: str) -> str | None:
     if should_bypass_proxies(url):
         return None
     return proxy
+
+
+def proxy_url_for(url: str, proxies: Mapping[str, str] | None = None) -> str | None:
+    """The proxy a request to ``url`` goes through, or ``None`` for a direct connection.
+
+    ``proxies``: a client's proxy table (``Config(proxies=...)``); ``None`` means what
+    botocore gives a new client, the environment's (``HTTPS_PROXY``, ``NO_PROXY``, ...).
+    A proxy named for all traffic (``ALL_PROXY``) counts too.
+    """
+    if proxies is None:
+        proxies = get_environ_proxies(url)
+    configured = ProxyConfiguration(proxies=dict(proxies)).proxy_url_for(url)
+    return configured or _environment_all_proxy(url)
 
 
 def dns_precheck(host: str, policy: Policy, port: int = 443) -> list[tuple[str, bool]]:
@@ -475,10 +535,11 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     if isinstance(old, HardenedSession) and old.sb_guard.policy == policy:
         return
 
-    url = str(client.meta.endpoint_url)
-    host = _host_of(url)
+    final = client.meta.endpoint_url
     region = client.meta.region_name
-    _check_endpoint(url, _final_source(url, service_name), policy, service_name, region)
+    source = _final_source(final, service_name)
+    checked = _check_endpoint(final, source, policy, service_name, region)
+    url, host = checked.url, checked.host
     _check_fips_region(policy, service_name, region)
 
     try:
@@ -492,14 +553,16 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
         raise _refuse_unverified(host, "client created with verify=False")
 
     guard = Guard(policy)
-    proxy_url = proxy_config.proxy_url_for(url) or _environment_all_proxy(url)
+    proxy_url = proxy_url_for(url, proxies)
+    if proxy_url and forwards_https(proxies_settings):
+        raise forwarding_refused(host, mask_proxy_url(proxy_url))
     if policy.network.require_private_endpoint:
         if proxy_url and not policy.network.allow_proxy:
             refuse(
                 TransportSecurityError(
                     rule="network.proxy",
                     host=host,
-                    found=f"a proxy for {host}: {_mask(proxy_url)} (Config(proxies=...) "
+                    found=f"a proxy for {host}: {mask_proxy_url(proxy_url)} (Config(proxies=...) "
                     "or HTTPS_PROXY/ALL_PROXY)",
                     expected="a direct connection (network.require_private_endpoint = true, "
                     "network.allow_proxy = false): a proxy hides the real peer",
@@ -509,13 +572,11 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
                 enforce=guard.enforce,
             )
         if proxy_url:
-            proxy = urlsplit(proxy_url if "://" in proxy_url else f"http://{proxy_url}")
-            if proxy.hostname:
-                proxy_port = proxy.port or _netcheck.default_port(proxy.scheme.lower())
-                _precheck_peer(proxy.hostname, proxy_port, policy, "proxy")
+            proxy = _urls.read_proxy(proxy_url)
+            if proxy is not None:
+                _precheck_peer(proxy.host, proxy.port, policy, "proxy")
         else:
-            port = urlsplit(url).port or 443
-            _precheck_peer(host, port, policy, "endpoint")
+            _precheck_peer(host, checked.port, policy, "endpoint")
 
     timeout = settings["_timeout"]
     if not isinstance(timeout, int | float):
@@ -524,8 +585,12 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     client_cert: Any = settings["_cert_file"]
     if settings["_key_file"]:
         client_cert = (settings["_cert_file"], settings["_key_file"])
+    kind: Literal["runtime", "control-plane"] = (
+        "runtime" if service_name == SERVICE_NAME else "control-plane"
+    )
     new = HardenedSession(
         guard=guard,
+        wire=WireCheck(policy, url, kind=kind),
         ssl_context=_spare_ssl_context(old) if fresh else None,
         verify=settings["_verify"],
         proxies=proxies,
@@ -539,10 +604,7 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     old.close()
 
 
-def _mask(proxy_url: str) -> str:
-    """A proxy URL without its user info (it may carry a password)."""
-    parts = urlsplit(proxy_url if "://" in proxy_url else f"http://{proxy_url}")
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return f"{parts.scheme}://{netloc}"
+def mask_proxy_url(proxy_url: str) -> str:
+    """``scheme://host[:port]`` of a proxy URL, read by urllib3 (the parser that
+    connects to it); never its user info (it may carry a password)."""
+    return _urls.origin(proxy_url)

@@ -22,6 +22,10 @@ fails loudly when botocore or urllib3 changes any of them):
 - ``URLLib3Session.send`` wraps unknown exceptions in ``HTTPClientError(error=...)``,
   which the standard and legacy retry modes retry: :meth:`HardenedSession.send`
   unwraps our :class:`TransportSecurityError` so it propagates and is not retried.
+- ``URLLib3Session._get_proxy_manager(proxy_url)`` (called by ``send`` for every
+  request that goes through a proxy) and ``_proxy_config.settings`` (the
+  ``proxies_config`` dict, whose ``proxy_use_forwarding_for_https`` urllib3
+  reads by truthiness): a forwarding-mode proxy is refused there too.
 - urllib3 2.x ``HTTPConnection._new_conn()`` (the TCP connect, to the origin or
   the proxy), ``connect()`` (TCP + tunnel + TLS handshake), ``request()``,
   ``sock``, ``host``, ``proxy`` and ``_tunnel_host``.
@@ -43,28 +47,31 @@ from botocore.awsrequest import (
     AWSHTTPSConnectionPool,
 )
 from botocore.exceptions import HTTPClientError
-from botocore.httpsession import URLLib3Session, get_cert_path
+from botocore.httpsession import URLLib3Session, create_urllib3_context, get_cert_path
 
-from . import _netcheck
+from . import _netcheck, _urls
 from ._constants import AUDIT_LOGGER_NAME
 from ._errors import TransportSecurityError
-from ._policy import Policy
+from ._policy import TLS_VERSIONS, Policy
+from ._wire import WireCheck
 
 __all__ = [
     "ConnectionInfo",
     "Guard",
     "HardenedSession",
+    "forwarding_refused",
+    "forwards_https",
+    "harden_tls_context",
     "last_connection",
     "refuse",
     "reset_last_connection",
+    "tls_context",
+    "tls_version",
 ]
 
 _log = logging.getLogger(AUDIT_LOGGER_NAME)
 
-_TLS_VERSIONS: dict[str, tuple[ssl.TLSVersion, str, tuple[int, int]]] = {
-    "1.2": (ssl.TLSVersion.TLSv1_2, "TLSv1.2", (1, 2)),
-    "1.3": (ssl.TLSVersion.TLSv1_3, "TLSv1.3", (1, 3)),
-}
+#: TLS versions as OpenSSL names them (``SSLSocket.version()``), by number.
 _NEGOTIATED_ORDER = {
     "SSLv3": (0, 3),
     "TLSv1": (1, 0),
@@ -72,6 +79,31 @@ _NEGOTIATED_ORDER = {
     "TLSv1.2": (1, 2),
     "TLSv1.3": (1, 3),
 }
+
+
+def tls_version(minimum_version: str) -> ssl.TLSVersion:
+    """The ``ssl`` version of a ``tls.minimum_version`` value (``"1.3"`` -> ``TLSv1_3``)."""
+    return ssl.TLSVersion["TLSv" + minimum_version.replace(".", "_")]
+
+
+def harden_tls_context(context: ssl.SSLContext, minimum: ssl.TLSVersion) -> ssl.SSLContext:
+    """``context`` with the floor ``minimum``, certificate and host-name checks."""
+    context.minimum_version = minimum
+    # Order matters: check_hostname=True requires CERT_REQUIRED first.
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.check_hostname = True
+    return context
+
+
+def tls_context(minimum_version: str, verify: str | bool = True) -> ssl.SSLContext:
+    """A new context as a securebedrock connection has it (botocore's settings, the
+    ``tls.minimum_version`` floor, certificate and host-name checks), trusting the CA
+    bundle ``verify`` names (``True``: botocore's default bundle)."""
+    context = harden_tls_context(create_urllib3_context(), tls_version(minimum_version))
+    context.load_verify_locations(cafile=get_cert_path(verify))  # type: ignore[arg-type]
+    return context
+
+
 # OpenSSL reasons that mean "no TLS version acceptable to both sides" (as opposed
 # to a bad certificate or a peer that does not speak TLS at all).
 _VERSION_MISMATCH_REASONS = frozenset(
@@ -138,6 +170,32 @@ def refuse(error: TransportSecurityError, *, enforce: bool) -> None:
     _log.warning("log_only: would refuse: %s", error)
 
 
+def forwards_https(proxies_settings: Any) -> bool:
+    """Whether botocore's ``proxies_config`` makes urllib3 forward HTTPS through a proxy.
+
+    ``proxy_use_forwarding_for_https`` (``Config(proxies_config=...)``) is
+    passed to urllib3 as is, and urllib3 tests its truth, so this does too:
+    ``"false"`` (a string) forwards.
+    """
+    getter = getattr(proxies_settings, "get", None)
+    return bool(getter("proxy_use_forwarding_for_https")) if getter is not None else False
+
+
+def forwarding_refused(host: str | None, proxy: str) -> TransportSecurityError:
+    """The error for a forwarding-mode HTTPS proxy, refused in every mode."""
+    return TransportSecurityError(
+        rule="network.proxy",
+        host=host,
+        found=f"a forwarding-mode HTTPS proxy {proxy} (proxies_config "
+        "proxy_use_forwarding_for_https = true): TLS would end at the proxy, which would "
+        "read every prompt, completion and signed header",
+        expected="a direct connection, or a CONNECT-tunnel proxy (TLS end to end with Bedrock)",
+        fix="remove proxy_use_forwarding_for_https from Config(proxies_config=...) so the "
+        "proxy tunnels with CONNECT (under network.require_private_endpoint a tunnel also "
+        "needs network.allow_proxy = true), or exclude the endpoint with NO_PROXY",
+    )
+
+
 class Guard:
     """The transport rules of one client, precomputed at construction.
 
@@ -163,10 +221,11 @@ class Guard:
         # Only enforce refuses; log_only and apply record what enforce would refuse.
         self.enforce = policy.mode == "enforce"
         self.floor = policy.tls.minimum_version
-        version, self.floor_name, self.floor_tuple = _TLS_VERSIONS[self.floor]
+        self.floor_name = f"TLSv{self.floor}"
+        self.floor_tuple = _NEGOTIATED_ORDER[self.floor_name]
         # log_only and apply keep the handshake at 1.2 (our absolute floor) and report a
         # lower-than-policy version after it, instead of failing the handshake.
-        self.context_floor = version if self.enforce else ssl.TLSVersion.TLSv1_2
+        self.context_floor = tls_version(self.floor if self.enforce else TLS_VERSIONS[0])
         self.require_private = policy.network.require_private_endpoint
         self.allow_proxy = policy.network.allow_proxy
         self.networks = _netcheck.parse_networks(policy.network.allowed_cidrs)
@@ -364,10 +423,17 @@ class HardenedSession(URLLib3Session):
     """
 
     def __init__(
-        self, *, guard: Guard, ssl_context: ssl.SSLContext | None = None, **settings: Any
+        self,
+        *,
+        guard: Guard,
+        wire: WireCheck | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        **settings: Any,
     ) -> None:
         # Set before super().__init__: it calls _get_ssl_context() for the pool manager.
         self.sb_guard = guard
+        #: The last check of every request against its decision (see _wire.py).
+        self.sb_wire = wire
         # An unused context to harden instead of making a new one (OpenSSL 3 takes
         # ~0.3 ms per context, a fifth of a client's construction): see
         # _transport.harden_client. Only for the direct pool manager; proxies get new ones.
@@ -390,11 +456,14 @@ class HardenedSession(URLLib3Session):
         self._sb_spare_context = None
         if context is None:
             context = super()._get_ssl_context()  # type: ignore[misc]
-        context.minimum_version = self.sb_guard.context_floor
-        # Order matters: check_hostname=True requires CERT_REQUIRED first.
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.check_hostname = True
-        return context
+        return harden_tls_context(context, self.sb_guard.context_floor)
+
+    def _get_proxy_manager(self, proxy_url: str) -> Any:
+        # Also refused at construction; here for a proxy that appears afterwards.
+        # Never log_only: the proxy would read the plaintext request.
+        if forwards_https(cast(Any, self)._proxy_config.settings):
+            raise forwarding_refused(None, _urls.origin(proxy_url))
+        return super()._get_proxy_manager(proxy_url)  # type: ignore[misc]
 
     def _setup_ssl_cert(self, conn: Any, url: str, verify: Any) -> None:
         # verify=False never reaches here (refused at construction); never CERT_NONE.
@@ -403,6 +472,11 @@ class HardenedSession(URLLib3Session):
 
     def send(self, request: Any) -> Any:
         _last.info = None
+        wire = self.sb_wire
+        if wire is not None:
+            # After every event handler, before a byte is written: the request must be
+            # the one that was decided (refused here in enforce mode).
+            wire.check(request)
         try:
             return super().send(request)
         except HTTPClientError as exc:

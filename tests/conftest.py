@@ -20,8 +20,9 @@ import pytest
 from botocore.client import BaseClient
 
 import securebedrock
-from securebedrock import _discovery
+from securebedrock import _discovery, _rollback, _trust
 from securebedrock.testing import EmbeddedBedrock, GuardrailSpec
+from securebedrock.testing._org import installed_org_policy
 
 #: Prefixes of environment variables that change how AWS SDKs or we behave.
 _ISOLATED_PREFIXES = ("AWS_", "SECUREBEDROCK_")
@@ -78,6 +79,10 @@ def _isolate_from_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     # path at a missing file. (SECUREBEDROCK_POLICY_FILE stays unset: a set but
     # missing file is a PolicyConfigError, fail closed; only the default is optional.)
     monkeypatch.setattr(_discovery, "DEFAULT_POLICY_FILE", str(tmp_path / "no-org-policy.toml"))
+    # Nor its trust anchor, nor its release state: a missing anchor, and a state
+    # directory of the test's own (the state directory variable is cleared above).
+    monkeypatch.setattr(_trust, "TRUSTED_KEYS_FILE", str(tmp_path / "no-trusted-keys.pem"))
+    monkeypatch.setattr(_rollback, "DEFAULT_STATE_DIR", str(tmp_path / "securebedrock-state"))
     # No EC2/ECS metadata look-ups for credentials or region: loopback only.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
@@ -98,17 +103,21 @@ def secured_client(bedrock: EmbeddedBedrock) -> Callable[..., BaseClient]:
 
     ``policy`` (default ``Policy.default()``), pinned to the server, is the org
     policy file. When the test installed an org file of its own
-    (``SECUREBEDROCK_POLICY_FILE``), that file pinned to the server is the org
+    (``SECUREBEDROCK_POLICY_FILE``, or the default path), that file pinned to the server is the org
     layer and ``policy`` the code layer merged over it.
     """
 
     def make(policy: securebedrock.Policy | None = None, **kwargs: Any) -> BaseClient:
         options = {**bedrock.client_kwargs(), **kwargs}
-        org_file = os.environ.get("SECUREBEDROCK_POLICY_FILE")
+        org_file = _discovery.org_policy_path()
         if org_file is None:
             with bedrock.org_policy(policy):
                 return securebedrock.client(**options)
-        with bedrock.org_policy(securebedrock.Policy.from_file(org_file)):
+        org = securebedrock.Policy.from_file(org_file)
+        if org.network.endpoint_url == bedrock.endpoint_url:
+            # The test's own org file pins the server (signed, with a release...): use it.
+            return securebedrock.client(**options, policy=policy)
+        with bedrock.org_policy(org):
             return securebedrock.client(**options, policy=policy)
 
     return make
@@ -124,3 +133,11 @@ def raw_client(bedrock: EmbeddedBedrock) -> Callable[..., BaseClient]:
         return boto3.client("bedrock-runtime", **options)
 
     return make
+
+
+def org_client(*args: Any, policy: securebedrock.Policy, **kwargs: Any) -> BaseClient:
+    """``securebedrock.client(*args, **kwargs)`` made with ``policy`` as the org policy
+    file (no code layer): for tests whose policy pins a loopback endpoint, which only
+    the org layer may do."""
+    with installed_org_policy(policy):
+        return securebedrock.client(*args, **kwargs)  # type: ignore[no-any-return]

@@ -27,9 +27,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from securebedrock import Policy, PolicyConfigError
+from securebedrock._modelid import GEOGRAPHIES
+from securebedrock._operations import OPERATION_NAMES as OPERATIONS
 from securebedrock._policy import (
-    GEOGRAPHIES,
-    OPERATIONS,
     AuditPolicy,
     AuthPolicy,
     GuardrailPolicy,
