@@ -352,6 +352,12 @@ def _check_code_pins(org: Policy | None, code: Policy) -> None:
                 org_pin,
             )
         )
+    for table_region, table_url in network.control_plane_endpoint_urls.items():
+        org_pin = (
+            org_network.control_plane_endpoint_for(table_region) if org_network is not None else ""
+        )
+        path = f"network.control_plane_endpoint_urls.{table_region}"
+        pins.append((path, table_url, table_region, org_pin))
     for path, url, region, org_pin in pins:
         if org_pin and _urls.same_endpoint(url, org_pin):
             continue

@@ -453,6 +453,10 @@ class NetworkPolicy:
     #: The ``bedrock`` control-plane endpoint (GetInferenceProfile); ``""``: the
     #: region's default ``bedrock`` endpoint. Never the runtime pin above.
     control_plane_endpoint_url: str = ""
+    #: Per-region control-plane pins (region -> URL), like ``endpoint_urls``.
+    control_plane_endpoint_urls: Mapping[str, str] = field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
     allow_proxy: bool = False
 
     def __post_init__(self) -> None:
@@ -465,6 +469,11 @@ class NetworkPolicy:
         _check_https_url(self.endpoint_url, "network.endpoint_url")
         _set(self, "endpoint_urls", _region_table(self.endpoint_urls, "network.endpoint_urls"))
         _check_https_url(self.control_plane_endpoint_url, "network.control_plane_endpoint_url")
+        _set(
+            self,
+            "control_plane_endpoint_urls",
+            _region_table(self.control_plane_endpoint_urls, "network.control_plane_endpoint_urls"),
+        )
         _bool(self.allow_proxy, "network.allow_proxy")
 
     def __hash__(self) -> int:
@@ -475,6 +484,8 @@ class NetworkPolicy:
                 self.allowed_cidrs,
                 self.endpoint_url,
                 frozenset(self.endpoint_urls.items()),
+                self.control_plane_endpoint_url,
+                frozenset(self.control_plane_endpoint_urls.items()),
                 self.allow_proxy,
             )
         )
@@ -489,6 +500,17 @@ class NetworkPolicy:
             if url:
                 return url
         return self.endpoint_url
+
+    def control_plane_endpoint_for(self, region: str | None) -> str:
+        """The control-plane endpoint pinned for a client in ``region`` (``""``: none).
+
+        Its ``control_plane_endpoint_urls`` entry, else ``control_plane_endpoint_url``.
+        """
+        if region:
+            url = self.control_plane_endpoint_urls.get(region)
+            if url:
+                return url
+        return self.control_plane_endpoint_url
 
     def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         """``allowed_cidrs`` as :mod:`ipaddress` network objects."""
@@ -974,7 +996,7 @@ def _render(value: object) -> str:
 
 #: Per-region tables left out of :meth:`Policy.to_dict` (and so of the digest) when
 #: empty: a policy that does not use them keeps the digest it had before they existed.
-_OMITTED_WHEN_EMPTY = frozenset({"endpoint_urls", "regional_map"})
+_OMITTED_WHEN_EMPTY = frozenset({"endpoint_urls", "control_plane_endpoint_urls", "regional_map"})
 
 
 def _section_to_dict(section: object) -> dict[str, Any]:
@@ -1312,17 +1334,19 @@ def _tighten(a: Policy, b: Policy) -> Policy:
                 json.dumps(right),
                 "pin the endpoint in one policy only, or the same endpoint in both",
             )
-    if (
-        a.network.control_plane_endpoint_url
-        and b.network.control_plane_endpoint_url
-        and (a.network.control_plane_endpoint_url != b.network.control_plane_endpoint_url)
-    ):
-        raise _conflict(
-            "network.control_plane_endpoint_url",
-            json.dumps(a.network.control_plane_endpoint_url),
-            json.dumps(b.network.control_plane_endpoint_url),
-            "pin the control-plane endpoint in one policy only, or the same one in both",
-        )
+    planes = {*a.network.control_plane_endpoint_urls, *b.network.control_plane_endpoint_urls}
+    for region in sorted({*planes, ""}):
+        left = a.network.control_plane_endpoint_for(region)
+        right = b.network.control_plane_endpoint_for(region)
+        if left and right and left != right:
+            raise _conflict(
+                _key("network.control_plane_endpoint_urls", region)
+                if region
+                else "network.control_plane_endpoint_url",
+                json.dumps(left),
+                json.dumps(right),
+                "pin the control-plane endpoint in one policy only, or the same one in both",
+            )
     profile_map = _merge_map(
         "inference_profile.map",
         a.inference_profile.map,
@@ -1372,6 +1396,10 @@ def _tighten(a: Policy, b: Policy) -> Policy:
             control_plane_endpoint_url=(
                 a.network.control_plane_endpoint_url or b.network.control_plane_endpoint_url
             ),
+            control_plane_endpoint_urls={
+                **a.network.control_plane_endpoint_urls,
+                **b.network.control_plane_endpoint_urls,
+            },
             allow_proxy=a.network.allow_proxy and b.network.allow_proxy,
         ),
         guardrail=_merge_guardrail(a.guardrail, b.guardrail),

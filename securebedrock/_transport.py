@@ -210,12 +210,13 @@ def pinned_endpoint(
 
     ``bedrock-runtime`` uses ``network.endpoint_urls`` of the region, else
     ``network.endpoint_url``; the ``bedrock`` control plane
+    ``network.control_plane_endpoint_urls`` of the region, else
     ``network.control_plane_endpoint_url``; any other service has no pin.
     """
     if service_name == SERVICE_NAME:
         return policy.network.endpoint_for(region)
     if service_name == CONTROL_PLANE_SERVICE_NAME:
-        return policy.network.control_plane_endpoint_url
+        return policy.network.control_plane_endpoint_for(region)
     return ""
 
 

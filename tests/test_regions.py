@@ -217,3 +217,46 @@ def test_per_region_tables_round_trip_and_merge() -> None:
     assert "regional_map" in (refused.value.path or "")
     # Policies that do not use the tables keep their digest (the empty tables are omitted).
     assert "endpoint_urls" not in Policy().to_dict()["network"]
+
+
+def test_a_per_region_control_plane_pin_resolves_that_regions_profiles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = profile(WEST, "w1")
+    with EmbeddedBedrock(region=WEST) as runtime, EmbeddedBedrock(region=WEST) as plane:
+        plane.add_inference_profile(app, models=[fm(WEST)])
+        install_org(
+            tmp_path,
+            monkeypatch,
+            f'version = 1\n[network.endpoint_urls]\n"{WEST}" = "{runtime.endpoint_url}"\n'
+            f'[network.control_plane_endpoint_urls]\n"{WEST}" = "{plane.endpoint_url}"\n',
+        )
+        client = client_for(runtime)
+        client.converse(modelId=app, messages=MESSAGES)
+        assert [r.operation for r in plane.requests] == ["GetInferenceProfile"]
+        assert [r.operation for r in runtime.requests] == ["Converse"]
+
+
+def test_control_plane_tables_merge_and_bind_code_like_the_runtime_ones() -> None:
+    vpce = "https://vpce-0abc-1234.bedrock.us-west-2.vpce.amazonaws.com"
+    table = Policy.from_toml(
+        f'version = 1\n[network.control_plane_endpoint_urls]\n"{WEST}" = "{vpce}"\n'
+    )
+    assert Policy.from_toml(table.to_toml()) == table
+    assert table.network.control_plane_endpoint_for(WEST) == vpce
+    assert table.network.control_plane_endpoint_for(EAST) == ""
+    single = Policy.from_toml(
+        'version = 1\n[network]\ncontrol_plane_endpoint_url = "https://other.example"\n'
+    )
+    with pytest.raises(PolicyConfigError) as refused:
+        table.merge(single)
+    assert refused.value.path == f"network.control_plane_endpoint_urls.{WEST}"
+    from securebedrock import _discovery
+
+    assert _discovery.effective_policy(table) == table  # a bedrock vpce host of its region
+    loopback = Policy.from_toml(
+        f'version = 1\n[network.control_plane_endpoint_urls]\n"{WEST}" = "https://127.0.0.1:9"\n'
+    )
+    with pytest.raises(PolicyConfigError) as refused:
+        _discovery.effective_policy(loopback)  # only the org layer pins outside AWS
+    assert refused.value.path == f"network.control_plane_endpoint_urls.{WEST}"

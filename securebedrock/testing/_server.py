@@ -696,6 +696,7 @@ class EmbeddedBedrock:
             endpoint_url=self.endpoint_url,
             endpoint_urls={},
             control_plane_endpoint_url=self.endpoint_url,
+            control_plane_endpoint_urls={},
         )
         return dataclasses.replace(base, network=network)
 
