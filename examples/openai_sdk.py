@@ -32,18 +32,23 @@ def main() -> None:
     """A call that goes out with the guardrail, and one the policy refuses."""
     guardrail = GuardrailSpec(identifier="gr0openai001", version="1")
     with EmbeddedBedrock(guardrails=[guardrail]) as server:
-        policy = server.pin(securebedrock.Policy.from_toml(POLICY))
-        credentials = {
-            "aws_access_key_id": server.access_key,
-            "aws_secret_access_key": server.secret_key,
-        }
+        policy = securebedrock.Policy.from_toml(POLICY)
         base_url = f"{server.endpoint_url}/openai/v1"
-        # In production: region_name only; credentials come from the AWS credential
-        # chain and base_url is https://bedrock-runtime.<region>.amazonaws.com/openai/v1.
-        # --8<-- [start:client]
-        transport = securebedrock.HTTPTransport(
-            region_name="us-east-1", policy=policy, verify=server.ca_bundle, **credentials
-        )
+        # In production: region_name only; the org policy file is the host's, credentials
+        # come from the AWS credential chain and base_url is
+        # https://bedrock-runtime.<region>.amazonaws.com/openai/v1. Here the policy is
+        # installed as the org file pinned to the embedded endpoint (only the org layer
+        # may pin an endpoint outside AWS); the transport reads it when it is made.
+        with server.org_policy(policy):
+            # --8<-- [start:client]
+            transport = securebedrock.HTTPTransport(
+                region_name="us-east-1",
+                verify=server.ca_bundle,
+                aws_access_key_id=server.access_key,
+                aws_secret_access_key=server.secret_key,
+            )
+            # --8<-- [end:client]
+        # --8<-- [start:sdk]
         client = openai.OpenAI(
             base_url=base_url,
             api_key="unused",  # never sent: each request is signed with SigV4
@@ -54,7 +59,7 @@ def main() -> None:
             model="anthropic.claude-3-haiku-20240307-v1:0",
             messages=[{"role": "user", "content": "Summarise the quarterly report."}],
         )
-        # --8<-- [end:client]
+        # --8<-- [end:sdk]
         print("answer:", answer.choices[0].message.content)
         received = server.requests[-1]
         print("guardrail on the wire:", received.headers["x-amzn-bedrock-guardrailidentifier"])

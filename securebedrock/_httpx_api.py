@@ -154,11 +154,9 @@ def _unsupported(operation: str, found: str, expected: str) -> PolicyViolation:
 
 
 def _pins(policy: Policy, region: str) -> tuple[str, ...]:
-    pins = [policy.network.endpoint_url]
-    per_region = getattr(policy.network, "endpoint_urls", None)
-    if isinstance(per_region, Mapping):
-        pins.append(str(per_region.get(region, "") or ""))
-    return tuple(p for p in pins if p)
+    # The region's entry of network.endpoint_urls, else network.endpoint_url.
+    pin = policy.network.endpoint_for(region)
+    return (pin,) if pin else ()
 
 
 def check_endpoint(
@@ -234,7 +232,7 @@ def check_endpoint(
             else ""
         ),
         fix="set base_url to a Bedrock endpoint of the transport's region, or pin your "
-        "endpoint in the org policy's network.endpoint_url",
+        "endpoint in the org policy's network.endpoint_url (or endpoint_urls)",
     )
 
 

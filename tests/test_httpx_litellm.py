@@ -18,7 +18,7 @@ import httpx
 import pytest
 from _telemetry_helpers import Otel, make_otel
 from test_httpx_sdks import assert_guardrail_on_everything, decisions
-from test_httpx_transport import DENIED, MODEL, transport_kwargs
+from test_httpx_transport import DENIED, MODEL, make_transport
 
 import securebedrock
 from securebedrock import PolicyViolation
@@ -69,7 +69,7 @@ def call(server: EmbeddedBedrock, model: str, **extra: Any) -> Any:
 
 
 def test_litellm_sync_and_streaming(bedrock: EmbeddedBedrock, otel: Otel, sessions: None) -> None:
-    transport = securebedrock.HTTPTransport(**transport_kwargs(bedrock, otel=otel))
+    transport = make_transport(securebedrock.HTTPTransport, bedrock, otel=otel)
     litellm.client_session = httpx.Client(transport=transport)
     assert call(bedrock, MODEL).choices[0].message.content == bedrock.answer
     chunks = call(bedrock, MODEL, stream=True)
@@ -84,7 +84,7 @@ def test_litellm_sync_and_streaming(bedrock: EmbeddedBedrock, otel: Otel, sessio
 
 def test_litellm_async(bedrock: EmbeddedBedrock, otel: Otel, sessions: None) -> None:
     async def main() -> None:
-        transport = securebedrock.AsyncHTTPTransport(**transport_kwargs(bedrock, otel=otel))
+        transport = make_transport(securebedrock.AsyncHTTPTransport, bedrock, otel=otel)
         litellm.aclient_session = httpx.AsyncClient(transport=transport)
         answer = await litellm.acompletion(
             model=f"openai/{MODEL}",

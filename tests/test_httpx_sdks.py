@@ -15,7 +15,7 @@ import httpx
 import pytest
 from _telemetry_helpers import Otel, make_otel
 from conftest import GUARDRAIL
-from test_httpx_transport import DENIED, MODEL, POLICY_TOML, transport_kwargs
+from test_httpx_transport import DENIED, MODEL, POLICY_TOML, make_transport
 
 import securebedrock
 from securebedrock import Policy, PolicyViolation, StreamInterruptedError
@@ -66,7 +66,7 @@ def openai_client(server: EmbeddedBedrock, otel: Otel, http_client: Any) -> Any:
 @pytest.mark.parametrize("flavour", ["httpx", "httpx2"])
 def test_openai_sync_and_streaming(bedrock: EmbeddedBedrock, otel: Otel, flavour: str) -> None:
     module: Any = httpx if flavour == "httpx" else httpx2
-    transport = securebedrock.HTTPTransport(**transport_kwargs(bedrock, otel=otel))
+    transport = make_transport(securebedrock.HTTPTransport, bedrock, otel=otel)
     client = openai_client(bedrock, otel, module.Client(transport=transport))
 
     answer = client.chat.completions.create(model=MODEL, messages=MESSAGES)
@@ -87,7 +87,7 @@ def test_openai_sync_and_streaming(bedrock: EmbeddedBedrock, otel: Otel, flavour
 
 def test_openai_async_and_streaming(bedrock: EmbeddedBedrock, otel: Otel) -> None:
     async def main() -> None:
-        transport = securebedrock.AsyncHTTPTransport(**transport_kwargs(bedrock, otel=otel))
+        transport = make_transport(securebedrock.AsyncHTTPTransport, bedrock, otel=otel)
         client = openai.AsyncOpenAI(
             base_url=f"{bedrock.endpoint_url}/openai/v1",
             api_key="unused",
@@ -111,7 +111,7 @@ def test_openai_async_and_streaming(bedrock: EmbeddedBedrock, otel: Otel) -> Non
 
 
 def test_openai_sees_a_cut_stream_as_an_error(bedrock: EmbeddedBedrock, otel: Otel) -> None:
-    transport = securebedrock.HTTPTransport(**transport_kwargs(bedrock, otel=otel))
+    transport = make_transport(securebedrock.HTTPTransport, bedrock, otel=otel)
     client = openai_client(bedrock, otel, httpx.Client(transport=transport))
     cut = [{"role": "user", "content": "hello [[truncate]]"}]
     stream = client.chat.completions.create(model=MODEL, messages=cut, stream=True)
@@ -136,7 +136,7 @@ def anthropic_bedrock(server: EmbeddedBedrock, http_client: Any, cls: Any = None
 def test_anthropic_bedrock_sync_and_streaming(bedrock: EmbeddedBedrock, otel: Otel) -> None:
     # AnthropicBedrock calls InvokeModel (/model/{id}/invoke[-with-response-stream]): the
     # transport attaches the guardrail headers and signs again after its changes.
-    transport = securebedrock.HTTPTransport(**transport_kwargs(bedrock, otel=otel))
+    transport = make_transport(securebedrock.HTTPTransport, bedrock, otel=otel)
     client = anthropic_bedrock(bedrock, httpx2.Client(transport=transport))
     message = client.messages.create(model=MODEL, max_tokens=64, messages=MESSAGES)
     assert message.content[0].text == bedrock.answer
@@ -160,7 +160,7 @@ def assert_guardrail_on_everything_invoke(server: EmbeddedBedrock) -> None:
 
 def test_anthropic_bedrock_async(bedrock: EmbeddedBedrock, otel: Otel) -> None:
     async def main() -> None:
-        transport = securebedrock.AsyncHTTPTransport(**transport_kwargs(bedrock, otel=otel))
+        transport = make_transport(securebedrock.AsyncHTTPTransport, bedrock, otel=otel)
         client = anthropic.AsyncAnthropicBedrock(
             aws_region=bedrock.region,
             aws_access_key=bedrock.access_key,
@@ -183,7 +183,7 @@ def test_anthropic_bedrock_async(bedrock: EmbeddedBedrock, otel: Otel) -> None:
 def test_anthropic_bedrock_mantle_is_refused_under_a_mandated_guardrail(
     bedrock: EmbeddedBedrock, otel: Otel
 ) -> None:
-    transport = securebedrock.HTTPTransport(**transport_kwargs(bedrock, otel=otel))
+    transport = make_transport(securebedrock.HTTPTransport, bedrock, otel=otel)
     client = anthropic.AnthropicBedrockMantle(
         aws_region=bedrock.region,
         base_url=f"{bedrock.endpoint_url}/anthropic",
@@ -201,7 +201,7 @@ def test_anthropic_bedrock_mantle_is_refused_under_a_mandated_guardrail(
 
 def test_anthropic_bedrock_mantle_without_a_guardrail(bedrock: EmbeddedBedrock, otel: Otel) -> None:
     policy = Policy.from_toml(POLICY_TOML.split("[guardrail]")[0] + '[models]\ndeny = ["meta.*"]\n')
-    transport = securebedrock.HTTPTransport(**transport_kwargs(bedrock, policy, otel))
+    transport = make_transport(securebedrock.HTTPTransport, bedrock, policy, otel)
     client = anthropic.AnthropicBedrockMantle(
         aws_region=bedrock.region,
         base_url=f"{bedrock.endpoint_url}/anthropic",

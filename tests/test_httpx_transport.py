@@ -41,18 +41,25 @@ deny = ["meta.*"]
 POLICY = Policy.from_toml(POLICY_TOML)
 
 
-def transport_kwargs(
-    server: EmbeddedBedrock, policy: Policy = POLICY, otel: Otel | None = None
-) -> dict[str, Any]:
-    """Arguments of a transport for ``server``, its policy pinned to the server."""
+def transport_kwargs(server: EmbeddedBedrock, otel: Otel | None = None) -> dict[str, Any]:
+    """Arguments of a transport for ``server`` (its CA, its credentials)."""
     return {
         "region_name": server.region,
-        "policy": server.pin(policy),
         "verify": server.ca_bundle,
         "aws_access_key_id": server.access_key,
         "aws_secret_access_key": server.secret_key,
         **(otel.kwargs() if otel is not None else {}),
     }
+
+
+def make_transport(
+    cls: Any, server: EmbeddedBedrock, policy: Policy = POLICY, otel: Otel | None = None
+) -> Any:
+    """A transport made under ``policy`` as the org policy file, pinned to ``server``
+    (only the org layer may pin an endpoint outside AWS; the policy is read at
+    construction)."""
+    with server.org_policy(policy):
+        return cls(**transport_kwargs(server, otel))
 
 
 def chat(model: str = MODEL, text: str = PROMPT, **extra: Any) -> dict[str, Any]:
@@ -67,7 +74,7 @@ def otel() -> Otel:
 @pytest.fixture
 def client(bedrock: EmbeddedBedrock, otel: Otel) -> Callable[..., httpx.Client]:
     def make(policy: Policy = POLICY) -> httpx.Client:
-        transport = securebedrock.HTTPTransport(**transport_kwargs(bedrock, policy, otel))
+        transport = make_transport(securebedrock.HTTPTransport, bedrock, policy, otel)
         return httpx.Client(transport=transport, base_url=bedrock.endpoint_url)
 
     return make
@@ -203,7 +210,7 @@ def test_api_keys_allowed_send_the_bearer_key(bedrock: EmbeddedBedrock, otel: Ot
     policy = Policy.from_toml(
         POLICY_TOML.replace("allow_api_keys = false", "allow_api_keys = true")
     )
-    transport = HTTPTransport(**transport_kwargs(bedrock, policy, otel))
+    transport = make_transport(HTTPTransport, bedrock, policy, otel)
     with httpx.Client(transport=transport, base_url=bedrock.endpoint_url) as http:
         response = http.post(
             CHAT, json=chat(), headers={"Authorization": "Bearer a-bedrock-api-key"}
@@ -215,7 +222,9 @@ def test_api_keys_allowed_send_the_bearer_key(bedrock: EmbeddedBedrock, otel: Ot
 def test_without_credentials_a_banned_bearer_key_is_refused(bedrock: EmbeddedBedrock) -> None:
     kwargs = transport_kwargs(bedrock)
     del kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"]
-    with httpx.Client(transport=HTTPTransport(**kwargs), base_url=bedrock.endpoint_url) as http:
+    with bedrock.org_policy(POLICY):
+        transport = HTTPTransport(**kwargs)
+    with httpx.Client(transport=transport, base_url=bedrock.endpoint_url) as http:
         with pytest.raises(PolicyViolation) as caught:
             http.post(CHAT, json=chat(), headers={"Authorization": "Bearer key"})
     assert caught.value.rule == "auth.api_key"
@@ -326,7 +335,7 @@ def test_a_stream_cut_before_done_is_an_error_for_the_caller_and_the_span(
 def test_the_tls_floor_fails_the_handshake_before_the_request(otel: Otel) -> None:
     with EmbeddedBedrock(guardrails=[GUARDRAIL], tls_max_version="1.2") as server:
         policy = Policy.from_toml(POLICY_TOML + '[tls]\nminimum_version = "1.3"\n')
-        transport = HTTPTransport(**transport_kwargs(server, policy, otel))
+        transport = make_transport(HTTPTransport, server, policy, otel)
         with httpx.Client(transport=transport, base_url=server.endpoint_url) as http:
             with pytest.raises(TransportSecurityError) as caught:
                 http.post(CHAT, json=chat())
@@ -340,7 +349,7 @@ def test_log_only_records_the_negotiated_version_below_the_floor(otel: Otel) -> 
             POLICY_TOML.replace("version = 1", 'version = 1\nmode = "log_only"', 1)
             + '[tls]\nminimum_version = "1.3"\n'
         )
-        transport = HTTPTransport(**transport_kwargs(server, policy, otel))
+        transport = make_transport(HTTPTransport, server, policy, otel)
         with httpx.Client(transport=transport, base_url=server.endpoint_url) as http:
             assert http.post(CHAT, json=chat()).status_code == 200
         attributes = dict(otel.only_span().attributes or {})
@@ -378,9 +387,18 @@ def test_verification_cannot_be_turned_off(bedrock: EmbeddedBedrock) -> None:
 def test_the_wire_check_refuses_a_request_that_differs_from_its_decision(
     bedrock: EmbeddedBedrock,
 ) -> None:
-    core = Core(
+    with bedrock.org_policy(POLICY):
+        core = make_core(bedrock)
+    request = httpx.Request("POST", bedrock.endpoint_url + CHAT, json=chat())
+    plan = core.plan(request)
+    outgoing = core.build(request, plan)
+    _tamper(core, plan, outgoing)
+
+
+def make_core(bedrock: EmbeddedBedrock) -> Core:
+    return Core(
         region_name=bedrock.region,
-        policy=bedrock.pin(POLICY),
+        policy=None,
         verify=bedrock.ca_bundle,
         aws_access_key_id=bedrock.access_key,
         aws_secret_access_key=bedrock.secret_key,
@@ -389,9 +407,9 @@ def test_the_wire_check_refuses_a_request_that_differs_from_its_decision(
         tracer_provider=None,
         meter_provider=None,
     )
-    request = httpx.Request("POST", bedrock.endpoint_url + CHAT, json=chat())
-    plan = core.plan(request)
-    outgoing = core.build(request, plan)
+
+
+def _tamper(core: Core, plan: Any, outgoing: httpx.Request) -> None:
     for name in ("X-Amzn-Bedrock-GuardrailIdentifier", "Authorization"):
         tampered = httpx.Request(
             "POST",
@@ -413,7 +431,7 @@ def test_the_wire_check_refuses_a_request_that_differs_from_its_decision(
 
 def test_the_async_transport_enforces_the_same(bedrock: EmbeddedBedrock, otel: Otel) -> None:
     async def main() -> None:
-        transport = securebedrock.AsyncHTTPTransport(**transport_kwargs(bedrock, otel=otel))
+        transport = make_transport(securebedrock.AsyncHTTPTransport, bedrock, otel=otel)
         async with httpx.AsyncClient(transport=transport, base_url=bedrock.endpoint_url) as http:
             response = await http.post(CHAT, json=chat())
             assert response.status_code == 200
@@ -443,7 +461,7 @@ def test_the_async_peer_check_refuses_before_tls(bedrock: EmbeddedBedrock) -> No
     )
 
     async def main() -> None:
-        transport = securebedrock.AsyncHTTPTransport(**transport_kwargs(bedrock, policy))
+        transport = make_transport(securebedrock.AsyncHTTPTransport, bedrock, policy)
         async with httpx.AsyncClient(transport=transport, base_url=bedrock.endpoint_url) as http:
             with pytest.raises(TransportSecurityError) as caught:
                 await http.post(CHAT, json=chat())
@@ -467,7 +485,7 @@ def test_an_event_hook_that_swaps_the_model_is_decided_on_what_is_sent(
         request.stream = httpx.ByteStream(request._content)
         request.headers["Content-Length"] = str(len(request._content))
 
-    transport = HTTPTransport(**transport_kwargs(bedrock, otel=otel))
+    transport = make_transport(HTTPTransport, bedrock, otel=otel)
     with httpx.Client(
         transport=transport, base_url=bedrock.endpoint_url, event_hooks={"request": [swap]}
     ) as http:
@@ -646,7 +664,7 @@ def test_the_async_transport_checks_the_negotiated_version(
     bedrock: EmbeddedBedrock, otel: Otel
 ) -> None:
     async def main() -> None:
-        transport = securebedrock.AsyncHTTPTransport(**transport_kwargs(bedrock, otel=otel))
+        transport = make_transport(securebedrock.AsyncHTTPTransport, bedrock, otel=otel)
         async with httpx.AsyncClient(transport=transport, base_url=bedrock.endpoint_url) as http:
             assert (await http.post(CHAT, json=chat())).status_code == 200
 
@@ -661,7 +679,7 @@ def test_the_async_tls_floor_fails_the_handshake_before_the_request(otel: Otel) 
         policy = Policy.from_toml(POLICY_TOML + '[tls]\nminimum_version = "1.3"\n')
 
         async def main() -> None:
-            transport = securebedrock.AsyncHTTPTransport(**transport_kwargs(server, policy, otel))
+            transport = make_transport(securebedrock.AsyncHTTPTransport, server, policy, otel)
             async with httpx.AsyncClient(transport=transport, base_url=server.endpoint_url) as h:
                 with pytest.raises(TransportSecurityError) as caught:
                     await h.post(CHAT, json=chat())
@@ -694,12 +712,13 @@ def test_the_org_policy_file_is_the_floor_and_its_release_is_on_the_span(
     org.write_text(
         'version = 1\n[release]\nid = "2026-12-test-1"\nserial = 1\n'
         f'[guardrail]\nidentifier = "{GUARDRAIL.identifier}"\nversion = "{GUARDRAIL.version}"\n'
+        f'[network]\nendpoint_url = "{bedrock.endpoint_url}"\n'
     )
     monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(org))
     monkeypatch.setenv("SECUREBEDROCK_STATE_DIR", str(tmp_path / "state"))
     # The code policy names no guardrail: the org file's is mandated all the same.
     code = Policy.from_toml('version = 1\n[models]\ndeny = ["meta.*"]\n')
-    transport = HTTPTransport(**transport_kwargs(bedrock, code, otel))
+    transport = HTTPTransport(**transport_kwargs(bedrock, otel), policy=code)
     assert transport.policy.guardrail.identifier == GUARDRAIL.identifier
     with httpx.Client(transport=transport, base_url=bedrock.endpoint_url) as http:
         assert http.post(CHAT, json=chat()).status_code == 200
@@ -708,3 +727,22 @@ def test_the_org_policy_file_is_the_floor_and_its_release_is_on_the_span(
     )
     attributes = dict(otel.only_span().attributes or {})
     assert attributes["securebedrock.policy.release"] == "2026-12-test-1"
+
+
+def test_a_per_region_pin_admits_its_endpoint_for_that_region_only(
+    bedrock: EmbeddedBedrock, otel: Otel, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = tmp_path / "policy.toml"
+    org.write_text(
+        POLICY_TOML + f'[network]\nendpoint_urls = {{ "us-east-1" = "{bedrock.endpoint_url}" }}\n'
+    )
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(org))
+    transport = HTTPTransport(**transport_kwargs(bedrock, otel))
+    with httpx.Client(transport=transport, base_url=bedrock.endpoint_url) as http:
+        assert http.post(CHAT, json=chat()).status_code == 200
+    other = HTTPTransport(**{**transport_kwargs(bedrock), "region_name": "us-west-2"})
+    with httpx.Client(transport=other, base_url=bedrock.endpoint_url) as http:
+        with pytest.raises(TransportSecurityError) as caught:
+            http.post(CHAT, json=chat())
+    assert caught.value.rule == "network.endpoint_override"
+    assert len(bedrock.requests) == 1
