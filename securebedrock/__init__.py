@@ -18,6 +18,7 @@ from ._errors import (
     SecureBedrockError,
     TransportSecurityError,
 )
+from ._install import UnsecuredClientWarning, install, uninstall
 from ._policy import Policy
 from ._retry import RetryConfig
 from ._version import __version__
@@ -31,7 +32,10 @@ __all__ = [
     "SecureBedrockError",
     "Session",
     "TransportSecurityError",
+    "UnsecuredClientWarning",
     "__version__",
     "client",
+    "install",
     "secure",
+    "uninstall",
 ]

@@ -1,0 +1,357 @@
+"""``securebedrock.install()`` and the warning for unsecured clients, against the embedded endpoint.
+
+Every client here is made the way third-party code makes one (``boto3.client``,
+``boto3.Session().client``, a botocore session), never through securebedrock's own
+entry points; what counts is what the server received and what the span recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from _telemetry_helpers import FAST_RETRY, make_otel
+from botocore.client import BaseClient
+from botocore.config import Config
+from conftest import GUARDRAIL, MODEL_ID
+
+import securebedrock
+from securebedrock import _adapter, _discovery, _install
+from securebedrock import _telemetry as T
+from securebedrock._policy import GuardrailPolicy, ModelsPolicy, Policy
+from securebedrock.testing import EmbeddedBedrock
+
+GUARDED = GuardrailPolicy(identifier=GUARDRAIL.identifier, version=GUARDRAIL.version)
+DENIED_MODEL = "amazon.titan-text-express-v1"
+MESSAGES = [{"role": "user", "content": [{"text": "hello there"}]}]
+
+
+def _by_boto3_client(server: EmbeddedBedrock) -> BaseClient:
+    return boto3.client("bedrock-runtime", **server.client_kwargs())
+
+
+def _by_boto3_session(server: EmbeddedBedrock) -> BaseClient:
+    return boto3.Session().client("bedrock-runtime", **server.client_kwargs())
+
+
+def _by_botocore_session(server: EmbeddedBedrock) -> BaseClient:
+    return botocore.session.get_session().create_client("bedrock-runtime", **server.client_kwargs())
+
+
+def _by_positional_arguments(server: EmbeddedBedrock) -> BaseClient:
+    kwargs = server.client_kwargs()
+    region, endpoint, verify = (
+        kwargs.pop("region_name"),
+        kwargs.pop("endpoint_url"),
+        kwargs.pop("verify"),
+    )
+    # service, region, api_version, use_ssl, verify, endpoint_url: all positional.
+    return botocore.session.get_session().create_client(
+        "bedrock-runtime", region, None, True, verify, endpoint, **kwargs
+    )
+
+
+def _by_keyword_service_name(server: EmbeddedBedrock) -> BaseClient:
+    return boto3.Session().client(service_name="bedrock-runtime", **server.client_kwargs())
+
+
+MAKERS: dict[str, Callable[[EmbeddedBedrock], BaseClient]] = {
+    "boto3.client": _by_boto3_client,
+    "boto3.Session().client": _by_boto3_session,
+    "botocore create_client": _by_botocore_session,
+    "positional arguments": _by_positional_arguments,
+    "service_name keyword": _by_keyword_service_name,
+}
+
+
+def _mandating(bedrock: EmbeddedBedrock) -> Policy:
+    return bedrock.pin(Policy(guardrail=GUARDED, models=ModelsPolicy(deny=(DENIED_MODEL,))))
+
+
+def _guardrail_of(request: Any) -> str | None:
+    config = (request.json or {}).get("guardrailConfig") or {}
+    value = config.get("guardrailIdentifier")
+    return str(value) if value is not None else None
+
+
+def _write_org_policy(tmp_path: Path, policy: Policy, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "org-policy.toml"
+    path.write_text(policy.to_toml())
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(path))
+    return path
+
+
+# --- install(): clients third-party code creates are secured --------------------------------
+
+
+@pytest.mark.parametrize("make", MAKERS.values(), ids=MAKERS.keys())
+def test_installed_clients_carry_the_guardrail_and_refuse_denied_models(
+    make: Callable[[EmbeddedBedrock], BaseClient], bedrock: EmbeddedBedrock
+) -> None:
+    otel = make_otel()
+    securebedrock.install(_mandating(bedrock), **otel.kwargs(), retry=FAST_RETRY)
+    client = make(bedrock)
+    assert _adapter.installed_policy(client) is not None
+
+    client.converse(modelId=MODEL_ID, messages=MESSAGES)
+    with pytest.raises(securebedrock.PolicyViolation) as refused:
+        client.converse(modelId=DENIED_MODEL, messages=MESSAGES)
+
+    assert refused.value.rule == "model.not_allowed"
+    assert refused.value.retryable is False
+    (request,) = bedrock.requests  # the denied model never reached the server
+    assert request.model_id == MODEL_ID
+    assert _guardrail_of(request) == GUARDRAIL.identifier
+    allowed, denied = otel.spans()
+    assert allowed.attributes is not None and denied.attributes is not None
+    assert allowed.attributes[T.ATTR_DECISION] == "allow"
+    assert denied.attributes[T.ATTR_DECISION] == "deny"
+    assert "model.not_allowed" in tuple(denied.attributes[T.ATTR_RULES])  # type: ignore[arg-type]
+
+
+def test_without_install_a_boto3_client_is_silently_unsecured(bedrock: EmbeddedBedrock) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no org policy file: not even a warning
+        client = _by_boto3_client(bedrock)
+        client.converse(modelId=DENIED_MODEL, messages=MESSAGES)
+    assert _adapter.installed_policy(client) is None
+    (request,) = bedrock.requests
+    assert request.model_id == DENIED_MODEL and _guardrail_of(request) is None
+
+
+def test_install_uses_the_org_policy_file(
+    bedrock: EmbeddedBedrock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_org_policy(tmp_path, _mandating(bedrock), monkeypatch)
+    securebedrock.install()
+    client = _by_boto3_session(bedrock)
+    with pytest.raises(securebedrock.PolicyViolation):
+        client.converse(modelId=DENIED_MODEL, messages=MESSAGES)
+    client.converse(modelId=MODEL_ID, messages=MESSAGES)
+    (request,) = bedrock.requests
+    assert _guardrail_of(request) == GUARDRAIL.identifier
+
+
+def test_a_pinned_endpoint_is_used_when_the_creator_names_none(bedrock: EmbeddedBedrock) -> None:
+    securebedrock.install(_mandating(bedrock))
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name=bedrock.region,
+        verify=bedrock.ca_bundle,
+        aws_access_key_id=bedrock.access_key,
+        aws_secret_access_key=bedrock.secret_key,
+    )
+    assert client.meta.endpoint_url == bedrock.endpoint_url
+    client.converse(modelId=MODEL_ID, messages=MESSAGES)
+    assert len(bedrock.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"endpoint_url": "https://bedrock-runtime.evil.example.com"},
+        {"verify": False},
+        {"use_ssl": False},
+    ],
+    ids=["foreign endpoint", "verify=False", "use_ssl=False"],
+)
+def test_a_refused_client_fails_at_creation(
+    override: dict[str, Any], bedrock: EmbeddedBedrock
+) -> None:
+    securebedrock.install(_mandating(bedrock))
+    with pytest.raises(securebedrock.TransportSecurityError):
+        boto3.client("bedrock-runtime", **{**bedrock.client_kwargs(), **override})
+    assert bedrock.requests == []
+
+
+def test_an_endpoint_from_the_environment_is_checked_at_creation(
+    bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    securebedrock.install(_mandating(bedrock))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "https://127.0.0.2:1")
+    kwargs = {k: v for k, v in bedrock.client_kwargs().items() if k != "endpoint_url"}
+    with pytest.raises(securebedrock.TransportSecurityError) as refused:
+        botocore.session.get_session().create_client("bedrock-runtime", **kwargs)
+    assert refused.value.rule == "network.endpoint_override"
+
+
+def test_other_services_are_left_alone(bedrock: EmbeddedBedrock) -> None:
+    securebedrock.install(_mandating(bedrock))
+    sts = boto3.client("sts", region_name="us-east-1")
+    control_plane = boto3.client("bedrock", region_name="us-east-1")
+    for other in (sts, control_plane):
+        assert _adapter.installed_policy(other) is None
+        assert type(other._endpoint.http_session).__name__ == "URLLib3Session"
+
+
+def test_clients_made_before_install_stay_as_they_were(bedrock: EmbeddedBedrock) -> None:
+    before = _by_boto3_client(bedrock)
+    securebedrock.install(_mandating(bedrock))
+    before.converse(modelId=DENIED_MODEL, messages=MESSAGES)  # the documented limit
+    assert _adapter.installed_policy(before) is None
+    assert bedrock.requests[0].model_id == DENIED_MODEL
+
+
+def test_securebedrock_entry_points_keep_their_own_policy(bedrock: EmbeddedBedrock) -> None:
+    securebedrock.install(_mandating(bedrock))
+    own = securebedrock.client(**bedrock.client_kwargs(), policy=bedrock.pin())
+    assert _adapter.installed_policy(own) == bedrock.pin()
+    own.converse(modelId=DENIED_MODEL, messages=MESSAGES)
+    assert _guardrail_of(bedrock.requests[0]) is None
+
+
+def test_uninstall_stops_securing_new_clients_only(bedrock: EmbeddedBedrock) -> None:
+    securebedrock.install(_mandating(bedrock))
+    secured = _by_boto3_client(bedrock)
+    securebedrock.uninstall()
+    assert _install.installed_policy() is None
+    assert _adapter.installed_policy(_by_boto3_client(bedrock)) is None
+    with pytest.raises(securebedrock.PolicyViolation):
+        secured.converse(modelId=DENIED_MODEL, messages=MESSAGES)
+
+
+def test_the_clients_own_retry_setting_bounds_the_single_retry_layer(
+    bedrock: EmbeddedBedrock,
+) -> None:
+    securebedrock.install(bedrock.pin())
+    retry = Config(retries={"max_attempts": 2, "mode": "standard"})  # 3 attempts, botocore's way
+    client = boto3.client("bedrock-runtime", **bedrock.client_kwargs(), config=retry)
+    bedrock.faults.throttle(10)
+    with pytest.raises(client.exceptions.ThrottlingException):
+        client.converse(modelId=MODEL_ID, messages=MESSAGES)
+    assert len(bedrock.requests) == 3  # 3 attempts in all, not 3 x 3
+
+
+# --- install() twice, and from threads -----------------------------------------------------
+
+
+def test_install_twice_with_the_same_policy_is_a_no_op(bedrock: EmbeddedBedrock) -> None:
+    securebedrock.install(_mandating(bedrock))
+    first = _install._installed
+    securebedrock.install(_mandating(bedrock))
+    assert _install._installed is first
+
+
+def test_install_again_only_tightens(bedrock: EmbeddedBedrock) -> None:
+    securebedrock.install(bedrock.pin(Policy(models=ModelsPolicy(deny=("meta.*",)))))
+    securebedrock.install(bedrock.pin(Policy(models=ModelsPolicy(deny=(DENIED_MODEL,)))))
+    installed = _install.installed_policy()
+    assert installed is not None
+    assert set(installed.models.deny) == {"meta.*", DENIED_MODEL}
+    # A call without a policy keeps what is installed.
+    securebedrock.install()
+    assert _install.installed_policy() == installed
+
+
+def test_install_with_a_conflicting_guardrail_is_refused_and_changes_nothing(
+    bedrock: EmbeddedBedrock,
+) -> None:
+    securebedrock.install(_mandating(bedrock))
+    before = _install._installed
+    other = GuardrailPolicy(identifier="zz9other9zz", version="1")
+    with pytest.raises(securebedrock.PolicyConfigError):
+        securebedrock.install(bedrock.pin(Policy(guardrail=other)))
+    assert _install._installed is before
+
+
+def test_concurrent_install_and_client_creation(bedrock: EmbeddedBedrock) -> None:
+    policy = _mandating(bedrock)
+    clients: list[BaseClient] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def work() -> None:
+        try:
+            barrier.wait()
+            securebedrock.install(policy)
+            clients.append(_by_boto3_session(bedrock))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(_adapter.installed_policy(c) is not None for c in clients) and len(clients) == 6
+
+
+# --- the warning without install() ---------------------------------------------------------
+
+
+def test_an_unsecured_client_warns_once_when_an_org_policy_exists(
+    bedrock: EmbeddedBedrock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _write_org_policy(tmp_path, _mandating(bedrock), monkeypatch)
+    client = _by_boto3_client(bedrock)
+    with pytest.warns(securebedrock.UnsecuredClientWarning) as recorded:
+        with caplog.at_level(logging.WARNING, logger="securebedrock"):
+            client.converse(modelId=MODEL_ID, messages=MESSAGES)
+            client.converse(modelId=MODEL_ID, messages=MESSAGES)
+            _by_botocore_session(bedrock).converse(modelId=MODEL_ID, messages=MESSAGES)
+    assert len(recorded) == 2  # once per client
+    assert recorded[0].filename == __file__  # points at the code that made the call
+    assert issubclass(securebedrock.UnsecuredClientWarning, UserWarning)
+    records = [r for r in caplog.records if r.name == "securebedrock"]
+    assert len(records) == 2
+    assert "securebedrock.install()" in records[0].getMessage()
+    assert "hello" not in records[0].getMessage()
+
+
+def test_no_warning_for_a_client_secured_after_creation(
+    bedrock: EmbeddedBedrock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_org_policy(tmp_path, bedrock.pin(), monkeypatch)
+    client = securebedrock.secure(_by_boto3_client(bedrock))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        client.converse(modelId=MODEL_ID, messages=MESSAGES)
+        securebedrock.client(**bedrock.client_kwargs()).converse(
+            modelId=MODEL_ID, messages=MESSAGES
+        )
+        securebedrock.install()
+        _by_boto3_client(bedrock).converse(modelId=MODEL_ID, messages=MESSAGES)
+
+
+def test_the_org_policy_file_is_looked_up_once(
+    bedrock: EmbeddedBedrock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _write_org_policy(tmp_path, bedrock.pin(), monkeypatch)
+    lookups = 0
+    real = _discovery.org_policy_path
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal lookups
+        lookups += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_discovery, "org_policy_path", counting)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", securebedrock.UnsecuredClientWarning)
+        for _ in range(3):
+            client = _by_boto3_client(bedrock)
+            client.converse(modelId=MODEL_ID, messages=MESSAGES)
+            client.converse(modelId=MODEL_ID, messages=MESSAGES)
+    assert lookups == 1
+
+
+def test_a_broken_org_policy_setting_still_warns_and_never_breaks_the_call(
+    bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", "")  # meant an org policy, got none
+    with pytest.warns(securebedrock.UnsecuredClientWarning):
+        _by_boto3_client(bedrock).converse(modelId=MODEL_ID, messages=MESSAGES)
+    assert len(bedrock.requests) == 1
