@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "llamaindex", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = None  # the interpreter nox runs on; CI pins nothing else
@@ -15,6 +15,13 @@ def tests(session: nox.Session) -> None:
     """The test suite (real TLS on loopback; no network beyond 127.0.0.1)."""
     session.install("-e", ".[test]")
     session.run("pytest", "-n", "2", "--dist", "loadfile", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def llamaindex(session: nox.Session) -> None:
+    """The llama-index recipe's tests (a heavy dependency tree, kept out of ``tests``)."""
+    session.install("-e", ".[test,llamaindex]")
+    session.run("pytest", "-n", "2", "--dist", "loadfile", "tests/test_frameworks_llamaindex.py")
 
 
 @nox.session(python=PYTHON)

@@ -26,8 +26,9 @@ What the wrapper does, per client:
   is registered on the client at all.
 
 So importing securebedrock changes nothing a client does; it may only warn.
-Sessions whose class overrides ``create_client`` (aiobotocore's ``AioSession``)
-never reach the wrapper: their clients are not covered.
+A session subclass whose ``create_client`` calls up to botocore's gets secured
+clients too; one that overrides it without calling up (aiobotocore's ``AioSession``)
+never reaches the wrapper: its clients are not covered.
 """
 
 from __future__ import annotations
@@ -161,17 +162,19 @@ def installed_policy() -> Policy | None:
 
 # --- the hook -------------------------------------------------------------------------------
 
-_original_create_client = botocore.session.Session.create_client
+#: botocore's own method. On a re-import of this module (``importlib.reload``) the class
+#: already holds our wrapper: take the original from it, never wrap the wrapper.
+_original_create_client = getattr(
+    botocore.session.Session.create_client,
+    "_securebedrock_original",
+    botocore.session.Session.create_client,
+)
 
 
 def _create_client(self: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
     """``botocore.session.Session.create_client``, securing ``bedrock-runtime`` clients."""
     service_name = args[0] if args else kwargs.get("service_name")
     if service_name != SERVICE_NAME or _client.creating_secured():
-        return _original_create_client(self, *args, **kwargs)
-    if type(self).create_client is not _create_client:
-        # A subclass that overrides create_client and still calls up (none known):
-        # its clients may not be botocore clients; leave them alone.
         return _original_create_client(self, *args, **kwargs)
     state = _installed
     if state is None:
@@ -214,6 +217,7 @@ def _session_view(session: botocore.session.Session) -> SimpleNamespace:
     return SimpleNamespace(_session=session, region_name=region, profile_name=profile)
 
 
+_create_client._securebedrock_original = _original_create_client  # type: ignore[attr-defined]
 botocore.session.Session.create_client = _create_client  # type: ignore[method-assign]
 
 

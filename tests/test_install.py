@@ -182,6 +182,23 @@ def test_an_endpoint_from_the_environment_is_checked_at_creation(
     assert refused.value.rule == "network.endpoint_override"
 
 
+def test_a_session_subclass_that_calls_up_gets_secured_clients(bedrock: EmbeddedBedrock) -> None:
+    made: list[BaseClient] = []
+
+    class FrameworkSession(botocore.session.Session):
+        def create_client(self, *args: Any, **kwargs: Any) -> Any:
+            client = super().create_client(*args, **kwargs)
+            made.append(client)
+            return client
+
+    securebedrock.install(_mandating(bedrock))
+    client = FrameworkSession().create_client("bedrock-runtime", **bedrock.client_kwargs())
+    assert made == [client] and _adapter.installed_policy(client) is not None
+    with pytest.raises(securebedrock.PolicyViolation):
+        client.converse(modelId=DENIED_MODEL, messages=MESSAGES)
+    assert bedrock.requests == []
+
+
 def test_other_services_are_left_alone(bedrock: EmbeddedBedrock) -> None:
     securebedrock.install(_mandating(bedrock))
     sts = boto3.client("sts", region_name="us-east-1")
