@@ -16,6 +16,7 @@ from ._errors import (
     PolicyConfigError,
     PolicyViolation,
     SecureBedrockError,
+    StreamInterruptedError,
     TransportSecurityError,
 )
 from ._install import UnsecuredClientWarning, install, uninstall
@@ -31,6 +32,7 @@ __all__ = [
     "RetryConfig",
     "SecureBedrockError",
     "Session",
+    "StreamInterruptedError",
     "TransportSecurityError",
     "UnsecuredClientWarning",
     "__version__",

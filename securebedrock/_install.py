@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import botocore.session
 from botocore.client import BaseClient
 
-from . import _adapter, _client, _discovery, _retry, _transport
+from . import _adapter, _client, _discovery, _retry, _transport, _urls
 from ._constants import ENV_POLICY_FILE, INSTRUMENTATION_NAME, SERVICE_NAME
 from ._errors import SecureBedrockError
 from ._policy import Policy
@@ -259,9 +259,9 @@ def _watch(client: BaseClient) -> None:
 
 
 def _warn(client: BaseClient) -> None:
-    endpoint = _transport._host_of(str(client.meta.endpoint_url))
+    endpoint = _urls.mask(str(client.meta.endpoint_url))
     message = (
-        f"an unsecured {SERVICE_NAME} client (region {client.meta.region_name}, endpoint host "
+        f"an unsecured {SERVICE_NAME} client (region {client.meta.region_name}, endpoint "
         f"{endpoint}) made a call, but an org policy file applies to this process "
         f"({ENV_POLICY_FILE} or the default path); the policy is not enforced on this "
         "client; fix: call securebedrock.install() before clients are created, or use "

@@ -28,6 +28,9 @@ def test_contract_names_exist() -> None:
         "PolicyConfigError",
         "TransportSecurityError",
         "RetryConfig",
+        "install",
+        "uninstall",
+        "UnsecuredClientWarning",
     ):
         assert name in securebedrock.__all__
 
