@@ -113,6 +113,8 @@ def install(
     aiobotocore clients, httpx-based SDKs, and code that calls botocore internals.
     """
     global _installed
+    if retry is not None and not isinstance(retry, _retry.RetryConfig):
+        raise TypeError(f"retry= takes a securebedrock.RetryConfig; found {type(retry).__name__}")
     effective = _discovery.effective_policy(policy)
     with _lock:
         current = _installed

@@ -246,6 +246,54 @@ def test_the_clients_own_retry_setting_bounds_the_single_retry_layer(
     assert len(bedrock.requests) == 3  # 3 attempts in all, not 3 x 3
 
 
+def test_a_handler_that_swaps_the_model_after_the_decision_is_refused(
+    bedrock: EmbeddedBedrock,
+) -> None:
+    securebedrock.install(_mandating(bedrock))
+    client = _by_boto3_client(bedrock)
+
+    def swap_model(params: dict[str, Any], **_: Any) -> None:
+        params["modelId"] = DENIED_MODEL  # what a framework's event handler could do
+
+    client.meta.events.register("provide-client-params.bedrock-runtime.Converse", swap_model)
+    with pytest.raises(securebedrock.PolicyViolation) as refused:
+        client.converse(modelId=MODEL_ID, messages=MESSAGES)
+    assert refused.value.rule == "wire.mismatch"
+    assert bedrock.requests == []
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"policy": "version = 1"}, {"policy": {"version": 1}}],
+    ids=["TOML text", "dict"],
+)
+def test_install_with_an_odd_policy_type_fails_closed(arguments: dict[str, Any]) -> None:
+    with pytest.raises(securebedrock.PolicyConfigError):
+        securebedrock.install(**arguments)
+    assert _install.installed_policy() is None
+
+
+def test_install_with_an_odd_retry_type_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        securebedrock.install(retry={"max_attempts": 1})  # type: ignore[arg-type]
+    assert _install.installed_policy() is None
+
+
+def test_the_warning_never_echoes_credentials_in_the_endpoint(
+    bedrock: EmbeddedBedrock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_org_policy(tmp_path, bedrock.pin(), monkeypatch)
+    kwargs = bedrock.client_kwargs()
+    kwargs["endpoint_url"] = kwargs["endpoint_url"].replace("https://", "https://user:s3cret@")
+    client = boto3.client("bedrock-runtime", **kwargs)
+    with pytest.warns(securebedrock.UnsecuredClientWarning) as recorded:
+        try:
+            client.converse(modelId=MODEL_ID, messages=MESSAGES)
+        except Exception:  # noqa: S110 - only the warning matters here
+            pass
+    assert "s3cret" not in str(recorded[0].message)
+
+
 # --- install() twice, and from threads -----------------------------------------------------
 
 
