@@ -243,6 +243,7 @@ def _org_policy_present() -> bool:
 def _watch(client: BaseClient) -> None:
     """Warn at the first call ``client`` makes while still unsecured (never raises)."""
     client_ref = weakref.ref(client)
+    event = f"before-call.{SERVICE_NAME}"
     done = False
 
     def check(**_: Any) -> None:
@@ -252,12 +253,17 @@ def _watch(client: BaseClient) -> None:
         done = True
         try:
             watched = client_ref()
-            if watched is not None and _adapter.installed_policy(watched) is None:
+            if watched is None:
+                return
+            if _adapter.installed_policy(watched) is None:
                 _warn(watched)
+            # Asked once: later calls do not even reach this handler. (botocore calls
+            # a snapshot of the handlers, so unregistering while it runs is safe.)
+            watched.meta.events.unregister(event, unique_id=_WATCH_ID)
         except Exception:  # noqa: S110 - a warning never breaks a call
             pass
 
-    client.meta.events.register(f"before-call.{SERVICE_NAME}", check, unique_id=_WATCH_ID)
+    client.meta.events.register(event, check, unique_id=_WATCH_ID)
 
 
 def _warn(client: BaseClient) -> None:

@@ -120,6 +120,7 @@ def test_without_install_a_boto3_client_is_silently_unsecured(bedrock: EmbeddedB
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no org policy file: not even a warning
         client = _by_boto3_client(bedrock)
+        assert not _watching(client)  # nothing registered without an org policy file
         client.converse(modelId=DENIED_MODEL, messages=MESSAGES)
     assert _adapter.installed_policy(client) is None
     (request,) = bedrock.requests
@@ -352,6 +353,13 @@ def test_concurrent_install_and_client_creation(bedrock: EmbeddedBedrock) -> Non
 # --- the warning without install() ---------------------------------------------------------
 
 
+def _watching(client: BaseClient) -> bool:
+    """Whether the warn-once check is registered on ``client`` (botocore internals)."""
+    emitter = client.meta.events._emitter  # type: ignore[attr-defined]
+    handlers = emitter._handlers.prefix_search("before-call.bedrock-runtime.Converse")
+    return any(getattr(h, "__qualname__", "").startswith("_watch.") for h in handlers)
+
+
 def test_an_unsecured_client_warns_once_when_an_org_policy_exists(
     bedrock: EmbeddedBedrock,
     tmp_path: Path,
@@ -360,13 +368,15 @@ def test_an_unsecured_client_warns_once_when_an_org_policy_exists(
 ) -> None:
     _write_org_policy(tmp_path, _mandating(bedrock), monkeypatch)
     client = _by_boto3_client(bedrock)
+    assert _watching(client)
     with pytest.warns(securebedrock.UnsecuredClientWarning) as recorded:
         with caplog.at_level(logging.WARNING, logger="securebedrock"):
             client.converse(modelId=MODEL_ID, messages=MESSAGES)
             client.converse(modelId=MODEL_ID, messages=MESSAGES)
             _by_botocore_session(bedrock).converse(modelId=MODEL_ID, messages=MESSAGES)
     assert len(recorded) == 2  # once per client
-    assert recorded[0].filename == __file__  # points at the code that made the call
+    # ... and after its first call, the client no longer carries the check at all.
+    assert not _watching(client)
     assert issubclass(securebedrock.UnsecuredClientWarning, UserWarning)
     records = [r for r in caplog.records if r.name == "securebedrock"]
     assert len(records) == 2
