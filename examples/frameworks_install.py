@@ -55,13 +55,14 @@ def main() -> None:
             AWS_DEFAULT_REGION=server.region,
             AWS_CA_BUNDLE=server.ca_bundle,
         )
-        policy = server.pin(
-            securebedrock.Policy.from_toml(
-                'version = 1\n[guardrail]\nidentifier = "gr0install01"\nversion = "1"\n'
-                '[models]\ndeny = ["amazon.titan-*"]\n'
-            )
+        org = securebedrock.Policy.from_toml(
+            'version = 1\n[guardrail]\nidentifier = "gr0install01"\nversion = "1"\n'
+            '[models]\ndeny = ["amazon.titan-*"]\n'
         )
-        secure_the_process(policy)
+        # On a real host the org policy file is already in place; here, for the
+        # embedded endpoint, it is installed for the start-up block only.
+        with server.org_policy(org):
+            secure_the_process()
         reply = chat_model("anthropic.claude-3-haiku-20240307-v1:0").invoke("Hello")
         print("LangChain reply:", reply.content)
         print("guardrail on the wire:", server.requests[-1].json["guardrailConfig"])

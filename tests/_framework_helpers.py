@@ -33,8 +33,13 @@ def mandating(server: EmbeddedBedrock) -> Policy:
     return server.pin(Policy(guardrail=GUARDED, models=ModelsPolicy(deny=(DENIED_MODEL,))))
 
 
-def use_environment(server: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point clients that frameworks build themselves at ``server``."""
+def use_environment(
+    server: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Point clients that frameworks build themselves at ``server``, under an org policy
+    file that pins ``server`` and mandates the guardrail and the model deny-list (only the
+    org layer may pin a loopback endpoint)."""
+    write_org_policy(tmp_path, mandating(server), monkeypatch)
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", server.endpoint_url)
     monkeypatch.setenv("AWS_CA_BUNDLE", server.ca_bundle)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)

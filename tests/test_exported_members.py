@@ -31,6 +31,18 @@ def test_contract_names_exist() -> None:
         "install",
         "uninstall",
         "UnsecuredClientWarning",
+        # Policy's sections, so a policy can be built in Python without TOML.
+        "TLSPolicy",
+        "NetworkPolicy",
+        "GuardrailPolicy",
+        "InferenceProfilePolicy",
+        "KnownProfile",
+        "RegionsPolicy",
+        "ModelsPolicy",
+        "ServiceTierPolicy",
+        "AuthPolicy",
+        "OperationsPolicy",
+        "AuditPolicy",
     ):
         assert name in securebedrock.__all__
 

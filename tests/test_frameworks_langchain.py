@@ -55,8 +55,8 @@ def retry_unless_refused(exc: BaseException) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _environment(bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch) -> None:
-    use_environment(bedrock, monkeypatch)
+def _environment(bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    use_environment(bedrock, monkeypatch, tmp_path)
 
 
 @pytest.fixture
@@ -83,9 +83,7 @@ def _exercise(make: Callable[[str], Any]) -> None:
 def test_a_secured_client_handed_to_langchain(
     chat_model: Any, bedrock: EmbeddedBedrock, otel: Otel
 ) -> None:
-    client = securebedrock.client(
-        **bedrock.client_kwargs(), policy=mandating(bedrock), retry=FAST_RETRY, **otel.kwargs()
-    )
+    client = securebedrock.client(**bedrock.client_kwargs(), retry=FAST_RETRY, **otel.kwargs())
     _exercise(lambda model: chat_model(model=model, client=client, region_name="us-east-1"))
     assert_guarded(bedrock, inference_requests=4)
     assert_denied_span(otel)
@@ -94,7 +92,7 @@ def test_a_secured_client_handed_to_langchain(
 def test_langchain_building_its_own_client_is_secured_after_install(
     chat_model: Any, bedrock: EmbeddedBedrock, otel: Otel
 ) -> None:
-    securebedrock.install(mandating(bedrock), retry=FAST_RETRY, **otel.kwargs())
+    securebedrock.install(retry=FAST_RETRY, **otel.kwargs())
     with no_warnings():
         _exercise(lambda model: chat_model(model=model, region_name=bedrock.region))
     assert_guarded(bedrock, inference_requests=4)
@@ -115,7 +113,7 @@ def test_langchain_building_its_own_client_without_install_is_unsecured_and_warn
 def test_with_retry_as_documented_never_retries_a_refusal(
     chat_model: Any, bedrock: EmbeddedBedrock, otel: Otel
 ) -> None:
-    securebedrock.install(mandating(bedrock), retry=FAST_RETRY, **otel.kwargs())
+    securebedrock.install(retry=FAST_RETRY, **otel.kwargs())
     model = chat_model(model=DENIED_MODEL, region_name=bedrock.region)
     documented = model.with_retry(
         retry_if_exception_type=retry_unless_refused,
@@ -136,7 +134,7 @@ def test_throttling_requests_multiply_across_retry_layers_as_documented(
     chat_model: Any,
     bedrock: EmbeddedBedrock,
 ) -> None:
-    securebedrock.install(bedrock.pin(), retry=FAST_RETRY)  # 4 attempts of ours
+    securebedrock.install(retry=FAST_RETRY)  # 4 attempts of ours
     model = chat_model(model=ALLOWED_MODEL, region_name=bedrock.region)
     bedrock.faults.throttle(100)
     # Ours alone (no with_retry): 4 requests.

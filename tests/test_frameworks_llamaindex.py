@@ -33,8 +33,8 @@ HELLO = [ChatMessage(role="user", content="hello")]
 
 
 @pytest.fixture(autouse=True)
-def _environment(bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch) -> None:
-    use_environment(bedrock, monkeypatch)
+def _environment(bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    use_environment(bedrock, monkeypatch, tmp_path)
 
 
 @pytest.fixture
@@ -51,9 +51,7 @@ def _exercise(llm: object, denied: object) -> None:
 
 
 def test_a_secured_client_handed_to_llama_index(bedrock: EmbeddedBedrock, otel: Otel) -> None:
-    client = securebedrock.client(
-        **bedrock.client_kwargs(), policy=mandating(bedrock), retry=FAST_RETRY, **otel.kwargs()
-    )
+    client = securebedrock.client(**bedrock.client_kwargs(), retry=FAST_RETRY, **otel.kwargs())
     _exercise(
         BedrockConverse(model=ALLOWED_MODEL, client=client, max_retries=1),
         BedrockConverse(model=DENIED_MODEL, client=client, max_retries=1),
@@ -65,7 +63,7 @@ def test_a_secured_client_handed_to_llama_index(bedrock: EmbeddedBedrock, otel: 
 def test_llama_index_building_its_own_client_is_secured_after_install(
     bedrock: EmbeddedBedrock, otel: Otel
 ) -> None:
-    securebedrock.install(mandating(bedrock), retry=FAST_RETRY, **otel.kwargs())
+    securebedrock.install(retry=FAST_RETRY, **otel.kwargs())
     with no_warnings():
         _exercise(
             BedrockConverse(model=ALLOWED_MODEL, region_name=bedrock.region),
@@ -86,7 +84,7 @@ def test_llama_index_building_its_own_client_without_install_is_unsecured_and_wa
 
 
 def test_llama_index_does_not_retry_a_refusal(bedrock: EmbeddedBedrock, otel: Otel) -> None:
-    securebedrock.install(mandating(bedrock), retry=FAST_RETRY, **otel.kwargs())
+    securebedrock.install(retry=FAST_RETRY, **otel.kwargs())
     with pytest.raises(securebedrock.PolicyViolation):
         BedrockConverse(model=DENIED_MODEL, region_name=bedrock.region, max_retries=5).chat(HELLO)
     assert len(otel.spans()) == 1
@@ -96,7 +94,7 @@ def test_llama_index_does_not_retry_a_refusal(bedrock: EmbeddedBedrock, otel: Ot
 def test_throttling_with_max_retries_1_is_our_layer_alone(bedrock: EmbeddedBedrock) -> None:
     # max_retries=1: llama-index's own tenacity loop makes one attempt, and the client's
     # Config(retries={"max_attempts": 1}) would give ours 2; install(retry=...) wins: 4.
-    securebedrock.install(bedrock.pin(), retry=FAST_RETRY)
+    securebedrock.install(retry=FAST_RETRY)
     bedrock.faults.throttle(100)
     llm = BedrockConverse(model=ALLOWED_MODEL, region_name=bedrock.region, max_retries=1)
     with pytest.raises(Exception, match="Throttling"):
@@ -107,7 +105,7 @@ def test_throttling_with_max_retries_1_is_our_layer_alone(bedrock: EmbeddedBedro
 def test_throttling_with_max_retries_1_and_no_retry_given(bedrock: EmbeddedBedrock) -> None:
     # Without install(retry=...), the client's own Config bounds ours: llama-index turns
     # max_retries=1 into botocore's max_attempts=1, i.e. 2 attempts.
-    securebedrock.install(bedrock.pin())
+    securebedrock.install()
     bedrock.faults.throttle(100)
     llm = BedrockConverse(model=ALLOWED_MODEL, region_name=bedrock.region, max_retries=1)
     with pytest.raises(Exception, match="Throttling"):

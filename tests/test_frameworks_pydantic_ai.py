@@ -30,8 +30,8 @@ from pydantic_ai.providers.bedrock import BedrockProvider  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _environment(bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch) -> None:
-    use_environment(bedrock, monkeypatch)
+def _environment(bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    use_environment(bedrock, monkeypatch, tmp_path)
 
 
 @pytest.fixture
@@ -57,9 +57,7 @@ def _exercise(model: BedrockConverseModel, denied: BedrockConverseModel) -> None
 
 
 def test_a_secured_client_handed_to_pydantic_ai(bedrock: EmbeddedBedrock, otel: Otel) -> None:
-    client = securebedrock.client(
-        **bedrock.client_kwargs(), policy=mandating(bedrock), retry=FAST_RETRY, **otel.kwargs()
-    )
+    client = securebedrock.client(**bedrock.client_kwargs(), retry=FAST_RETRY, **otel.kwargs())
     provider = BedrockProvider(bedrock_client=client)
     _exercise(
         BedrockConverseModel(ALLOWED_MODEL, provider=provider),
@@ -72,7 +70,7 @@ def test_a_secured_client_handed_to_pydantic_ai(bedrock: EmbeddedBedrock, otel: 
 def test_pydantic_ai_building_its_own_client_is_secured_after_install(
     bedrock: EmbeddedBedrock, otel: Otel
 ) -> None:
-    securebedrock.install(mandating(bedrock), retry=FAST_RETRY, **otel.kwargs())
+    securebedrock.install(retry=FAST_RETRY, **otel.kwargs())
     with no_warnings():
         _exercise(BedrockConverseModel(ALLOWED_MODEL), BedrockConverseModel(DENIED_MODEL))
     assert_guarded(bedrock, inference_requests=2)
@@ -91,7 +89,7 @@ def test_pydantic_ai_building_its_own_client_without_install_is_unsecured_and_wa
 def test_fallback_model_does_not_fall_back_on_a_refusal_by_default(
     bedrock: EmbeddedBedrock, otel: Otel
 ) -> None:
-    securebedrock.install(mandating(bedrock), retry=FAST_RETRY, **otel.kwargs())
+    securebedrock.install(retry=FAST_RETRY, **otel.kwargs())
     fallback = FallbackModel(
         BedrockConverseModel(DENIED_MODEL), BedrockConverseModel(ALLOWED_MODEL)
     )
@@ -104,7 +102,7 @@ def test_fallback_model_does_not_fall_back_on_a_refusal_by_default(
 def test_fallback_on_a_refusal_when_asked_and_the_fallback_is_still_guarded(
     bedrock: EmbeddedBedrock, otel: Otel
 ) -> None:
-    securebedrock.install(mandating(bedrock), retry=FAST_RETRY, **otel.kwargs())
+    securebedrock.install(retry=FAST_RETRY, **otel.kwargs())
     fallback = FallbackModel(
         BedrockConverseModel(DENIED_MODEL),
         BedrockConverseModel(ALLOWED_MODEL),
@@ -117,7 +115,7 @@ def test_fallback_on_a_refusal_when_asked_and_the_fallback_is_still_guarded(
 
 def test_throttling_is_retried_by_our_layer_alone(bedrock: EmbeddedBedrock) -> None:
     # pydantic-ai has no retry loop of its own for model errors: ours, 4 attempts.
-    securebedrock.install(bedrock.pin(), retry=FAST_RETRY)
+    securebedrock.install(retry=FAST_RETRY)
     bedrock.faults.throttle(100)
     with pytest.raises(ModelAPIError):
         _run(pydantic_ai.Agent(BedrockConverseModel(ALLOWED_MODEL)))

@@ -39,8 +39,8 @@ def _undo_strands_threading_instrumentation() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _environment(bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch) -> None:
-    use_environment(bedrock, monkeypatch)
+def _environment(bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    use_environment(bedrock, monkeypatch, tmp_path)
 
 
 @pytest.fixture
@@ -53,9 +53,7 @@ def _agent(model: BedrockModel, **kwargs: object) -> strands.Agent:
 
 
 def test_a_secured_session_handed_to_strands(bedrock: EmbeddedBedrock, otel: Otel) -> None:
-    session = securebedrock.Session(
-        region_name=bedrock.region, policy=mandating(bedrock), retry=FAST_RETRY, **otel.kwargs()
-    )
+    session = securebedrock.Session(region_name=bedrock.region, retry=FAST_RETRY, **otel.kwargs())
     assert str(_agent(BedrockModel(model_id=ALLOWED_MODEL, boto_session=session))("hello"))
     with pytest.raises(securebedrock.PolicyViolation):
         _agent(BedrockModel(model_id=DENIED_MODEL, boto_session=session))("hello")
@@ -66,7 +64,7 @@ def test_a_secured_session_handed_to_strands(bedrock: EmbeddedBedrock, otel: Ote
 def test_strands_building_its_own_client_is_secured_after_install(
     bedrock: EmbeddedBedrock, otel: Otel
 ) -> None:
-    securebedrock.install(mandating(bedrock), retry=FAST_RETRY, **otel.kwargs())
+    securebedrock.install(retry=FAST_RETRY, **otel.kwargs())
     with no_warnings():
         model = BedrockModel(model_id=ALLOWED_MODEL)
         assert _adapter.installed_policy(model.client) is not None
@@ -88,7 +86,7 @@ def test_strands_building_its_own_client_without_install_is_unsecured_and_warned
 
 
 def test_strands_does_not_retry_a_refusal(bedrock: EmbeddedBedrock, otel: Otel) -> None:
-    securebedrock.install(mandating(bedrock), retry=FAST_RETRY, **otel.kwargs())
+    securebedrock.install(retry=FAST_RETRY, **otel.kwargs())
     retrying = ModelRetryStrategy(max_attempts=3, initial_delay=0, max_delay=0)
     with pytest.raises(securebedrock.PolicyViolation):
         _agent(BedrockModel(model_id=DENIED_MODEL), retry_strategy=retrying)("hello")
@@ -107,7 +105,7 @@ def test_strands_does_not_retry_a_refusal(bedrock: EmbeddedBedrock, otel: Otel) 
 def test_throttling_requests_multiply_across_retry_layers_as_documented(
     strategy: ModelRetryStrategy | None, expected_requests: int, bedrock: EmbeddedBedrock
 ) -> None:
-    securebedrock.install(bedrock.pin(), retry=FAST_RETRY)
+    securebedrock.install(retry=FAST_RETRY)
     bedrock.faults.throttle(100)
     with pytest.raises(Exception, match="(?i)throttl"):
         _agent(BedrockModel(model_id=ALLOWED_MODEL), retry_strategy=strategy)("hello")

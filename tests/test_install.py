@@ -23,7 +23,8 @@ from botocore.config import Config
 from conftest import GUARDRAIL, MODEL_ID
 
 import securebedrock
-from securebedrock import _adapter, _discovery, _install
+from securebedrock import _adapter, _discovery
+from securebedrock import _install as _install_module
 from securebedrock import _telemetry as T
 from securebedrock._policy import GuardrailPolicy, ModelsPolicy, Policy
 from securebedrock.testing import EmbeddedBedrock
@@ -71,8 +72,23 @@ MAKERS: dict[str, Callable[[EmbeddedBedrock], BaseClient]] = {
 }
 
 
+#: The policy most tests install: a mandated guardrail and a denied model.
+MANDATING = Policy(guardrail=GUARDED, models=ModelsPolicy(deny=(DENIED_MODEL,)))
+
+
 def _mandating(bedrock: EmbeddedBedrock) -> Policy:
-    return bedrock.pin(Policy(guardrail=GUARDED, models=ModelsPolicy(deny=(DENIED_MODEL,))))
+    """:data:`MANDATING` pinned to ``bedrock``: an org policy (only the org layer may pin
+    a loopback endpoint)."""
+    return bedrock.pin(MANDATING)
+
+
+def _install(bedrock: EmbeddedBedrock, org: Policy | None = None, **kwargs: Any) -> None:
+    """``install(**kwargs)`` with ``org`` (pinned to ``bedrock``) as the org policy file.
+
+    install() resolves the policy when called, so the clients created after the block
+    still get it."""
+    with bedrock.org_policy(org):
+        securebedrock.install(**kwargs)
 
 
 def _guardrail_of(request: Any) -> str | None:
@@ -96,7 +112,7 @@ def test_installed_clients_carry_the_guardrail_and_refuse_denied_models(
     make: Callable[[EmbeddedBedrock], BaseClient], bedrock: EmbeddedBedrock
 ) -> None:
     otel = make_otel()
-    securebedrock.install(_mandating(bedrock), **otel.kwargs(), retry=FAST_RETRY)
+    _install(bedrock, MANDATING, **otel.kwargs(), retry=FAST_RETRY)
     client = make(bedrock)
     assert _adapter.installed_policy(client) is not None
 
@@ -141,7 +157,7 @@ def test_install_uses_the_org_policy_file(
 
 
 def test_a_pinned_endpoint_is_used_when_the_creator_names_none(bedrock: EmbeddedBedrock) -> None:
-    securebedrock.install(_mandating(bedrock))
+    _install(bedrock, MANDATING)
     client = boto3.client(
         "bedrock-runtime",
         region_name=bedrock.region,
@@ -166,7 +182,7 @@ def test_a_pinned_endpoint_is_used_when_the_creator_names_none(bedrock: Embedded
 def test_a_refused_client_fails_at_creation(
     override: dict[str, Any], bedrock: EmbeddedBedrock
 ) -> None:
-    securebedrock.install(_mandating(bedrock))
+    _install(bedrock, MANDATING)
     with pytest.raises(securebedrock.TransportSecurityError):
         boto3.client("bedrock-runtime", **{**bedrock.client_kwargs(), **override})
     assert bedrock.requests == []
@@ -175,7 +191,7 @@ def test_a_refused_client_fails_at_creation(
 def test_an_endpoint_from_the_environment_is_checked_at_creation(
     bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    securebedrock.install(_mandating(bedrock))
+    _install(bedrock, MANDATING)
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "https://127.0.0.2:1")
     kwargs = {k: v for k, v in bedrock.client_kwargs().items() if k != "endpoint_url"}
     with pytest.raises(securebedrock.TransportSecurityError) as refused:
@@ -192,7 +208,7 @@ def test_a_session_subclass_that_calls_up_gets_secured_clients(bedrock: Embedded
             made.append(client)
             return client
 
-    securebedrock.install(_mandating(bedrock))
+    _install(bedrock, MANDATING)
     client = FrameworkSession().create_client("bedrock-runtime", **bedrock.client_kwargs())
     assert made == [client] and _adapter.installed_policy(client) is not None
     with pytest.raises(securebedrock.PolicyViolation):
@@ -201,7 +217,7 @@ def test_a_session_subclass_that_calls_up_gets_secured_clients(bedrock: Embedded
 
 
 def test_other_services_are_left_alone(bedrock: EmbeddedBedrock) -> None:
-    securebedrock.install(_mandating(bedrock))
+    _install(bedrock, MANDATING)
     sts = boto3.client("sts", region_name="us-east-1")
     control_plane = boto3.client("bedrock", region_name="us-east-1")
     for other in (sts, control_plane):
@@ -211,25 +227,26 @@ def test_other_services_are_left_alone(bedrock: EmbeddedBedrock) -> None:
 
 def test_clients_made_before_install_stay_as_they_were(bedrock: EmbeddedBedrock) -> None:
     before = _by_boto3_client(bedrock)
-    securebedrock.install(_mandating(bedrock))
+    _install(bedrock, MANDATING)
     before.converse(modelId=DENIED_MODEL, messages=MESSAGES)  # the documented limit
     assert _adapter.installed_policy(before) is None
     assert bedrock.requests[0].model_id == DENIED_MODEL
 
 
 def test_securebedrock_entry_points_keep_their_own_policy(bedrock: EmbeddedBedrock) -> None:
-    securebedrock.install(_mandating(bedrock))
-    own = securebedrock.client(**bedrock.client_kwargs(), policy=bedrock.pin())
-    assert _adapter.installed_policy(own) == bedrock.pin()
+    _install(bedrock, MANDATING)
+    with bedrock.org_policy():
+        own = securebedrock.client(**bedrock.client_kwargs())
+    assert _adapter.installed_policy(own) != _install_module.installed_policy()
     own.converse(modelId=DENIED_MODEL, messages=MESSAGES)
     assert _guardrail_of(bedrock.requests[0]) is None
 
 
 def test_uninstall_stops_securing_new_clients_only(bedrock: EmbeddedBedrock) -> None:
-    securebedrock.install(_mandating(bedrock))
+    _install(bedrock, MANDATING)
     secured = _by_boto3_client(bedrock)
     securebedrock.uninstall()
-    assert _install.installed_policy() is None
+    assert _install_module.installed_policy() is None
     assert _adapter.installed_policy(_by_boto3_client(bedrock)) is None
     with pytest.raises(securebedrock.PolicyViolation):
         secured.converse(modelId=DENIED_MODEL, messages=MESSAGES)
@@ -238,7 +255,7 @@ def test_uninstall_stops_securing_new_clients_only(bedrock: EmbeddedBedrock) -> 
 def test_the_clients_own_retry_setting_bounds_the_single_retry_layer(
     bedrock: EmbeddedBedrock,
 ) -> None:
-    securebedrock.install(bedrock.pin())
+    _install(bedrock)
     retry = Config(retries={"max_attempts": 2, "mode": "standard"})  # 3 attempts, botocore's way
     client = boto3.client("bedrock-runtime", **bedrock.client_kwargs(), config=retry)
     bedrock.faults.throttle(10)
@@ -250,7 +267,7 @@ def test_the_clients_own_retry_setting_bounds_the_single_retry_layer(
 def test_a_handler_that_swaps_the_model_after_the_decision_is_refused(
     bedrock: EmbeddedBedrock,
 ) -> None:
-    securebedrock.install(_mandating(bedrock))
+    _install(bedrock, MANDATING)
     client = _by_boto3_client(bedrock)
 
     def swap_model(params: dict[str, Any], **_: Any) -> None:
@@ -271,13 +288,13 @@ def test_a_handler_that_swaps_the_model_after_the_decision_is_refused(
 def test_install_with_an_odd_policy_type_fails_closed(arguments: dict[str, Any]) -> None:
     with pytest.raises(securebedrock.PolicyConfigError):
         securebedrock.install(**arguments)
-    assert _install.installed_policy() is None
+    assert _install_module.installed_policy() is None
 
 
 def test_install_with_an_odd_retry_type_is_a_type_error() -> None:
     with pytest.raises(TypeError):
         securebedrock.install(retry={"max_attempts": 1})  # type: ignore[arg-type]
-    assert _install.installed_policy() is None
+    assert _install_module.installed_policy() is None
 
 
 def test_the_warning_never_echoes_credentials_in_the_endpoint(
@@ -299,36 +316,35 @@ def test_the_warning_never_echoes_credentials_in_the_endpoint(
 
 
 def test_install_twice_with_the_same_policy_is_a_no_op(bedrock: EmbeddedBedrock) -> None:
-    securebedrock.install(_mandating(bedrock))
-    first = _install._installed
-    securebedrock.install(_mandating(bedrock))
-    assert _install._installed is first
+    _install(bedrock, MANDATING)
+    first = _install_module._installed
+    _install(bedrock, MANDATING)
+    assert _install_module._installed is first
 
 
 def test_install_again_only_tightens(bedrock: EmbeddedBedrock) -> None:
-    securebedrock.install(bedrock.pin(Policy(models=ModelsPolicy(deny=("meta.*",)))))
-    securebedrock.install(bedrock.pin(Policy(models=ModelsPolicy(deny=(DENIED_MODEL,)))))
-    installed = _install.installed_policy()
+    _install(bedrock, policy=Policy(models=ModelsPolicy(deny=("meta.*",))))
+    _install(bedrock, policy=Policy(models=ModelsPolicy(deny=(DENIED_MODEL,))))
+    installed = _install_module.installed_policy()
     assert installed is not None
     assert set(installed.models.deny) == {"meta.*", DENIED_MODEL}
     # A call without a policy keeps what is installed.
-    securebedrock.install()
-    assert _install.installed_policy() == installed
+    _install(bedrock)
+    assert _install_module.installed_policy() == installed
 
 
 def test_install_with_a_conflicting_guardrail_is_refused_and_changes_nothing(
     bedrock: EmbeddedBedrock,
 ) -> None:
-    securebedrock.install(_mandating(bedrock))
-    before = _install._installed
+    _install(bedrock, MANDATING)
+    before = _install_module._installed
     other = GuardrailPolicy(identifier="zz9other9zz", version="1")
     with pytest.raises(securebedrock.PolicyConfigError):
-        securebedrock.install(bedrock.pin(Policy(guardrail=other)))
-    assert _install._installed is before
+        _install(bedrock, policy=Policy(guardrail=other))
+    assert _install_module._installed is before
 
 
 def test_concurrent_install_and_client_creation(bedrock: EmbeddedBedrock) -> None:
-    policy = _mandating(bedrock)
     clients: list[BaseClient] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(6)
@@ -336,16 +352,17 @@ def test_concurrent_install_and_client_creation(bedrock: EmbeddedBedrock) -> Non
     def work() -> None:
         try:
             barrier.wait()
-            securebedrock.install(policy)
+            securebedrock.install()
             clients.append(_by_boto3_session(bedrock))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with bedrock.org_policy(MANDATING):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert errors == []
     assert all(_adapter.installed_policy(c) is not None for c in clients) and len(clients) == 6
 
