@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "llamaindex", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = None  # the interpreter nox runs on; CI pins nothing else
@@ -28,6 +28,13 @@ def litellm(session: nox.Session) -> None:
         *session.posargs,
         env={"SECUREBEDROCK_REQUIRE_LITELLM": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
     )
+
+
+@nox.session(python=PYTHON)
+def llamaindex(session: nox.Session) -> None:
+    """The llama-index recipe's tests (a heavy dependency tree, kept out of ``tests``)."""
+    session.install("-e", ".[test,llamaindex]")
+    session.run("pytest", "-n", "2", "--dist", "loadfile", "tests/test_frameworks_llamaindex.py")
 
 
 @nox.session(python=PYTHON)

@@ -24,6 +24,7 @@ from ._errors import (
     StreamInterruptedError,
     TransportSecurityError,
 )
+from ._install import UnsecuredClientWarning, install, uninstall
 from ._policy import (
     AuditPolicy,
     AuthPolicy,
@@ -72,9 +73,12 @@ __all__ = [
     "StreamInterruptedError",
     "TLSPolicy",
     "TransportSecurityError",
+    "UnsecuredClientWarning",
     "__version__",
     "client",
+    "install",
     "secure",
+    "uninstall",
 ]
 
 
