@@ -356,7 +356,7 @@ def _refused_geographies(policy: Policy) -> list[str]:
 def _vpce_ids(policy: Policy, options: ExportOptions) -> list[str]:
     ids = list(options.vpce_ids)
     for vpce in ids:
-        if not _VPCE_ID.match(vpce):
+        if not _VPCE_ID.fullmatch(vpce):
             raise PolicyConfigError(
                 "not a VPC endpoint id",
                 path="network.endpoint_url",
