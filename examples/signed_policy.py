@@ -62,7 +62,9 @@ def main() -> None:
         private_key, public_key = etc / "signing.pem", etc / "signing.pub.pem"
         keygen = ["--out-private", str(private_key), "--out-public", str(public_key)]
         securebedrock_cli(["policy", "keygen", *keygen])
-        securebedrock_cli(["policy", "sign", str(policy_file), "--key", str(private_key)])
+        securebedrock_cli(
+            ["policy", "sign", "--policy-file", str(policy_file), "--private-key", str(private_key)]
+        )
 
         # On every host (e.g. in the container image or the systemd unit):
         os.environ["SECUREBEDROCK_POLICY_FILE"] = str(policy_file)

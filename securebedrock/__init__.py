@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ._client import Session, client, secure
 from ._errors import (
+    NON_RETRYABLE_ERRORS,
     PolicyConfigError,
     PolicyViolation,
     SecureBedrockError,
@@ -19,10 +20,10 @@ from ._errors import (
 )
 from ._policy import Policy
 from ._retry import RetryConfig
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
+    "NON_RETRYABLE_ERRORS",
     "Policy",
     "PolicyConfigError",
     "PolicyViolation",

@@ -18,11 +18,13 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
+import os
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import botocore
 from botocore.client import BaseClient
 
 from . import _digest, _profiles, _rules
@@ -89,9 +91,10 @@ class SecuredState:
         self.profiles: _profiles.ProfileResolver | None = None
 
     def auth_kind(self) -> _rules.AuthKind:
-        signer = getattr(self._client_ref(), "_request_signer", None)
+        client = self._client_ref()
+        signer = getattr(client, "_request_signer", None)
         version = getattr(signer, "signature_version", None)
-        if version == "bearer":
+        if version == "bearer" or _prefers_env_bearer(client, signer):
             return "bearer"
         return "sigv4"
 
@@ -104,6 +107,30 @@ class SecuredState:
             params=api_params,
             auth=self.auth_kind(),
         )
+
+
+def _prefers_env_bearer(client: Any, signer: Any) -> bool:
+    """Whether botocore will sign with ``AWS_BEARER_TOKEN_BEDROCK`` although the client's
+    signer says SigV4.
+
+    botocore chooses the bearer token per call when it is in the environment, the signer
+    holds it, and no signature version or auth-scheme preference was set in code
+    (``botocore.handlers._set_auth_scheme_preference_signer``). Knowing it here lets the
+    engine refuse the call before anything is sent, the control plane included; the
+    ``before-send`` check on the prepared request stays the authority.
+    """
+    if client is None or getattr(signer, "_auth_token", None) is None:
+        return False
+    signing_name = str(getattr(client.meta.service_model, "signing_name", "") or "")
+    variable = "AWS_BEARER_TOKEN_" + signing_name.replace("-", "_").replace(" ", "_").upper()
+    if not signing_name or not os.environ.get(variable):
+        return False
+    config = client.meta.config
+    for value in (config.signature_version, getattr(config, "auth_scheme_preference", None)):
+        # botocore marks values given in code with this str subclass.
+        if type(value).__name__ == "ClientConfigString" or value is botocore.UNSIGNED:
+            return False
+    return True
 
 
 class _WeakOriginal:
@@ -158,9 +185,9 @@ class SecuredApiCall:
     ) -> Any:
         state = self._state
         call = state.build_call(operation_name, api_params)
-        # [enforcement, issue 4] profiles are resolved here so the engine stays pure.
-        call = _resolve_profiles(state, call)
-        decision = _rules.evaluate(state.policy, call)
+        # Profiles are resolved here, and only for calls no other rule refuses, so the
+        # engine stays pure and a refused call never reaches the control plane.
+        call, decision = _resolve_profiles(state, call)
         outcome = _rules.outcome(decision, enforce=state.enforce)
         if outcome == "deny":
             _log_decision(audit, decision, "deny", decision.params)
@@ -189,8 +216,8 @@ def _violation_error(decision: _rules.Decision) -> PolicyViolation:
         found=first.found,
         expected=first.expected,
         fix=first.fix,
+        violations=decision.violations,
     )
-    error.violations = decision.violations  # type: ignore[attr-defined]
     return error
 
 
@@ -266,8 +293,9 @@ def install(
 
 
 # --- [enforcement, issue 4] -----------------------------------------------------------------
-# Profile resolution before evaluate(), and the last-chance bearer-token check on the
-# prepared request. Owned by the enforcement engineer; see docs/rules.md.
+# Profile resolution (only for calls the other rules allow), and the last-chance
+# bearer-token check on the prepared request. Owned by the enforcement engineer; see
+# docs/rules.md.
 
 _AUTH_HANDLER_ID = "securebedrock-enforcement-auth-api-key"
 
@@ -313,8 +341,8 @@ def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: 
                 found=violation.found,
                 expected=violation.expected,
                 fix=violation.fix,
+                violations=(violation,),
             )
-            error.violations = (violation,)  # type: ignore[attr-defined]
             raise error
         if not already:
             _enforcement_log.warning(
@@ -339,13 +367,26 @@ def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: 
     )
 
 
-def _resolve_profiles(state: SecuredState, call: _rules.Call) -> _rules.Call:
-    """Add the routes of the profiles the engine needs (cached; one control-plane call per
-    ARN per client at most); unresolvable ones are passed on with a reason (fail closed)."""
-    arns = _rules.profiles_to_resolve(state.policy, call)
+def _resolve_profiles(
+    state: SecuredState, call: _rules.Call
+) -> tuple[_rules.Call, _rules.Decision]:
+    """Decide ``call``, resolving the profiles the engine needs only when it could be sent.
+
+    Every rule that does not need a profile's routes is evaluated first; a call that
+    decision refuses is refused as it stands, without a control-plane request (none
+    goes out for a call that would not be sent, to a forbidden region or otherwise).
+    Otherwise the routes are resolved (cached; one control-plane call per ARN per
+    client at most), unresolvable ones are passed on with a reason (fail closed), and
+    the call is decided on all its rules.
+    """
+    decision = _rules.evaluate_before_resolution(state.policy, call)
+    arns = decision.pending_profiles
     if not arns:
-        return call
+        return call, decision
+    if decision.violations and _rules.outcome(decision, enforce=state.enforce) == "deny":
+        return call, decision
     if state.profiles is None:  # pragma: no cover - install() always sets it
         raise RuntimeError("securebedrock: profile resolver missing; the client was not installed")
     resolved, unresolved = state.profiles.resolve_all(arns)
-    return dataclasses.replace(call, resolved_profiles=resolved, unresolved_profiles=unresolved)
+    call = dataclasses.replace(call, resolved_profiles=resolved, unresolved_profiles=unresolved)
+    return call, _rules.evaluate(state.policy, call)

@@ -7,7 +7,8 @@ working, because nothing is wrapped from the outside.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+import inspect
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import boto3
 import boto3.session
@@ -15,50 +16,90 @@ from botocore.client import BaseClient
 
 from . import _adapter, _discovery, _retry, _transport
 from ._constants import SERVICE_NAME
-from ._errors import SecureBedrockError
 from ._policy import Policy
 
 if TYPE_CHECKING:
     # Only for type checkers (boto3-stubs[bedrock-runtime]); nothing imports it at run time.
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 _ClientT = TypeVar("_ClientT", bound=BaseClient)
 
 __all__ = ["Session", "client", "secure"]
 
 
-def _check_service(service_name: str) -> None:
+def _check_service(service_name: object) -> None:
+    """A client for another service is a programming mistake: ``ValueError``, not a refusal."""
     if service_name != SERVICE_NAME:
-        raise SecureBedrockError(
-            f"securebedrock secures only the {SERVICE_NAME!r} client",
-            found=repr(service_name),
-            expected=repr(SERVICE_NAME),
-            fix=f"use boto3.client({service_name!r}, ...) for other services, or pass "
-            f"{SERVICE_NAME!r}",
+        raise ValueError(
+            f"securebedrock secures only the {SERVICE_NAME!r} client; found {service_name!r}; "
+            f"use boto3.client({service_name!r}, ...) for other services, or pass "
+            f"{SERVICE_NAME!r}"
         )
 
 
+def _boto3_client_parameters(
+    service_name: str,
+    region_name: Any = None,
+    api_version: Any = None,
+    use_ssl: Any = True,
+    verify: Any = None,
+    endpoint_url: Any = None,
+    aws_access_key_id: Any = None,
+    aws_secret_access_key: Any = None,
+    aws_session_token: Any = None,
+    config: Any = None,
+    aws_account_id: Any = None,
+) -> None:
+    """boto3's ``Session.client`` parameters, in boto3's order (a test pins them to boto3's).
+
+    Spelled out rather than read from boto3 at run time: instrumentation libraries wrap
+    ``Session.client`` in ``(*args, **kwargs)`` functions, which would hide the names.
+    """
+
+
+_BOTO3_CLIENT_SIGNATURE = inspect.signature(_boto3_client_parameters)
+
+
+def _bind_client_arguments(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """``(service_name, keyword arguments)`` as ``boto3.Session.client`` would bind them:
+    only the arguments the caller gave, each under its name.
+
+    Raises ``TypeError`` for what boto3 rejects (an unknown keyword, a value given twice,
+    too many positional arguments).
+    """
+    arguments = dict(_BOTO3_CLIENT_SIGNATURE.bind(*args, **kwargs).arguments)
+    service_name = arguments.pop("service_name")
+    return service_name, arguments
+
+
 def client(
-    service_name: str = SERVICE_NAME,
-    *,
+    *args: Any,
     policy: Policy | None = None,
-    tracer_provider: Any = None,
-    meter_provider: Any = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
     retry: _retry.RetryConfig | None = None,
     **kwargs: Any,
 ) -> BedrockRuntimeClient:
     """A secured ``bedrock-runtime`` client.
 
-    Takes exactly what ``boto3.client("bedrock-runtime", ...)`` takes
-    (``region_name``, ``endpoint_url``, ``config``, ``verify``, credentials,
-    ...), plus ``policy``: a :class:`Policy` from code, merged over the org
-    policy file (it can tighten the org policy, never loosen it).
+    Takes exactly what ``boto3.client("bedrock-runtime", ...)`` takes, bound the same
+    way (``client("bedrock-runtime", "us-east-1")``, ``region_name``, ``endpoint_url``,
+    ``config``, ``verify``, credentials, ...; the service name may be left out), plus
+    ``policy``: a :class:`Policy` from code, merged over the org policy file (it can
+    tighten the org policy, never loosen it).
 
     ``tracer_provider``/``meter_provider``: OpenTelemetry providers for the audit
     spans and metrics (default: the global ones). ``retry``: a ``RetryConfig``
     bounding securebedrock's single retry layer (default: the ``config``'s
     ``retries`` attempts, else 4 attempts within 20 s); see docs/telemetry.md.
     """
+    if not args and "service_name" not in kwargs:
+        args = (SERVICE_NAME,)
+    service_name, kwargs = _bind_client_arguments(args, kwargs)
     _check_service(service_name)
     effective = _discovery.effective_policy(policy)
     # As boto3.client() does: the module's default session, made once and reused. A new
@@ -112,8 +153,8 @@ def secure(
     client: _ClientT,
     policy: Policy | None = None,
     *,
-    tracer_provider: Any = None,
-    meter_provider: Any = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
     retry: _retry.RetryConfig | None = None,
 ) -> _ClientT:
     """Secure an existing ``bedrock-runtime`` client in place and return it.
@@ -122,11 +163,17 @@ def secure(
     the effective policy (org file merged with ``policy``), and every call it
     makes from now on is evaluated before a byte is sent. ``tracer_provider``,
     ``meter_provider`` and ``retry`` are as for :func:`client`; the client's own
-    botocore retries are switched off in favour of securebedrock's single layer.
+    botocore retries are switched off in favour of securebedrock's single layer, which
+    takes over the client's configured attempts (``Config(retries=...)``) unless
+    ``retry`` is given.
     """
-    service_name = getattr(getattr(client, "meta", None), "service_model", None)
-    name = getattr(service_name, "service_name", None)
-    _check_service(str(name))
+    if not isinstance(client, BaseClient):
+        raise TypeError(
+            f"secure() takes a botocore bedrock-runtime client; found {type(client).__name__}"
+        )
+    _check_service(client.meta.service_model.service_name)
+    if retry is None and _adapter.installed_policy(client) is None:
+        retry = _retry.retry_config_of(client.meta.config)
     effective = _discovery.effective_policy(policy)
     _secure_with(
         client,
@@ -151,8 +198,8 @@ class Session(boto3.session.Session):
         self,
         *args: Any,
         policy: Policy | None = None,
-        tracer_provider: Any = None,
-        meter_provider: Any = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
         retry: _retry.RetryConfig | None = None,
         **kwargs: Any,
     ) -> None:
@@ -170,25 +217,18 @@ class Session(boto3.session.Session):
         """The effective policy the session's bedrock-runtime clients enforce."""
         return self._securebedrock_policy
 
-    def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:
+    @overload  # type: ignore[override]
+    def client(
+        self, service_name: Literal["bedrock-runtime"], *args: Any, **kwargs: Any
+    ) -> BedrockRuntimeClient: ...
+    @overload
+    def client(self, service_name: str, *args: Any, **kwargs: Any) -> BaseClient: ...
+    def client(self, *args: Any, **kwargs: Any) -> BaseClient:
         """Like ``boto3.Session.client``; ``bedrock-runtime`` clients come back secured."""
+        service_name, bound = _bind_client_arguments(args, kwargs)
         if service_name != SERVICE_NAME:
             # boto3-stubs types client() as one overload per service literal.
-            return super().client(service_name, *args, **kwargs)  # type: ignore[call-overload]
-        if args:
-            names = (
-                "region_name",
-                "api_version",
-                "use_ssl",
-                "verify",
-                "endpoint_url",
-                "aws_access_key_id",
-                "aws_secret_access_key",
-                "aws_session_token",
-                "config",
-                "aws_account_id",
-            )
-            kwargs.update(zip(names, args, strict=False))
+            return super().client(service_name, **bound)  # type: ignore[call-overload,no-any-return]
         return _create_secured(
-            self, self._securebedrock_policy, kwargs, **self._securebedrock_observe
+            self, self._securebedrock_policy, bound, **self._securebedrock_observe
         )

@@ -28,6 +28,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from . import _operations
 from ._constants import ENV_AUDIT_HMAC_KEY
 from ._errors import PolicyConfigError
 from ._policy import Policy
@@ -124,9 +125,10 @@ def body_bytes(body: Any) -> bytes | None:
 
 def prompt_bytes(operation: str, params: Mapping[str, Any]) -> bytes | None:
     """The normalized prompt of an inference call, or ``None`` when there is none to digest."""
-    if operation in ("Converse", "ConverseStream"):
+    prompt = _operations.operation(operation).prompt
+    if prompt == "messages":
         subset = {k: params[k] for k in ("messages", "system") if k in params}
         return canonical_json(subset)
-    if operation in ("InvokeModel", "InvokeModelWithResponseStream"):
+    if prompt == "body":
         return body_bytes(params.get("body"))
     return None

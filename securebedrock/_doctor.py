@@ -7,7 +7,8 @@ policy, the region, the endpoint) through a :class:`_Context`. The CLI
 (``securebedrock._cli.doctor``) only renders.
 
 Network use is deliberately narrow: DNS for, and one TLS handshake with, the
-endpoint a client would use, plus the control-plane ``GetGuardrail`` /
+endpoint a client would use (and the control-plane endpoint, when a rule needs
+inference-profile routes), plus the control-plane ``GetGuardrail`` /
 ``GetInferenceProfile`` calls when a guardrail or profile is mandated. Nothing
 here prints or returns a secret: credentials are described by their source only.
 """
@@ -18,7 +19,6 @@ import datetime
 import os
 import socket
 import ssl
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,10 +28,8 @@ import boto3
 import boto3.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from botocore.httpsession import get_cert_path
-from botocore.utils import should_bypass_proxies
 
-from . import _discovery, _netcheck, _transport
+from . import _discovery, _netcheck, _rules, _transport
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
     ENV_BEARER_TOKEN_BEDROCK,
@@ -211,49 +209,43 @@ def check_dns(ctx: _Context) -> Iterable[CheckResult]:
     """What the endpoint's name resolves to, and whether each address is private."""
     if not ctx.endpoint_url:
         return
+    yield _dns(ctx, "dns", ctx.host, ctx.port, SERVICE_NAME)
+
+
+def _dns(ctx: _Context, name: str, host: str, port: int, service: str) -> CheckResult:
+    """The DNS check of ``host`` (the ``service`` endpoint), as ``name``."""
     network = ctx.policy.network
+    pin_key = (
+        "network.endpoint_url" if service == SERVICE_NAME else "network.control_plane_endpoint_url"
+    )
     try:
-        answers = _transport.dns_precheck(ctx.host, ctx.policy, ctx.port)
+        answers = _transport.dns_precheck(host, ctx.policy, port)
     except OSError as exc:
-        yield _fail(
-            "dns",
-            f"{ctx.host} does not resolve ({exc})",
+        return _fail(
+            name,
+            f"{host} does not resolve ({exc})",
             "check the resolver, the VPC endpoint's private DNS, or the host name",
         )
-        return
     listing = ", ".join(
         f"{ip} ({_netcheck.address_class(ip)}, {'allowed' if ok else 'not in allowed_cidrs'})"
         for ip, ok in answers
     )
     outside = [ip for ip, ok in answers if not ok]
     if network.require_private_endpoint and outside:
-        yield _fail(
-            "dns",
-            f"{ctx.host} -> {listing}",
-            "enable private DNS on the bedrock-runtime interface endpoint, or pin its "
-            "vpce-... name in network.endpoint_url; clients refuse these addresses",
+        return _fail(
+            name,
+            f"{host} -> {listing}",
+            f"enable private DNS on the {service} interface endpoint, or pin its "
+            f"vpce-... name in {pin_key}; clients refuse these addresses",
         )
-    elif not network.require_private_endpoint:
-        yield _warn(
-            "dns",
-            f"{ctx.host} -> {listing}; network.require_private_endpoint is false",
+    if not network.require_private_endpoint:
+        return _warn(
+            name,
+            f"{host} -> {listing}; network.require_private_endpoint is false",
             "require a private endpoint (network.require_private_endpoint = true) once "
             "a VPC endpoint is in place",
         )
-    else:
-        yield _pass("dns", f"{ctx.host} -> {listing}")
-
-
-def _tls_context(ctx: _Context) -> ssl.SSLContext:
-    verify = ctx.verify
-    cafile = verify if isinstance(verify, str) else get_cert_path(True)
-    context = ssl.create_default_context(cafile=cafile)
-    context.minimum_version = (
-        ssl.TLSVersion.TLSv1_3
-        if ctx.policy.tls.minimum_version == "1.3"
-        else ssl.TLSVersion.TLSv1_2
-    )
-    return context
+    return _pass(name, f"{host} -> {listing}")
 
 
 def _subject(cert: Mapping[str, Any]) -> str:
@@ -265,12 +257,17 @@ def check_tls(ctx: _Context) -> Iterable[CheckResult]:
     """A live handshake with the endpoint, at the policy's TLS floor."""
     if not ctx.endpoint_url:
         return
+    yield _handshake(ctx, "tls", ctx.host, ctx.port)
+
+
+def _handshake(ctx: _Context, name: str, host: str, port: int) -> CheckResult:
+    """A live TLS handshake with ``host:port`` at the policy's floor, as check ``name``."""
     floor = ctx.policy.tls.minimum_version
     try:
-        context = _tls_context(ctx)
-        with socket.create_connection((ctx.host, ctx.port), timeout=ctx.options.timeout) as sock:
+        context = _transport.tls_context(floor, ctx.verify)
+        with socket.create_connection((host, port), timeout=ctx.options.timeout) as sock:
             peer = sock.getpeername()[0]
-            with context.wrap_socket(sock, server_hostname=ctx.host) as tls:
+            with context.wrap_socket(sock, server_hostname=host) as tls:
                 version, cipher, cert = tls.version(), tls.cipher(), tls.getpeercert()
     except ssl.SSLCertVerificationError as exc:
         reason = str(exc.verify_message or exc.reason or exc)
@@ -283,23 +280,20 @@ def check_tls(ctx: _Context) -> Iterable[CheckResult]:
             )
         else:
             fix = "pass --ca-bundle (or set AWS_CA_BUNDLE) with the CA that issued it"
-        yield _fail("tls", f"certificate of {ctx.host} rejected ({reason})", fix)
-        return
+        return _fail(name, f"certificate of {host} rejected ({reason})", fix)
     except ssl.SSLError as exc:
-        yield _fail(
-            "tls",
-            f"handshake with {ctx.host}:{ctx.port} failed at floor TLS {floor} ({exc.reason})",
+        return _fail(
+            name,
+            f"handshake with {host}:{port} failed at floor TLS {floor} ({exc.reason})",
             f"the endpoint does not offer TLS {floor} or later: use an endpoint that does "
             "(Bedrock's own endpoints support TLS 1.3), or remove a TLS-downgrading middlebox",
         )
-        return
     except OSError as exc:
-        yield _fail(
-            "tls",
-            f"cannot connect to {ctx.host}:{ctx.port} ({exc})",
+        return _fail(
+            name,
+            f"cannot connect to {host}:{port} ({exc})",
             "check routing/security groups to the endpoint",
         )
-        return
     expiry = "unknown expiry"
     status: Status = "PASS"
     fix = ""
@@ -313,7 +307,7 @@ def check_tls(ctx: _Context) -> Iterable[CheckResult]:
             status, fix = "WARN", "the endpoint certificate expires soon: renew it"
     subject = _subject(cert) if cert else "(no certificate)"
     detail = f"{version}, {cipher[0] if cipher else '?'}, peer {peer}, subject {subject}, {expiry}"
-    yield CheckResult(name="tls", status=status, detail=detail, fix=fix)
+    return CheckResult(name=name, status=status, detail=detail, fix=fix)
 
 
 def check_fips(ctx: _Context) -> Iterable[CheckResult]:
@@ -342,33 +336,25 @@ def check_fips(ctx: _Context) -> Iterable[CheckResult]:
         yield _pass("fips", where)
 
 
-def _mask(proxy: str) -> str:
-    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
-
-
 def check_proxy(ctx: _Context) -> Iterable[CheckResult]:
     """Whether a proxy would carry the calls, and whether the policy allows one."""
     if not ctx.endpoint_url:
         return
-    proxies = urllib.request.getproxies()
-    proxy = None
-    if not should_bypass_proxies(ctx.endpoint_url):
-        proxy = proxies.get("https") or proxies.get("all")
+    # The look-up a new client makes (environment, NO_PROXY, ALL_PROXY).
+    proxy = _transport.proxy_url_for(ctx.endpoint_url)
     network = ctx.policy.network
     if not proxy:
         yield _pass("proxy", "none (direct connection)")
     elif network.require_private_endpoint and not network.allow_proxy:
         yield _fail(
             "proxy",
-            f"{_mask(proxy)} would carry the calls; the policy forbids a proxy",
+            f"{_transport.mask_proxy_url(proxy)} would carry the calls; the policy forbids a proxy",
             f"add {ctx.host} to NO_PROXY, or set network.allow_proxy = true",
         )
     else:
         yield _warn(
             "proxy",
-            f"{_mask(proxy)} carries the calls",
+            f"{_transport.mask_proxy_url(proxy)} carries the calls",
             f"add {ctx.host} to NO_PROXY for a direct connection",
         )
 
@@ -411,7 +397,7 @@ def check_credentials(ctx: _Context) -> Iterable[CheckResult]:
         )
 
 
-def _control_plane(ctx: _Context) -> Any:
+def _control_plane_kwargs(ctx: _Context) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "region_name": ctx.region,
         "verify": ctx.verify,
@@ -419,8 +405,77 @@ def _control_plane(ctx: _Context) -> Any:
             retries={"max_attempts": 1},
             connect_timeout=ctx.options.timeout,
             read_timeout=ctx.options.timeout,
+            # Like a client's control-plane client: SigV4 only, never an API key.
+            signature_version="v4",
         ),
     }
+    return kwargs
+
+
+def check_control_plane(ctx: _Context) -> Iterable[CheckResult]:
+    """The control-plane endpoint profile resolution would use: accepted, DNS, TLS.
+
+    Checked when a rule needs inference-profile routes (a call naming an undeclared
+    application profile is then resolved with ``GetInferenceProfile``). A FAIL when
+    ``inference_profile.map`` sends calls to profiles that must be resolved; otherwise
+    problems are a WARN, since only calls naming such a profile depend on it.
+    """
+    if not ctx.region:
+        return
+    if not _rules.routes_matter(ctx.policy):
+        yield _pass("control_plane", "not needed: no rule needs an inference profile's routes")
+        return
+    mapped = _rules.mapped_profiles_to_resolve(ctx.policy)
+    if mapped:
+        why = f"needed: inference_profile.map sends calls to {len(mapped)} undeclared profile(s)"
+    else:
+        why = "needed by calls naming an application inference profile not declared in "
+        why += "inference_profile.known"
+    fix_declare = "declare the profiles in [inference_profile.known] (no control-plane call), or "
+    url, source = _transport.endpoint_source(
+        ctx.options.control_plane_endpoint_url,
+        service_name=CONTROL_PLANE_SERVICE_NAME,
+        boto_session=ctx.session,
+    )
+    kwargs = _control_plane_kwargs(ctx)
+    if url:
+        kwargs["endpoint_url"] = url
+    try:
+        prepared = _transport.prepare_client_kwargs(
+            ctx.policy, kwargs, ctx.session, service_name=CONTROL_PLANE_SERVICE_NAME
+        )
+        client = ctx.session.client(CONTROL_PLANE_SERVICE_NAME, **prepared)  # offline
+    except (SecureBedrockError, BotoCoreError, ValueError) as exc:
+        fix = getattr(exc, "fix", None) or "fix the control-plane endpoint configuration"
+        yield _severe(
+            bool(mapped),
+            "control_plane",
+            f"{url or 'default'} ({source}): {_one_line(exc)}",
+            fix_declare + fix,
+        )
+        return
+    endpoint = str(client.meta.endpoint_url)
+    if prepared.get("endpoint_url") and not url:
+        source = "policy network.control_plane_endpoint_url"
+    yield _pass("control_plane", f"{endpoint} (from {source}); {why}")
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").rstrip(".")
+    port = parts.port or 443
+    for result in (
+        _dns(ctx, "control_plane.dns", host, port, CONTROL_PLANE_SERVICE_NAME),
+        _handshake(ctx, "control_plane.tls", host, port),
+    ):
+        if result.status == "FAIL":
+            result = _severe(bool(mapped), result.name, result.detail, fix_declare + result.fix)
+        yield result
+
+
+def _severe(required: bool, name: str, detail: str, fix: str) -> CheckResult:
+    return _fail(name, detail, fix) if required else _warn(name, detail, fix)
+
+
+def _control_plane(ctx: _Context) -> Any:
+    kwargs = _control_plane_kwargs(ctx)
     if ctx.options.control_plane_endpoint_url:
         kwargs["endpoint_url"] = ctx.options.control_plane_endpoint_url
     prepared = _transport.prepare_client_kwargs(
@@ -519,6 +574,7 @@ CHECKS: tuple[Callable[[_Context], Iterable[CheckResult]], ...] = (
     check_fips,
     check_proxy,
     check_credentials,
+    check_control_plane,
     check_guardrail,
     check_inference_profiles,
     check_client,

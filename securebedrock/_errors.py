@@ -11,20 +11,49 @@ credential.
      │                            (``.path`` is the key path, e.g. ``guardrail.version``)
      └── TransportSecurityError   TLS floor, FIPS, peer address, proxy, endpoint checks
                                   (``.rule``, ``.host``)
+
+Every error pickles and unpickles to an equal error with the same attributes (process
+pools and task queues move exceptions between processes), and every error is
+permanent: ``retryable`` is ``False`` on all of them, because retrying a refused call
+can only be refused again. :data:`NON_RETRYABLE_ERRORS` is the tuple to hand to retry
+layers (``except``, ``tenacity.retry_if_not_exception_type``).
+
+Programming mistakes (a wrong argument type, a client for another service, a bad
+``RetryConfig``) raise ``TypeError``/``ValueError`` like any Python library, so that
+``except SecureBedrockError`` catches refusals and configuration problems, not bugs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
 __all__ = [
+    "NON_RETRYABLE_ERRORS",
     "PolicyConfigError",
     "PolicyViolation",
     "SecureBedrockError",
     "TransportSecurityError",
+    "ViolationDetail",
 ]
 
 
+def _restore(cls: type[SecureBedrockError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Rebuild a pickled error without calling its ``__init__`` (whose signature varies)."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
 class SecureBedrockError(Exception):
-    """Base class of every error securebedrock raises."""
+    """Base class of every error securebedrock raises.
+
+    ``summary``, ``found``, ``expected`` and ``fix`` are the four parts of the message;
+    ``retryable`` is always ``False``: a refusal is permanent.
+    """
+
+    retryable: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -50,6 +79,10 @@ class SecureBedrockError(Exception):
             parts.append(f"fix: {self.fix}")
         return "; ".join(parts)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # One rule for every subclass: the instance's attributes, restored as they were.
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
     def diagnostics(self) -> str:
         """A multi-line, human-readable explanation with remediation advice."""
         lines = [self.summary]
@@ -62,13 +95,37 @@ class SecureBedrockError(Exception):
         return "\n".join(lines)
 
 
+class ViolationDetail(Protocol):
+    """One violated rule of a refused call: its id and what was found, expected and the fix."""
+
+    @property
+    def rule(self) -> str: ...
+    @property
+    def found(self) -> str: ...
+    @property
+    def expected(self) -> str: ...
+    @property
+    def fix(self) -> str: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Detail:
+    rule: str
+    found: str
+    expected: str
+    fix: str
+
+
 class PolicyViolation(SecureBedrockError):
     """A call refused by policy before a single byte was sent.
 
     ``rule`` is one of the stable rule identifiers (``guardrail.conflict``,
     ``region.cross_region``, ...); ``operation`` is the Bedrock operation name
-    (``Converse``).
+    (``Converse``); ``violations`` lists every rule the call violated, the first being
+    the one ``rule``, ``found``, ``expected`` and ``fix`` describe (never empty).
     """
+
+    violations: tuple[ViolationDetail, ...]
 
     def __init__(
         self,
@@ -79,29 +136,19 @@ class PolicyViolation(SecureBedrockError):
         expected: str,
         fix: str,
         summary: str | None = None,
+        violations: tuple[ViolationDetail, ...] = (),
     ) -> None:
         self.rule = rule
         self.operation = operation
+        self.violations = tuple(violations) or (
+            _Detail(rule=rule, found=found, expected=expected, fix=fix),
+        )
         super().__init__(
             summary or f"[{rule}] {operation} refused by policy",
             found=found,
             expected=expected,
             fix=fix,
         )
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (
-            _rebuild_violation,
-            (self.rule, self.operation, self.found, self.expected, self.fix, self.summary),
-        )
-
-
-def _rebuild_violation(
-    rule: str, operation: str, found: str, expected: str, fix: str, summary: str
-) -> PolicyViolation:
-    return PolicyViolation(
-        rule=rule, operation=operation, found=found, expected=expected, fix=fix, summary=summary
-    )
 
 
 class PolicyConfigError(SecureBedrockError):
@@ -153,3 +200,7 @@ class TransportSecurityError(SecureBedrockError):
             expected=expected,
             fix=fix,
         )
+
+
+#: Every error type securebedrock raises is permanent: a retry layer must not retry these.
+NON_RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (SecureBedrockError,)

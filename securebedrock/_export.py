@@ -16,20 +16,30 @@ Bedrock (see docs/export.md for the URLs):
 - ``bedrock:InferenceProfileArn`` (ARN; absent when a foundation model is
   called directly)
 - ``bedrock:ServiceTier`` (string: ``reserved``/``priority``/``default``/``flex``)
-- ``bedrock:CallWithBearerToken`` (the permission-only action behind every
-  Bedrock API key call)
-- global keys ``aws:RequestedRegion`` and ``aws:SourceVpce``.
+- ``bedrock:CallWithBearerToken`` and ``bedrock-mantle:CallWithBearerToken`` (the
+  permission-only actions behind every Bedrock API key call), and
+  ``iam:CreateServiceSpecificCredential`` with ``iam:ServiceSpecificCredentialServiceName``
+  (creating a long-term Bedrock API key)
+- global keys ``aws:RequestedRegion``, ``aws:SourceVpce``, ``aws:SourceVpc``,
+  ``aws:VpceAccount``, ``aws:VpceOrgID``, ``aws:PrincipalArn`` and ``aws:PrincipalOrgID``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._errors import PolicyConfigError
+from ._export_notes import ClientOnlyRule, client_only_rules
+from ._export_options import ExportOptions, vpce_id_from_url
 from ._modelid import GEOGRAPHIES
+from ._operations import (
+    GUARDRAIL_CAPABLE_OPERATIONS,
+    GUARDRAIL_INCAPABLE_OPERATIONS,
+    OPERATIONS,
+    iam_actions,
+)
 from ._policy import Policy
 
 __all__ = [
@@ -50,64 +60,33 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = ("iam", "scp", "vpce")
 
 POLICY_LANGUAGE_VERSION = "2012-10-17"
 
-#: Actions that run a model (Converse/ConverseStream authorize as the first two).
-MODEL_INFERENCE_ACTIONS: tuple[str, ...] = (
-    "bedrock:InvokeModel",
-    "bedrock:InvokeModelWithResponseStream",
-    "bedrock:InvokeModelWithBidirectionalStream",
-    "bedrock:StartAsyncInvoke",
-    "bedrock:CountTokens",
+#: Actions that run a model or send content to one (Converse/ConverseStream authorize
+#: as the first two).
+MODEL_INFERENCE_ACTIONS: tuple[str, ...] = iam_actions(
+    name for name, op in OPERATIONS.items() if op.model_param is not None
 )
 
 #: The actions whose requests carry ``bedrock:GuardrailIdentifier`` (AWS documents
 #: guardrail enforcement for InvokeModel, InvokeModelWithResponseStream, Converse
 #: and ConverseStream, which authorize as these two).
-GUARDRAIL_ACTIONS: tuple[str, ...] = (
-    "bedrock:InvokeModel",
-    "bedrock:InvokeModelWithResponseStream",
+GUARDRAIL_ACTIONS: tuple[str, ...] = iam_actions(
+    name for name in OPERATIONS if name in GUARDRAIL_CAPABLE_OPERATIONS
 )
-
-#: Client operation names that cannot carry a guardrail, and their IAM actions.
-_GUARDRAIL_LESS_OPERATIONS: Mapping[str, str] = {
-    "CountTokens": "bedrock:CountTokens",
-    "InvokeModelWithBidirectionalStream": "bedrock:InvokeModelWithBidirectionalStream",
-    "StartAsyncInvoke": "bedrock:StartAsyncInvoke",
-}
 
 #: Prefixes of system-defined (cross-region) inference profile ids, sorted.
 GEOGRAPHY_PREFIXES: tuple[str, ...] = tuple(sorted(GEOGRAPHIES))
 
-_BEARER_ACTIONS: tuple[str, ...] = ("bedrock:CallWithBearerToken",)
+#: Bedrock API keys are refused on both endpoints that accept them (bedrock-runtime and
+#: bedrock-mantle); an endpoint policy of bedrock-runtime only sees the first.
+_BEARER_ACTIONS: tuple[str, ...] = (
+    "bedrock:CallWithBearerToken",
+    "bedrock-mantle:CallWithBearerToken",
+)
+_ENDPOINT_BEARER_ACTIONS: tuple[str, ...] = ("bedrock:CallWithBearerToken",)
+#: The service name a long-term Bedrock API key (a service-specific credential) is made for.
+_BEDROCK_CREDENTIAL_SERVICE = "bedrock.amazonaws.com"
 
-# vpce-<id>-<suffix>[-<az>].<service>...: regional and zonal DNS names of an interface endpoint.
-_VPCE_HOST = re.compile(r"^(?:[a-z0-9-]+\.)?(vpce-[0-9a-f]{8,17})-[a-z0-9-]+\.", re.IGNORECASE)
-_VPCE_ID = re.compile(r"^vpce-[0-9a-f]{8,17}$", re.IGNORECASE)
 _ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):bedrock:(?P<region>[^:]*):(?P<account>[^:]*):")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExportOptions:
-    """What the policy file does not say but the exported JSON needs.
-
-    ``partition``: ARN partition (``aws``, ``aws-us-gov``, ``aws-cn``); taken
-    from the guardrail ARN when it has one. ``vpce_ids``: the VPC endpoint ids
-    calls must come through; derived from ``network.endpoint_url`` when it is a
-    ``vpce-...`` DNS name.
-    """
-
-    partition: str = ""
-    vpce_ids: tuple[str, ...] = ()
-
-
-def vpce_id_from_url(url: str) -> str | None:
-    """The ``vpce-...`` id in an interface endpoint DNS name, or ``None``.
-
-    ``https://vpce-0a1b2c3d4e5f60718-abcdefgh.bedrock-runtime.us-east-1.vpce.amazonaws.com``
-    gives ``vpce-0a1b2c3d4e5f60718``.
-    """
-    host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-    match = _VPCE_HOST.match(host)
-    return match.group(1).lower() if match else None
 
 
 def _partition(policy: Policy, options: ExportOptions) -> str:
@@ -148,6 +127,20 @@ def _statement(
             for operator, block in sorted(condition.items())
         }
     return statement
+
+
+def _exempt(statements: list[dict[str, Any]], principals: tuple[str, ...]) -> None:
+    """Leave ``principals`` out of every ``Deny`` (conditions in one statement are ANDed)."""
+    if not principals:
+        return
+    for statement in statements:
+        if statement["Effect"] != "Deny":
+            continue
+        condition = dict(statement.get("Condition", {}))
+        block = dict(condition.get("ArnNotLike", {}))
+        block["aws:PrincipalArn"] = _one_or_list(_sorted_unique(principals))
+        condition["ArnNotLike"] = dict(sorted(block.items()))
+        statement["Condition"] = dict(sorted(condition.items()))
 
 
 def _guardrail_condition_value(policy: Policy, partition: str) -> tuple[str, str]:
@@ -201,11 +194,13 @@ def _statements(policy: Policy, fmt: ExportFormat, options: ExportOptions) -> li
             )
         )
         allowed_without = set(policy.operations.allow_without_guardrail)
-        refused = [
-            action
-            for operation, action in sorted(_GUARDRAIL_LESS_OPERATIONS.items())
-            if operation not in allowed_without
-        ]
+        refused = list(
+            iam_actions(
+                name
+                for name in sorted(GUARDRAIL_INCAPABLE_OPERATIONS)
+                if name not in allowed_without
+            )
+        )
         if refused:
             statements.append(
                 _statement(
@@ -214,15 +209,33 @@ def _statements(policy: Policy, fmt: ExportFormat, options: ExportOptions) -> li
             )
 
     if policy.inference_profile.required:
-        statements.append(
-            _statement(
-                "SecureBedrockRequireInferenceProfile",
-                GUARDRAIL_ACTIONS,
-                resource=[f"arn:{partition}:bedrock:*::foundation-model/*"],
-                condition={"Null": {"bedrock:InferenceProfileArn": "true"}},
-                principal=principal,
+        org_profiles = _org_profile_arns(policy)
+        if org_profiles:
+            # Only the org's own profiles: a negated operator also matches an absent key,
+            # so a direct foundation-model call (no profile) is denied too.
+            permitted = org_profiles + _system_profile_arns(policy, partition)
+            statements.append(
+                _statement(
+                    "SecureBedrockRequireOrgInferenceProfiles",
+                    GUARDRAIL_ACTIONS,
+                    condition={
+                        "ArnNotLike": {
+                            "bedrock:InferenceProfileArn": _one_or_list(_sorted_unique(permitted))
+                        }
+                    },
+                    principal=principal,
+                )
             )
-        )
+        else:
+            statements.append(
+                _statement(
+                    "SecureBedrockRequireInferenceProfile",
+                    GUARDRAIL_ACTIONS,
+                    resource=[f"arn:{partition}:bedrock:*::foundation-model/*"],
+                    condition={"Null": {"bedrock:InferenceProfileArn": "true"}},
+                    principal=principal,
+                )
+            )
 
     if policy.models.allow is not None:
         allowed = list(_model_arns(partition, policy.models.allow))
@@ -301,13 +314,14 @@ def _statements(policy: Policy, fmt: ExportFormat, options: ExportOptions) -> li
         )
 
     if fmt != "vpce":
-        vpces = _vpce_ids(policy, options)
-        if vpces:
+        perimeter = _perimeter(policy, fmt, options)
+        if perimeter:
+            # One statement, its keys ANDed: denied unless the call matches one of them.
             statements.append(
                 _statement(
-                    "SecureBedrockSourceVpce",
+                    "SecureBedrockNetworkPerimeter",
                     inference,
-                    condition={"StringNotEquals": {"aws:SourceVpce": vpces}},
+                    condition={"StringNotEquals": perimeter},
                     principal=principal,
                 )
             )
@@ -322,13 +336,69 @@ def _statements(policy: Policy, fmt: ExportFormat, options: ExportOptions) -> li
             )
 
     if not policy.auth.allow_api_keys:
-        statements.append(
-            _statement("SecureBedrockDenyApiKeys", _BEARER_ACTIONS, principal=principal)
-        )
+        bearer = _ENDPOINT_BEARER_ACTIONS if fmt == "vpce" else _BEARER_ACTIONS
+        statements.append(_statement("SecureBedrockDenyApiKeys", bearer, principal=principal))
+        if fmt != "vpce":
+            statements.append(
+                _statement(
+                    "SecureBedrockDenyApiKeyCreation",
+                    ("iam:CreateServiceSpecificCredential",),
+                    condition={
+                        "StringEquals": {
+                            "iam:ServiceSpecificCredentialServiceName": _BEDROCK_CREDENTIAL_SERVICE
+                        }
+                    },
+                    principal=principal,
+                )
+            )
+    _exempt(statements, options.exempt_principal_arns)
     return statements
 
 
+def _org_profile_arns(policy: Policy) -> list[str]:
+    """The application inference profiles the policy names (mapped to, or known)."""
+    names = [*policy.inference_profile.map.values(), *policy.inference_profile.known]
+    return _sorted_unique(name for name in names if ":application-inference-profile/" in name)
+
+
+def _system_profile_arns(policy: Policy, partition: str) -> list[str]:
+    """System (geography) profiles a call may use: those of allowed geographies, from
+    allowed source regions; none when cross-region inference is refused."""
+    if not policy.regions.cross_region:
+        return []
+    refused = set(_refused_geographies(policy))
+    regions = list(policy.regions.allowed) if policy.regions.allowed is not None else ["*"]
+    return _sorted_unique(
+        f"arn:{partition}:bedrock:{region}:*:inference-profile/{geo}.*"
+        for region in regions
+        for geo in GEOGRAPHY_PREFIXES
+        if geo not in refused
+    )
+
+
+def _perimeter(policy: Policy, fmt: ExportFormat, options: ExportOptions) -> dict[str, list[str]]:
+    """The network-perimeter condition keys and the values that satisfy each."""
+    keys: dict[str, list[str]] = {}
+    vpces = _vpce_ids(policy, fmt, options)
+    if vpces:
+        keys["aws:SourceVpce"] = vpces
+    if options.source_vpcs:
+        keys["aws:SourceVpc"] = _sorted_unique(vpc.lower() for vpc in options.source_vpcs)
+    if options.vpce_accounts:
+        keys["aws:VpceAccount"] = _sorted_unique(options.vpce_accounts)
+    if options.vpce_org_id:
+        keys["aws:VpceOrgID"] = [options.vpce_org_id]
+    return keys
+
+
 def _allowed_profile_arns(policy: Policy, partition: str, regions: list[str]) -> list[str]:
+    """Profiles whose destination-region hops the region deny must not refuse.
+
+    System profiles of allowed geographies, from allowed source regions; and only the
+    application profiles the policy itself names (their routes are the org's own, and
+    the client checks them). Any other application profile gets no exemption: one made
+    from a geography profile would otherwise route outside the allowed regions.
+    """
     refused = set(_refused_geographies(policy))
     geographies = [geo for geo in GEOGRAPHY_PREFIXES if geo not in refused]
     arns = [
@@ -336,10 +406,13 @@ def _allowed_profile_arns(policy: Policy, partition: str, regions: list[str]) ->
         for region in regions
         for geo in geographies
     ]
-    arns += [
-        f"arn:{partition}:bedrock:{region}:*:application-inference-profile/*" for region in regions
-    ]
+    arns += [arn for arn in _org_profile_arns(policy) if _arn_region(arn) in regions]
     return _sorted_unique(arns)
+
+
+def _arn_region(arn: str) -> str:
+    match = _ARN.match(arn)
+    return match.group("region") if match else ""
 
 
 def _refused_geographies(policy: Policy) -> list[str]:
@@ -353,21 +426,19 @@ def _refused_geographies(policy: Policy) -> list[str]:
     return [geo for geo in GEOGRAPHY_PREFIXES if geo not in allowed]
 
 
-def _vpce_ids(policy: Policy, options: ExportOptions) -> list[str]:
+def _pinned_endpoint_urls(policy: Policy) -> list[str]:
+    """Every runtime endpoint the policy pins (the single key and the per-region ones)."""
+    urls = [policy.network.endpoint_url] if policy.network.endpoint_url else []
+    per_region: Mapping[str, str] = getattr(policy.network, "endpoint_urls", None) or {}
+    return urls + [url for _, url in sorted(per_region.items())]
+
+
+def _vpce_ids(policy: Policy, fmt: ExportFormat, options: ExportOptions) -> list[str]:
     ids = list(options.vpce_ids)
-    for vpce in ids:
-        if not _VPCE_ID.fullmatch(vpce):
-            raise PolicyConfigError(
-                "not a VPC endpoint id",
-                path="network.endpoint_url",
-                found=repr(vpce),
-                expected="vpce- followed by 8 to 17 hex digits",
-                fix="pass the endpoint's id as shown by `aws ec2 describe-vpc-endpoints`",
-            )
-    if not ids and policy.network.endpoint_url:
-        derived = vpce_id_from_url(policy.network.endpoint_url)
-        if derived:
-            ids.append(derived)
+    perimeter_given = options.source_vpcs or options.vpce_accounts or options.vpce_org_id
+    if not ids and not perimeter_given and fmt == "iam":
+        # An identity policy belongs to one workload: its pinned endpoints are its own.
+        ids = [vpce for vpce in map(vpce_id_from_url, _pinned_endpoint_urls(policy)) if vpce]
     return _sorted_unique(vpce.lower() for vpce in ids)
 
 
@@ -386,20 +457,21 @@ def export_policy(policy: Policy, fmt: str, options: ExportOptions | None = None
             expected=" or ".join(EXPORT_FORMATS),
             fix="pass --format iam, --format scp or --format vpce",
         )
-    statements = _statements(policy, fmt, options or ExportOptions())
+    options = options or ExportOptions()
+    statements = _statements(policy, fmt, options)
     if fmt == "vpce":
         # An endpoint policy replaces the default "allow everything": keep that
         # grant explicitly so only the Deny statements narrow it.
-        statements.insert(
-            0,
-            {
-                "Sid": "SecureBedrockAllowThroughEndpoint",
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": "*",
-                "Resource": "*",
-            },
-        )
+        allow: dict[str, Any] = {
+            "Sid": "SecureBedrockAllowThroughEndpoint",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "*",
+            "Resource": "*",
+        }
+        if options.org_id:
+            allow["Condition"] = {"StringEquals": {"aws:PrincipalOrgID": options.org_id}}
+        statements.insert(0, allow)
     if not statements:
         raise PolicyConfigError(
             "the policy has nothing a server-side policy can enforce",
@@ -408,80 +480,3 @@ def export_policy(policy: Policy, fmt: str, options: ExportOptions | None = None
             fix="see docs/export.md for which client rules have an IAM/SCP twin",
         )
     return {"Version": POLICY_LANGUAGE_VERSION, "Statement": statements}
-
-
-@dataclass(frozen=True, kw_only=True)
-class ClientOnlyRule:
-    """A constraint of the client policy that no exported statement enforces."""
-
-    rule: str
-    reason: str
-
-
-def client_only_rules(policy: Policy, fmt: str) -> tuple[ClientOnlyRule, ...]:
-    """The constraints ``policy`` sets that the exported ``fmt`` policy cannot enforce.
-
-    ``securebedrock policy export`` prints these so that nobody mistakes the
-    exported JSON for the whole policy.
-    """
-    notes: list[ClientOnlyRule] = []
-    if policy.mode == "log_only":
-        notes.append(
-            ClientOnlyRule(
-                rule="mode",
-                reason="the client policy is log_only, but IAM/SCP/endpoint policies have no "
-                "dry-run: the exported Deny statements enforce",
-            )
-        )
-    if policy.tls.minimum_version == "1.3":
-        notes.append(
-            ClientOnlyRule(
-                rule="tls.version",
-                reason="no Bedrock condition key carries the negotiated TLS version; Bedrock "
-                "endpoints accept TLS 1.2 and 1.3 (the client enforces the 1.3 floor)",
-            )
-        )
-    if policy.tls.fips:
-        notes.append(
-            ClientOnlyRule(
-                rule="tls.fips",
-                reason="no condition key tells a FIPS endpoint from a standard one",
-            )
-        )
-    if policy.network.require_private_endpoint:
-        notes.append(
-            ClientOnlyRule(
-                rule="network.private_endpoint",
-                reason="allowed_cidrs (the connected peer address) is checked by the client; "
-                + (
-                    "the endpoint policy applies only to traffic through that endpoint"
-                    if fmt == "vpce"
-                    else "server-side, aws:SourceVpce is the equivalent"
-                ),
-            )
-        )
-    if not policy.network.allow_proxy:
-        notes.append(ClientOnlyRule(rule="network.proxy", reason="proxy use is invisible to AWS"))
-    if (
-        policy.network.endpoint_url
-        and fmt != "vpce"
-        and not vpce_id_from_url(policy.network.endpoint_url)
-    ):
-        notes.append(
-            ClientOnlyRule(
-                rule="network.endpoint_override",
-                reason="endpoint_url is not a vpce-... DNS name; pass --vpce-id to pin the "
-                "VPC endpoint server-side",
-            )
-        )
-    if policy.inference_profile.map:
-        notes.append(
-            ClientOnlyRule(
-                rule="inference_profile.map",
-                reason="rewriting a model id to a profile is a client action; server-side, "
-                "inference_profile.required denies direct foundation-model calls",
-            )
-        )
-    if policy.audit.content != "none":
-        notes.append(ClientOnlyRule(rule="audit.content", reason="telemetry is client-side"))
-    return tuple(notes)

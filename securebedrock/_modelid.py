@@ -47,9 +47,10 @@ ModelKind = Literal[
     "unknown",
 ]
 
-#: Prefixes of the system-defined (cross-region) inference profiles, longest first so
-#: that ``us-gov.`` is not read as ``us`` + garbage.
-GEOGRAPHIES: Final[tuple[str, ...]] = ("us-gov", "global", "apac", "us", "eu", "jp", "au", "ca")
+#: Geography prefixes of the system-defined (cross-region) inference profile ids (the
+#: values ``regions.allowed_geographies`` takes). A prefix is matched with its dot, so
+#: ``us-gov.`` is never read as ``us`` and the order here does not matter to parsing.
+GEOGRAPHIES: Final[tuple[str, ...]] = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
 
 # A foundation model id: ``<provider>.<name>`` plus up to two ``:``-suffixes (the version,
 # and a context-window variant such as ``:200k``). Provider and name are lowercase in every

@@ -39,6 +39,11 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ._errors import PolicyConfigError
+from ._modelid import GEOGRAPHIES
+from ._operations import OPERATION_NAMES
+from ._toml import toml_key as _key
+from ._toml import toml_string as _toml_string
+from ._toml import toml_value as _toml_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -81,22 +86,6 @@ TLS_VERSIONS: tuple[str, ...] = ("1.2", "1.3")
 GUARDRAIL_TRACES: tuple[str, ...] = ("disabled", "enabled", "enabled_full")
 AUDIT_CONTENTS: tuple[str, ...] = ("none", "digest")
 SERVICE_TIERS: tuple[str, ...] = ("default", "priority", "flex", "reserved")
-#: Geography prefixes of cross-region (system-defined) inference profile ids.
-GEOGRAPHIES: tuple[str, ...] = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
-#: The bedrock-runtime operations (botocore 1.44); a typo in an operation name is an error.
-OPERATIONS: tuple[str, ...] = (
-    "ApplyGuardrail",
-    "Converse",
-    "ConverseStream",
-    "CountTokens",
-    "GetAsyncInvoke",
-    "InvokeGuardrailChecks",
-    "InvokeModel",
-    "InvokeModelWithBidirectionalStream",
-    "InvokeModelWithResponseStream",
-    "ListAsyncInvokes",
-    "StartAsyncInvoke",
-)
 
 _PARTITION = r"aws(?:-[a-z]+)*"
 _REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
@@ -120,7 +109,6 @@ _FOUNDATION_MODEL_ARN_RE = re.compile(
     rf"arn:{_PARTITION}:bedrock:{_REGION}::foundation-model/[A-Za-z0-9][A-Za-z0-9._:-]*"
 )
 _MODEL_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,2047}")
-_BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 _GLOB_CHARS = frozenset("*?[")
 #: The deepest nesting a policy document may have. The schema needs 5 levels (the
 #: document, [inference_profile], known, a profile's table, its models array); anything
@@ -159,12 +147,6 @@ def _show(value: object) -> str:
     if len(text) > 120:
         text = text[:117] + "..."
     return f"{text} ({kind})"
-
-
-def _key(parent: str, name: str) -> str:
-    """A dotted key path, quoting keys that are not bare TOML keys."""
-    part = name if _BARE_KEY_RE.fullmatch(name) else _toml_string(name)
-    return f"{parent}.{part}" if parent else part
 
 
 def _err(path: str, summary: str, value: object, expected: str, fix: str) -> PolicyConfigError:
@@ -261,7 +243,7 @@ def _check_tier(item: str, path: str) -> str:
 
 
 def _check_operation(item: str, path: str) -> str:
-    return _choice(item, path, OPERATIONS, what="a bedrock-runtime operation:")
+    return _choice(item, path, OPERATION_NAMES, what="a bedrock-runtime operation:")
 
 
 def _check_glob(item: str, path: str) -> str:
@@ -554,6 +536,9 @@ class NetworkPolicy:
     require_private_endpoint: bool = False
     allowed_cidrs: tuple[str, ...] = DEFAULT_PRIVATE_CIDRS
     endpoint_url: str = ""
+    #: The ``bedrock`` control-plane endpoint (GetInferenceProfile); ``""``: the
+    #: region's default ``bedrock`` endpoint. Never the runtime pin above.
+    control_plane_endpoint_url: str = ""
     allow_proxy: bool = False
 
     def __post_init__(self) -> None:
@@ -564,6 +549,7 @@ class NetworkPolicy:
             _string_list(self.allowed_cidrs, "network.allowed_cidrs", _check_cidr),
         )
         _check_https_url(self.endpoint_url, "network.endpoint_url")
+        _check_https_url(self.control_plane_endpoint_url, "network.control_plane_endpoint_url")
         _bool(self.allow_proxy, "network.allow_proxy")
 
     def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -1254,6 +1240,17 @@ class Policy:
                 json.dumps(b.network.endpoint_url),
                 "pin the endpoint in one policy only, or the same endpoint in both",
             )
+        if (
+            a.network.control_plane_endpoint_url
+            and b.network.control_plane_endpoint_url
+            and (a.network.control_plane_endpoint_url != b.network.control_plane_endpoint_url)
+        ):
+            raise _conflict(
+                "network.control_plane_endpoint_url",
+                json.dumps(a.network.control_plane_endpoint_url),
+                json.dumps(b.network.control_plane_endpoint_url),
+                "pin the control-plane endpoint in one policy only, or the same one in both",
+            )
         profile_map = _merge_map(
             "inference_profile.map",
             a.inference_profile.map,
@@ -1281,6 +1278,9 @@ class Policy:
                 ),
                 allowed_cidrs=_intersect_cidrs(a.network.allowed_cidrs, b.network.allowed_cidrs),
                 endpoint_url=a.network.endpoint_url or b.network.endpoint_url,
+                control_plane_endpoint_url=(
+                    a.network.control_plane_endpoint_url or b.network.control_plane_endpoint_url
+                ),
                 allow_proxy=a.network.allow_proxy and b.network.allow_proxy,
             ),
             guardrail=_merge_guardrail(a.guardrail, b.guardrail),
@@ -1318,42 +1318,3 @@ class Policy:
                 content="digest" if "digest" in (a.audit.content, b.audit.content) else "none"
             ),
         )
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return (
-            "{ "
-            + ", ".join(f"{_toml_string(k)} = {_toml_value(v)}" for k, v in value.items())
-            + " }"
-            if value
-            else "{}"
-        )
-    raise TypeError(f"cannot render {type(value).__name__} as TOML")  # pragma: no cover
-
-
-def _toml_string(text: str) -> str:
-    """A TOML basic string: quote, backslash and control characters escaped, the rest as is.
-
-    (``json.dumps`` is close but writes astral characters as surrogate pairs,
-    which TOML rejects, and leaves DEL unescaped.)
-    """
-    out = []
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'

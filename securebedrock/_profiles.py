@@ -9,10 +9,18 @@ answer (``models[].modelArn`` -> the regions and base model ids behind the profi
 The control-plane client is held to the same transport rules as the runtime client:
 it is built from the runtime client's credentials and region, passed through
 ``_transport.prepare_client_kwargs(..., service_name="bedrock")`` and
-``_transport.harden_client``. Its endpoint is the default ``bedrock`` endpoint of the
-region, except when the runtime client talks to the policy's pinned
-``network.endpoint_url``: then the control plane uses that same URL (one VPC endpoint,
-or the embedded test server, serving both planes).
+``_transport.harden_client`` (TLS floor, peer checks, the hardened session's send).
+Its endpoint is the policy's ``network.control_plane_endpoint_url`` when set, otherwise
+the region's default ``bedrock`` endpoint (which private DNS resolves to the control-plane
+VPC endpoint); it never reuses the runtime pin ``network.endpoint_url``, a runtime VPC
+endpoint that does not serve the control plane. It always signs with SigV4: a bearer
+token (``AWS_BEARER_TOKEN_BEDROCK``) is never sent to the control plane, whatever
+``auth.allow_api_keys`` says, and a request that carries any other ``Authorization``
+scheme is refused before it is sent.
+
+The adapter asks only for calls that every other rule already allows (see
+``_adapter._resolve_profiles``): a call refused on its own parameters never causes a
+control-plane request.
 
 Fail closed: anything that cannot be resolved comes back as a short, content-free
 reason; the engine then refuses the call and says how to pre-declare the profile in
@@ -32,14 +40,14 @@ import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config
 
-from . import _netcheck, _transport
+from . import _transport
 from ._constants import CONTROL_PLANE_SERVICE_NAME
-from ._errors import SecureBedrockError
+from ._errors import PolicyViolation, SecureBedrockError
 from ._modelid import parse_model_id
 from ._policy import Policy
 from ._rules import ResolvedProfile
 
-__all__ = ["ProfileResolver", "control_plane_factory"]
+__all__ = ["ProfileResolver", "control_plane_factory", "require_sigv4"]
 
 #: How long a failed resolution is remembered before it is tried again (seconds).
 FAILURE_TTL: Final = 30.0
@@ -57,6 +65,11 @@ _COPIED_CONFIG: Final = (
 )
 
 ClientFactory = Callable[[], Any]
+
+#: botocore's name for SigV4; the only signature the control-plane client uses.
+_SIGV4: Final = "v4"
+_SIGV4_SCHEME: Final = "aws4-hmac-sha256"
+_SIGV4_HANDLER_ID: Final = "securebedrock-control-plane-sigv4-only"
 
 
 class ProfileResolver:
@@ -215,10 +228,9 @@ def control_plane_factory(runtime: BaseClient, policy: Policy, boto_session: Any
                 expected="a call made through a live securebedrock client",
                 fix="keep the client while calling it",
             )
+        # No endpoint_url here: prepare_client_kwargs routes to the policy's
+        # network.control_plane_endpoint_url, or botocore's regional bedrock endpoint.
         kwargs: dict[str, Any] = {"region_name": runtime.meta.region_name}
-        pinned = policy.network.endpoint_url
-        if pinned and _netcheck.same_endpoint(str(runtime.meta.endpoint_url), pinned):
-            kwargs["endpoint_url"] = str(runtime.meta.endpoint_url)
         http_session = getattr(getattr(runtime, "_endpoint", None), "http_session", None)
         verify = getattr(http_session, "_verify", None)
         if verify is not None:
@@ -233,6 +245,8 @@ def control_plane_factory(runtime: BaseClient, policy: Policy, boto_session: Any
             connect_timeout=_CONTROL_PLANE_TIMEOUT,
             read_timeout=_CONTROL_PLANE_TIMEOUT,
             retries={"mode": "standard", "max_attempts": 2},
+            # Set in code, so botocore never prefers AWS_BEARER_TOKEN_BEDROCK over it.
+            signature_version=_SIGV4,
             **copied,
         )
         # The named profile only when one was chosen (boto3 reports "default" otherwise,
@@ -256,6 +270,49 @@ def control_plane_factory(runtime: BaseClient, policy: Policy, boto_session: Any
         )
         client: BaseClient = session.create_client(CONTROL_PLANE_SERVICE_NAME, **prepared)
         _transport.harden_client(client, policy)
+        require_sigv4(client)
         return client
 
     return build
+
+
+def _refuse_other_schemes(request: Any, **_: Any) -> None:
+    """``before-send``: only a SigV4 ``Authorization`` header leaves for the control plane."""
+    header = request.headers.get("Authorization") if request is not None else None
+    if isinstance(header, bytes):
+        header = header.decode("latin-1")
+    scheme = header.strip().split(None, 1)[0].lower() if isinstance(header, str) else ""
+    if scheme == _SIGV4_SCHEME:
+        return
+    found = f"an 'Authorization: {scheme}' header" if scheme else "no Authorization header"
+    raise PolicyViolation(
+        rule="auth.api_key",
+        operation="GetInferenceProfile",
+        found=f"{found} on a control-plane request",
+        expected="SigV4 (AWS4-HMAC-SHA256) on every control-plane request",
+        fix="remove the code that changes the control-plane request's signature; "
+        "securebedrock resolves inference profiles with IAM credentials only",
+    )
+
+
+def require_sigv4(client: BaseClient) -> None:
+    """Make ``client`` (a control-plane client) sign with SigV4 and send nothing else.
+
+    The client must have been created with ``signature_version="v4"`` in its
+    ``Config``; this checks that, and registers a last ``before-send`` check that
+    refuses any other ``Authorization`` scheme (a bearer token set by a handler).
+    """
+    signer = getattr(client, "_request_signer", None)
+    if getattr(signer, "signature_version", None) != _SIGV4:
+        raise PolicyViolation(
+            rule="auth.api_key",
+            operation="GetInferenceProfile",
+            found="a control-plane client that does not sign with SigV4 "
+            f"({getattr(signer, 'signature_version', None)!r})",
+            expected="SigV4 (IAM credentials)",
+            fix="report this as a securebedrock bug",
+        )
+    service_id = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register_last(
+        f"before-send.{service_id}", _refuse_other_schemes, unique_id=_SIGV4_HANDLER_ID
+    )

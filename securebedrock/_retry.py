@@ -61,6 +61,7 @@ __all__ = [
     "disable_botocore_retries",
     "is_retryable",
     "merge_boto_config",
+    "retry_config_of",
 ]
 
 T = TypeVar("T")
@@ -129,12 +130,11 @@ class RetryConfig:
         )
         for name, value, ok, expected in checks:
             if not ok:
-                raise SecureBedrockError(
-                    f"invalid RetryConfig.{name}",
-                    found=repr(value),
-                    expected=expected,
-                    fix=f"pass RetryConfig({name}=...) with {expected}; "
-                    "RetryConfig.disabled() turns retries off",
+                # A programming mistake, not a refusal: ValueError, like any library.
+                raise ValueError(
+                    f"invalid RetryConfig.{name}: found {value!r}, expected {expected}; "
+                    f"pass RetryConfig({name}=...) with {expected}; "
+                    "RetryConfig.disabled() turns retries off"
                 )
 
     @classmethod
@@ -410,6 +410,18 @@ def disable_botocore_retries(client: BaseClient) -> None:
     config.retries = retries  # type: ignore[attr-defined]  # untyped in botocore-stubs
 
 
+def retry_config_of(config: Config | None) -> RetryConfig:
+    """Our retry bounds for a botocore ``Config``: its ``total_max_attempts``, or
+    ``max_attempts`` + 1 as botocore counts it; the defaults when it sets neither."""
+    retries: dict[str, Any] = dict(getattr(config, "retries", None) or {})
+    attempts: int | None = None
+    if retries.get("total_max_attempts") is not None:
+        attempts = int(retries["total_max_attempts"])
+    elif retries.get("max_attempts") is not None:
+        attempts = int(retries["max_attempts"]) + 1
+    return RetryConfig(max_attempts=max(1, attempts)) if attempts is not None else RetryConfig()
+
+
 def merge_boto_config(
     user_config: Config | None, retry: RetryConfig | None
 ) -> tuple[Config, RetryConfig]:
@@ -421,14 +433,7 @@ def merge_boto_config(
     """
     user_retries: dict[str, Any] = dict(getattr(user_config, "retries", None) or {})
     if retry is None:
-        attempts: int | None = None
-        if user_retries.get("total_max_attempts") is not None:
-            attempts = int(user_retries["total_max_attempts"])
-        elif user_retries.get("max_attempts") is not None:
-            attempts = int(user_retries["max_attempts"]) + 1
-        retry = (
-            RetryConfig(max_attempts=max(1, attempts)) if attempts is not None else RetryConfig()
-        )
+        retry = retry_config_of(user_config)
     ours: dict[str, Any] = {"total_max_attempts": 1}
     if user_retries.get("mode"):
         # Keep the mode: "adaptive" also rate-limits on the client side, which stays useful.

@@ -20,10 +20,16 @@ import re
 import threading
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from ._modelid import ModelRef, parse_model_id, region_geographies
+from ._operations import (
+    GUARDRAIL_CAPABLE_OPERATIONS,
+    GUARDRAIL_INCAPABLE_OPERATIONS,
+    Operation,
+    operation,
+)
 from ._policy import Policy
 
 __all__ = [
@@ -37,8 +43,11 @@ __all__ = [
     "ResolvedProfile",
     "Violation",
     "evaluate",
+    "evaluate_before_resolution",
+    "mapped_profiles_to_resolve",
     "outcome",
     "profiles_to_resolve",
+    "routes_matter",
 ]
 
 AuthKind = Literal["sigv4", "bearer", "none"]
@@ -116,6 +125,9 @@ class Decision:
 
     ``guardrail_id``/``guardrail_version`` are those the decided parameters carry;
     ``inference_profile`` is the profile the decided model id names (``None`` if none).
+    ``pending_profiles`` is non-empty only on a provisional decision from
+    :func:`evaluate_before_resolution`: the rules that need those profiles' routes were
+    not evaluated, so such a decision may refuse a call but never allows one.
     """
 
     operation: str
@@ -127,11 +139,12 @@ class Decision:
     inference_profile: str | None = None
     guardrail_id: str | None = None
     guardrail_version: str | None = None
+    pending_profiles: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
-        """Whether no rule is violated."""
-        return not self.violations
+        """Whether no rule is violated (never true of a provisional decision)."""
+        return not self.violations and not self.pending_profiles
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -141,62 +154,19 @@ class Decision:
 
 def outcome(decision: Decision, *, enforce: bool) -> Literal["allow", "deny", "log_only"]:
     """The audit outcome: ``deny`` (refused), ``log_only`` (sent unchanged although the
-    policy would have changed or refused it), or ``allow``."""
+    policy would have changed or refused it), or ``allow``.
+
+    A provisional decision (``pending_profiles``) has an outcome only when it already
+    refuses the call: asking for the outcome of one that does not is a ``ValueError``.
+    """
     if decision.violations:
         return "deny" if enforce else "log_only"
+    if decision.pending_profiles:
+        raise ValueError("a provisional decision (profiles not yet resolved) cannot allow a call")
     if decision.changes and not enforce:
         return "log_only"
     return "allow"
 
-
-# ---------------------------------------------------------------------------------------
-# What each operation carries (botocore's bedrock-runtime model).
-
-GuardrailStyle = Literal["converse", "invoke", "incapable", "none"]
-TierStyle = Literal["structure", "string", "none"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Op:
-    # Name of the model parameter, or None when the operation names no model.
-    model_param: str | None
-    # converse: guardrailConfig structure; invoke: guardrail headers; incapable: runs
-    # inference or sends content to a model but cannot carry a guardrail; none: not inference.
-    guardrail: GuardrailStyle
-    # Whether inference_profile.map/required apply (the operation runs model inference).
-    inference: bool
-    tier: TierStyle
-    # Other parameters that may hold an ARN whose region must be allowed.
-    arn_params: tuple[str, ...] = ()
-
-
-_OPS: Final[dict[str, _Op]] = {
-    "Converse": _Op("modelId", "converse", True, "structure"),
-    "ConverseStream": _Op("modelId", "converse", True, "structure"),
-    "InvokeModel": _Op("modelId", "invoke", True, "string"),
-    "InvokeModelWithResponseStream": _Op("modelId", "invoke", True, "string"),
-    "InvokeModelWithBidirectionalStream": _Op("modelId", "incapable", True, "none"),
-    "StartAsyncInvoke": _Op("modelId", "incapable", True, "none"),
-    # CountTokens generates nothing, but it sends the prompt to the model's tokenizer and
-    # cannot carry a guardrail; it takes a foundation model id, so no profile mapping.
-    "CountTokens": _Op("modelId", "incapable", False, "none"),
-    "ApplyGuardrail": _Op(None, "none", False, "none", ("guardrailIdentifier",)),
-    "InvokeGuardrailChecks": _Op(None, "none", False, "none"),
-    "GetAsyncInvoke": _Op(None, "none", False, "none", ("invocationArn",)),
-    "ListAsyncInvokes": _Op(None, "none", False, "none"),
-}
-# An operation a future botocore adds is treated as inference that cannot carry a
-# guardrail: fail closed until the engine learns what it is.
-_UNKNOWN_OP: Final = _Op("modelId", "incapable", True, "none")
-
-#: Operations the engine attaches the mandated guardrail to.
-GUARDRAIL_CAPABLE_OPERATIONS: Final = frozenset(
-    name for name, op in _OPS.items() if op.guardrail in ("converse", "invoke")
-)
-#: Operations refused while a guardrail is mandated, unless in allow_without_guardrail.
-GUARDRAIL_INCAPABLE_OPERATIONS: Final = frozenset(
-    name for name, op in _OPS.items() if op.guardrail == "incapable"
-)
 
 _ARN_REGION: Final = re.compile(r"arn:(aws(?:-[a-z0-9]+)*):[a-z0-9-]+:([a-z0-9-]*):")
 
@@ -337,11 +307,11 @@ def _compiled(policy: Policy) -> _Compiled:
 # Helpers shared by evaluate() and profiles_to_resolve().
 
 
-def _op(call: Call) -> _Op:
-    return _OPS.get(call.operation, _UNKNOWN_OP)
+def _op(call: Call) -> Operation:
+    return operation(call.operation)
 
 
-def _mapped_model(c: _Compiled, op: _Op, raw: str, ref: ModelRef) -> str | None:
+def _mapped_model(c: _Compiled, op: Operation, raw: str, ref: ModelRef) -> str | None:
     """The profile ``inference_profile.map`` sends ``raw`` to, or ``None``."""
     if not op.inference or not c.profile_map:
         return None
@@ -389,6 +359,35 @@ def profiles_to_resolve(policy: Policy, call: Call) -> tuple[str, ...]:
     return (ref.raw,)
 
 
+def routes_matter(policy: Policy) -> bool:
+    """Whether a rule of ``policy`` needs to know where an inference profile routes.
+
+    When it does, a call naming an application profile ARN that ``inference_profile.known``
+    does not declare is resolved with the control plane (``GetInferenceProfile``). Pure.
+    """
+    return _compiled(policy).needs_routes
+
+
+def mapped_profiles_to_resolve(policy: Policy) -> tuple[str, ...]:
+    """The ``inference_profile.map`` targets every mapped call must resolve (sorted).
+
+    Profile ARNs whose routes a rule needs and that ``inference_profile.known`` does
+    not declare; ``doctor`` treats the control plane as required when there are any.
+    """
+    c = _compiled(policy)
+    if not c.needs_routes:
+        return ()
+    return tuple(
+        sorted(
+            {
+                target
+                for target in c.profile_map.values()
+                if target not in c.known and _needs_resolution(parse_model_id(target))
+            }
+        )
+    )
+
+
 def _routes(c: _Compiled, call: Call, ref: ModelRef) -> ResolvedProfile | str:
     """Where ``ref`` routes (from the policy's known profiles or the adapter's resolution),
     or a content-free reason why that is unknown."""
@@ -409,6 +408,10 @@ def _routes(c: _Compiled, call: Call, ref: ModelRef) -> ResolvedProfile | str:
             f"{call.partition}/{call.region}, so it is not resolved"
         )
     return "it was not resolved"
+
+
+#: What model_location returns for a profile whose routes are still to be resolved.
+_PENDING: Final = "routes pending resolution"
 
 
 def _known_fix(arn: str) -> str:
@@ -440,11 +443,12 @@ def _geo_fix(c: _Compiled, geography: str) -> str:
 class _Evaluation:
     """The mutable scratch state of one evaluate() call."""
 
-    __slots__ = ("c", "call", "changes", "params", "violations")
+    __slots__ = ("c", "call", "changes", "params", "pending", "violations")
 
-    def __init__(self, c: _Compiled, call: Call) -> None:
+    def __init__(self, c: _Compiled, call: Call, pending: frozenset[str] = frozenset()) -> None:
         self.c = c
         self.call = call
+        self.pending = pending
         self.params: Mapping[str, Any] = call.params
         self.changes: list[Change] = []
         self.violations: list[Violation] = []
@@ -541,6 +545,9 @@ class _Evaluation:
             return None
         if not c.needs_routes:
             return None
+        if ref.raw in self.pending:
+            # Resolved only if every other rule allows the call (evaluate_before_resolution).
+            return _PENDING
         routes = _routes(c, self.call, ref)
         if isinstance(routes, str):
             self.violate(
@@ -563,7 +570,7 @@ class _Evaluation:
 
     def model_ids(self, ref: ModelRef, routes: ResolvedProfile | str | None) -> None:
         c = self.c
-        if not c.needs_model_ids:
+        if not c.needs_model_ids or routes is _PENDING:
             return
         if ref.base_model_id is not None:
             ids: tuple[str, ...] = (ref.base_model_id,)
@@ -651,12 +658,13 @@ class _Evaluation:
             else "pass guardrailConfig as a structure, or leave it out",
         )
 
-    def guardrail(self, op: _Op) -> None:
+    def guardrail(self, op: Operation) -> None:
         c = self.c
         if not c.guardrail_id:
             return
         if op.guardrail == "incapable":
-            if self.call.operation not in c.allow_without_guardrail:
+            # An operation that generates nothing (CountTokens) needs no guardrail.
+            if op.generates_content and self.call.operation not in c.allow_without_guardrail:
                 self.violate(
                     "guardrail.unsupported_operation",
                     f"{self.call.operation} cannot carry a guardrail and guardrail "
@@ -724,7 +732,7 @@ class _Evaluation:
 
     # -- service tier ---------------------------------------------------------------------
 
-    def service_tier(self, op: _Op) -> None:
+    def service_tier(self, op: Operation) -> None:
         c = self.c
         if c.tiers is None or op.tier == "none":
             return
@@ -749,9 +757,35 @@ class _Evaluation:
 def evaluate(policy: Policy, call: Call) -> Decision:
     """Decide what happens to ``call`` under ``policy`` (pure, no I/O, never raises on
     odd parameters: what it cannot read it refuses)."""
+    return _evaluate(policy, call, frozenset())
+
+
+def evaluate_before_resolution(policy: Policy, call: Call) -> Decision:
+    """Evaluate every rule that does not need an inference profile's routes (pure).
+
+    When :func:`profiles_to_resolve` names nothing the call does not already carry an
+    answer for, this is :func:`evaluate`. Otherwise the decision is provisional: its
+    ``pending_profiles`` are those ARNs, the region and
+    model rules that need their routes are skipped, and every other rule is evaluated
+    exactly as :func:`evaluate` would. The adapter refuses a call this decision already
+    refuses without asking the control plane anything; only a call that could still be
+    allowed is resolved and then decided by :func:`evaluate`.
+    """
+    pending = tuple(
+        arn
+        for arn in profiles_to_resolve(policy, call)
+        if arn not in call.resolved_profiles and arn not in call.unresolved_profiles
+    )
+    decision = _evaluate(policy, call, frozenset(pending))
+    if pending:
+        return replace(decision, pending_profiles=pending)
+    return decision
+
+
+def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
     c = _compiled(policy)
     op = _op(call)
-    ev = _Evaluation(c, call)
+    ev = _Evaluation(c, call, pending)
 
     # auth.api_key: bearer tokens (Bedrock API keys) are long-lived secrets.
     if call.auth == "bearer" and not c.allow_api_keys:
@@ -839,7 +873,7 @@ def evaluate(policy: Policy, call: Call) -> Decision:
     )
 
 
-def _sent_guardrail(op: _Op, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def _sent_guardrail(op: Operation, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if op.guardrail == "converse":
         config = params.get("guardrailConfig")
         if isinstance(config, Mapping):

@@ -39,6 +39,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from . import _digest
 from . import _telemetry_semconv as sc
 from ._constants import AUDIT_LOGGER_NAME, INSTRUMENTATION_NAME
+from ._operations import operation as operation_row
 
 __all__ = [
     "ATTR_DECISION",
@@ -83,18 +84,6 @@ EVENT_ATTEMPT: Final = "securebedrock.attempt"
 EVENT_EXCEPTION: Final = "exception"
 
 METRIC_VIOLATIONS: Final = "securebedrock.policy.violations"
-
-#: Operations that run a model and name it in ``modelId``.
-INFERENCE_OPERATIONS: Final = frozenset(
-    {
-        "Converse",
-        "ConverseStream",
-        "InvokeModel",
-        "InvokeModelWithResponseStream",
-        "InvokeModelWithBidirectionalStream",
-    }
-)
-_STREAM_KEYS: Final = {"ConverseStream": "stream", "InvokeModelWithResponseStream": "body"}
 
 #: Bodies larger than this are never parsed (request parameters) or buffered (response).
 _MAX_PARSE_BYTES: Final = 1 << 20
@@ -173,9 +162,10 @@ def _forget_connection() -> None:
 
 
 def _gen_ai_operation(operation: str, params: Mapping[str, Any]) -> str:
-    if operation in ("Converse", "ConverseStream"):
-        return sc.OPERATION_CHAT
-    if operation in ("InvokeModel", "InvokeModelWithResponseStream"):
+    row = operation_row(operation)
+    if row.gen_ai_operation is None:
+        return operation
+    if row.prompt == "body":
         model = params.get("modelId")
         if isinstance(model, str) and "embed" in model:
             return sc.OPERATION_EMBEDDINGS
@@ -185,10 +175,8 @@ def _gen_ai_operation(operation: str, params: Mapping[str, Any]) -> str:
             return sc.OPERATION_CHAT if b'"messages"' in body else sc.OPERATION_TEXT_COMPLETION
         if isinstance(body, str) and len(body) <= _MAX_PARSE_BYTES:
             return sc.OPERATION_CHAT if '"messages"' in body else sc.OPERATION_TEXT_COMPLETION
-        return sc.OPERATION_TEXT_COMPLETION
-    if operation == "InvokeModelWithBidirectionalStream":
-        return sc.OPERATION_CHAT
-    return operation
+        return row.gen_ai_operation
+    return row.gen_ai_operation
 
 
 def _number(value: Any) -> int | float | None:
@@ -202,7 +190,8 @@ def _number(value: Any) -> int | float | None:
 def _request_parameters(operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """max_tokens, temperature, top_p, top_k, stop_sequences: parameters, never content."""
     found: dict[str, Any] = {}
-    if operation in ("Converse", "ConverseStream"):
+    prompt = operation_row(operation).prompt
+    if prompt == "messages":
         config = params.get("inferenceConfig")
         if isinstance(config, Mapping):
             source: Mapping[str, Any] = {
@@ -213,7 +202,7 @@ def _request_parameters(operation: str, params: Mapping[str, Any]) -> dict[str, 
             }
         else:
             source = {}
-    elif operation in ("InvokeModel", "InvokeModelWithResponseStream"):
+    elif prompt == "body":
         source = _body_parameters(params.get("body"))
     else:
         source = {}
@@ -268,7 +257,7 @@ def _body_parameters(body: Any) -> Mapping[str, Any]:
 
 
 def _guardrail_of(operation: str, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    if operation in ("Converse", "ConverseStream"):
+    if operation_row(operation).guardrail == "converse":
         config = params.get("guardrailConfig")
         if isinstance(config, Mapping):
             return _str(config.get("guardrailIdentifier")), _str(config.get("guardrailVersion"))
@@ -298,7 +287,7 @@ def _instruments(meter_provider: metrics.MeterProvider | None) -> _InstrumentSet
         cached = _instrument_cache.get(key)
         if cached is not None and cached[0] is meter_provider:
             return cached[1]
-        from . import __version__
+        from ._version import __version__
 
         meter = metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider=meter_provider)
         instruments: _InstrumentSet = (
@@ -342,7 +331,7 @@ class Telemetry:
         meter_provider: metrics.MeterProvider | None = None,
         hmac_key: bytes | None = None,
     ) -> None:
-        from . import __version__
+        from ._version import __version__
 
         self.mode = mode
         self.policy_digest = policy_digest
@@ -411,7 +400,7 @@ class CallRecord:
         self.recording = span.is_recording()
 
     def _span_name(self, model: str | None) -> str:
-        if self.operation in INFERENCE_OPERATIONS and model:
+        if operation_row(self.operation).gen_ai_operation is not None and model:
             return f"{self.gen_ai_operation} {model}"
         return f"bedrock-runtime.{self.operation}"
 
@@ -462,7 +451,7 @@ class CallRecord:
         changes = tuple(str(c.path) for c in getattr(decision, "changes", ()) or ())
         if changes:
             attributes[ATTR_CHANGES] = changes
-        if self.operation in _STREAM_KEYS:
+        if operation_row(self.operation).stream_key is not None:
             attributes[sc.GEN_AI_REQUEST_STREAM] = True
         attributes.update(_request_parameters(self.operation, params_sent))
         key = self._t.hmac_key
@@ -588,7 +577,7 @@ class CallRecord:
             request_id = metadata.get("RequestId")
             if isinstance(request_id, str) and request_id:
                 self.span.set_attribute(sc.AWS_REQUEST_ID, request_id)
-        stream_key = _STREAM_KEYS.get(self.operation)
+        stream_key = operation_row(self.operation).stream_key
         if stream_key is not None:
             inner = response.get(stream_key)
             # Only a real EventStream (or a proxy of one, as other instrumentations

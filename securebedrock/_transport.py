@@ -6,7 +6,8 @@ Two entry points, called by ``_client.py`` (and by whoever builds a control-plan
 - :func:`prepare_client_kwargs` runs *before* botocore creates the client:
   refuses ``verify=False``, ``use_ssl=False`` and ``http://``; checks the
   configured endpoint (argument, environment, config file) and its source;
-  turns on FIPS endpoints; routes to the pinned ``network.endpoint_url``.
+  turns on FIPS endpoints; routes to the pinned endpoint (``network.endpoint_url``
+  for ``bedrock-runtime``, ``network.control_plane_endpoint_url`` for ``bedrock``).
 - :func:`harden_client` runs on the created client: checks the *final*
   ``client.meta.endpoint_url`` (whatever set it), refuses a proxy that would
   hide the peer, runs the DNS pre-check, and replaces the client's HTTP
@@ -30,7 +31,8 @@ from urllib.parse import urlsplit
 
 from botocore.client import BaseClient
 from botocore.config import Config
-from botocore.utils import should_bypass_proxies
+from botocore.httpsession import ProxyConfiguration
+from botocore.utils import get_environ_proxies, should_bypass_proxies
 
 from . import _netcheck
 from ._constants import (
@@ -49,6 +51,7 @@ from ._transport_session import (
     last_connection,
     refuse,
     reset_last_connection,
+    tls_context,
 )
 
 __all__ = [
@@ -58,9 +61,13 @@ __all__ = [
     "fips_regions",
     "harden_client",
     "last_connection",
+    "mask_proxy_url",
     "openssl_fips_mode",
+    "pinned_endpoint",
     "prepare_client_kwargs",
+    "proxy_url_for",
     "reset_last_connection",
+    "tls_context",
 ]
 
 #: The settings a replacement session copies from the one botocore built
@@ -163,6 +170,26 @@ def _final_source(url: str, service_name: str) -> str:
 
 # --- endpoint checks ------------------------------------------------------------------------
 
+#: The policy key that pins each service's endpoint. The runtime and the control plane
+#: are different services behind different (VPC) endpoints: one never uses the other's pin.
+_PIN_KEYS = {
+    SERVICE_NAME: "network.endpoint_url",
+    CONTROL_PLANE_SERVICE_NAME: "network.control_plane_endpoint_url",
+}
+
+
+def pinned_endpoint(policy: Policy, service_name: str = SERVICE_NAME) -> str:
+    """The endpoint the policy pins for ``service_name`` (``""``: none).
+
+    ``bedrock-runtime`` uses ``network.endpoint_url``, the ``bedrock`` control plane
+    ``network.control_plane_endpoint_url``; any other service has no pin.
+    """
+    if service_name == SERVICE_NAME:
+        return policy.network.endpoint_url
+    if service_name == CONTROL_PLANE_SERVICE_NAME:
+        return policy.network.control_plane_endpoint_url
+    return ""
+
 
 def _host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").rstrip(".")
@@ -184,7 +211,8 @@ def _check_endpoint(
             expected="an https:// endpoint",
             fix="use https://; securebedrock never sends Bedrock calls in plain text",
         )
-    pinned = policy.network.endpoint_url
+    pinned = pinned_endpoint(policy, service_name)
+    pin_key = _PIN_KEYS.get(service_name, "network.endpoint_url")
     if _netcheck.same_endpoint(url, pinned):
         return
     classified = _netcheck.classify_service_host(host, service_name)
@@ -205,10 +233,9 @@ def _check_endpoint(
                     host=host,
                     found=f"non-FIPS endpoint {url!r} (from {source}); botocore ignores "
                     "use_fips_endpoint when an endpoint is set",
-                    expected=f"{service_name}-fips.<region>.amazonaws.com, or the pinned "
-                    "network.endpoint_url",
+                    expected=f"{service_name}-fips.<region>.amazonaws.com, or the pinned {pin_key}",
                     fix="remove the endpoint override, point it to the FIPS host, or pin "
-                    "your VPC endpoint in network.endpoint_url",
+                    f"your VPC endpoint in {pin_key}",
                 ),
                 enforce=enforce,
             )
@@ -225,8 +252,7 @@ def _check_endpoint(
             f"of the client's region"
             + (f" in {list(allowed_regions)}" if allowed_regions is not None else "")
             + (f", or the pinned {pinned!r}" if pinned else ""),
-            fix=f"remove the override ({source}), or pin the endpoint in the policy's "
-            "network.endpoint_url",
+            fix=f"remove the override ({source}), or pin the endpoint in the policy's {pin_key}",
         ),
         enforce=enforce,
     )
@@ -304,11 +330,11 @@ def prepare_client_kwargs(
     url, source = endpoint_source(
         prepared.get("endpoint_url"), service_name=service_name, boto_session=boto_session
     )
-    pinned = policy.network.endpoint_url
-    if url is None and pinned and service_name == SERVICE_NAME:
-        # A pinned VPC endpoint is where this client's calls go unless told otherwise.
+    pinned = pinned_endpoint(policy, service_name)
+    if url is None and pinned:
+        # A pinned (VPC) endpoint is where this client's calls go unless told otherwise.
         prepared["endpoint_url"] = url = pinned
-        source = "policy network.endpoint_url"
+        source = f"policy {_PIN_KEYS[service_name]}"
     if url is not None:
         _check_endpoint(url, source, policy, service_name, region)
     if _check_fips_region(policy, service_name, region):
@@ -333,6 +359,19 @@ def _environment_all_proxy(url: str) -> str | None:
     if should_bypass_proxies(url):
         return None
     return proxy
+
+
+def proxy_url_for(url: str, proxies: Mapping[str, str] | None = None) -> str | None:
+    """The proxy a request to ``url`` goes through, or ``None`` for a direct connection.
+
+    ``proxies``: a client's proxy table (``Config(proxies=...)``); ``None`` means what
+    botocore gives a new client, the environment's (``HTTPS_PROXY``, ``NO_PROXY``, ...).
+    A proxy named for all traffic (``ALL_PROXY``) counts too.
+    """
+    if proxies is None:
+        proxies = get_environ_proxies(url)
+    configured = ProxyConfiguration(proxies=dict(proxies)).proxy_url_for(url)
+    return configured or _environment_all_proxy(url)
 
 
 def dns_precheck(host: str, policy: Policy, port: int = 443) -> list[tuple[str, bool]]:
@@ -454,14 +493,14 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
         raise _refuse_unverified(host, "client created with verify=False")
 
     guard = Guard(policy)
-    proxy_url = proxy_config.proxy_url_for(url) or _environment_all_proxy(url)
+    proxy_url = proxy_url_for(url, proxies)
     if policy.network.require_private_endpoint:
         if proxy_url and not policy.network.allow_proxy:
             refuse(
                 TransportSecurityError(
                     rule="network.proxy",
                     host=host,
-                    found=f"a proxy for {host}: {_mask(proxy_url)} (Config(proxies=...) "
+                    found=f"a proxy for {host}: {mask_proxy_url(proxy_url)} (Config(proxies=...) "
                     "or HTTPS_PROXY/ALL_PROXY)",
                     expected="a direct connection (network.require_private_endpoint = true, "
                     "network.allow_proxy = false): a proxy hides the real peer",
@@ -501,7 +540,7 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     old.close()
 
 
-def _mask(proxy_url: str) -> str:
+def mask_proxy_url(proxy_url: str) -> str:
     """A proxy URL without its user info (it may carry a password)."""
     parts = urlsplit(proxy_url if "://" in proxy_url else f"http://{proxy_url}")
     netloc = parts.hostname or ""

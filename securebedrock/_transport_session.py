@@ -43,28 +43,28 @@ from botocore.awsrequest import (
     AWSHTTPSConnectionPool,
 )
 from botocore.exceptions import HTTPClientError
-from botocore.httpsession import URLLib3Session, get_cert_path
+from botocore.httpsession import URLLib3Session, create_urllib3_context, get_cert_path
 
 from . import _netcheck
 from ._constants import AUDIT_LOGGER_NAME
 from ._errors import TransportSecurityError
-from ._policy import Policy
+from ._policy import TLS_VERSIONS, Policy
 
 __all__ = [
     "ConnectionInfo",
     "Guard",
     "HardenedSession",
+    "harden_tls_context",
     "last_connection",
     "refuse",
     "reset_last_connection",
+    "tls_context",
+    "tls_version",
 ]
 
 _log = logging.getLogger(AUDIT_LOGGER_NAME)
 
-_TLS_VERSIONS: dict[str, tuple[ssl.TLSVersion, str, tuple[int, int]]] = {
-    "1.2": (ssl.TLSVersion.TLSv1_2, "TLSv1.2", (1, 2)),
-    "1.3": (ssl.TLSVersion.TLSv1_3, "TLSv1.3", (1, 3)),
-}
+#: TLS versions as OpenSSL names them (``SSLSocket.version()``), by number.
 _NEGOTIATED_ORDER = {
     "SSLv3": (0, 3),
     "TLSv1": (1, 0),
@@ -72,6 +72,31 @@ _NEGOTIATED_ORDER = {
     "TLSv1.2": (1, 2),
     "TLSv1.3": (1, 3),
 }
+
+
+def tls_version(minimum_version: str) -> ssl.TLSVersion:
+    """The ``ssl`` version of a ``tls.minimum_version`` value (``"1.3"`` -> ``TLSv1_3``)."""
+    return ssl.TLSVersion["TLSv" + minimum_version.replace(".", "_")]
+
+
+def harden_tls_context(context: ssl.SSLContext, minimum: ssl.TLSVersion) -> ssl.SSLContext:
+    """``context`` with the floor ``minimum``, certificate and host-name checks."""
+    context.minimum_version = minimum
+    # Order matters: check_hostname=True requires CERT_REQUIRED first.
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.check_hostname = True
+    return context
+
+
+def tls_context(minimum_version: str, verify: str | bool = True) -> ssl.SSLContext:
+    """A new context as a securebedrock connection has it (botocore's settings, the
+    ``tls.minimum_version`` floor, certificate and host-name checks), trusting the CA
+    bundle ``verify`` names (``True``: botocore's default bundle)."""
+    context = harden_tls_context(create_urllib3_context(), tls_version(minimum_version))
+    context.load_verify_locations(cafile=get_cert_path(verify))  # type: ignore[arg-type]
+    return context
+
+
 # OpenSSL reasons that mean "no TLS version acceptable to both sides" (as opposed
 # to a bad certificate or a peer that does not speak TLS at all).
 _VERSION_MISMATCH_REASONS = frozenset(
@@ -162,10 +187,11 @@ class Guard:
         self.policy = policy
         self.enforce = policy.mode == "enforce"
         self.floor = policy.tls.minimum_version
-        version, self.floor_name, self.floor_tuple = _TLS_VERSIONS[self.floor]
+        self.floor_name = f"TLSv{self.floor}"
+        self.floor_tuple = _NEGOTIATED_ORDER[self.floor_name]
         # log_only keeps the handshake at 1.2 (our absolute floor) and reports a
         # lower-than-policy version after it, instead of failing the handshake.
-        self.context_floor = version if self.enforce else ssl.TLSVersion.TLSv1_2
+        self.context_floor = tls_version(self.floor if self.enforce else TLS_VERSIONS[0])
         self.require_private = policy.network.require_private_endpoint
         self.allow_proxy = policy.network.allow_proxy
         self.networks = _netcheck.parse_networks(policy.network.allowed_cidrs)
@@ -389,11 +415,7 @@ class HardenedSession(URLLib3Session):
         self._sb_spare_context = None
         if context is None:
             context = super()._get_ssl_context()  # type: ignore[misc]
-        context.minimum_version = self.sb_guard.context_floor
-        # Order matters: check_hostname=True requires CERT_REQUIRED first.
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.check_hostname = True
-        return context
+        return harden_tls_context(context, self.sb_guard.context_floor)
 
     def _setup_ssl_cert(self, conn: Any, url: str, verify: Any) -> None:
         # verify=False never reaches here (refused at construction); never CERT_NONE.

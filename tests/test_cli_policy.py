@@ -73,9 +73,15 @@ def test_sign_then_verify(
     policy_file: Path, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     private, public = keypair
-    assert main(["policy", "sign", str(policy_file), "--key", str(private)]) == 0
+    assert (
+        main(["policy", "sign", "--policy-file", str(policy_file), "--private-key", str(private)])
+        == 0
+    )
     assert Path(f"{policy_file}.sig").exists()
-    assert main(["policy", "verify", str(policy_file), "--public-key", str(public)]) == 0
+    assert (
+        main(["policy", "verify", "--policy-file", str(policy_file), "--public-key", str(public)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "verified" in out and Policy.from_file(policy_file).digest in out
 
@@ -84,9 +90,12 @@ def test_verify_uses_the_env_public_key(
     policy_file: Path, keypair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     private, public = keypair
-    assert main(["policy", "sign", str(policy_file), "--key", str(private)]) == 0
+    assert (
+        main(["policy", "sign", "--policy-file", str(policy_file), "--private-key", str(private)])
+        == 0
+    )
     monkeypatch.setenv("SECUREBEDROCK_POLICY_PUBLIC_KEY", public.read_text())
-    assert main(["policy", "verify", str(policy_file)]) == 0
+    assert main(["policy", "verify", "--policy-file", str(policy_file)]) == 0
 
 
 def test_verify_refuses_tampering_and_other_keys(
@@ -96,14 +105,32 @@ def test_verify_refuses_tampering_and_other_keys(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     private, public = keypair
-    assert main(["policy", "sign", str(policy_file), "--key", str(private)]) == 0
+    assert (
+        main(["policy", "sign", "--policy-file", str(policy_file), "--private-key", str(private)])
+        == 0
+    )
     other_private, other_public = tmp_path / "o.key", tmp_path / "o.pub"
     main(
         ["policy", "keygen", "--out-private", str(other_private), "--out-public", str(other_public)]
     )
-    assert main(["policy", "verify", str(policy_file), "--public-key", str(other_public)]) == 1
+    assert (
+        main(
+            [
+                "policy",
+                "verify",
+                "--policy-file",
+                str(policy_file),
+                "--public-key",
+                str(other_public),
+            ]
+        )
+        == 1
+    )
     policy_file.write_text(POLICY.replace("1.3", "1.2"))
-    assert main(["policy", "verify", str(policy_file), "--public-key", str(public)]) == 1
+    assert (
+        main(["policy", "verify", "--policy-file", str(policy_file), "--public-key", str(public)])
+        == 1
+    )
     err = capsys.readouterr().err
     assert err.count("does not verify") == 2
 
@@ -111,7 +138,7 @@ def test_verify_refuses_tampering_and_other_keys(
 def test_verify_without_a_public_key_is_an_error(
     policy_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["policy", "verify", str(policy_file)]) == 1
+    assert main(["policy", "verify", "--policy-file", str(policy_file)]) == 1
     assert "--public-key" in capsys.readouterr().err
 
 
@@ -120,7 +147,9 @@ def test_sign_refuses_an_invalid_policy(
 ) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("version = 1\nmode = 'log-only'\n")
-    assert main(["policy", "sign", str(bad), "--key", str(keypair[0])]) == 1
+    assert (
+        main(["policy", "sign", "--policy-file", str(bad), "--private-key", str(keypair[0])]) == 1
+    )
     assert not Path(f"{bad}.sig").exists()
     assert "[mode]" in capsys.readouterr().err
 
@@ -128,13 +157,18 @@ def test_sign_refuses_an_invalid_policy(
 def test_sign_refuses_a_public_key_as_signing_key(
     policy_file: Path, keypair: tuple[Path, Path]
 ) -> None:
-    assert main(["policy", "sign", str(policy_file), "--key", str(keypair[1])]) == 1
+    assert (
+        main(
+            ["policy", "sign", "--policy-file", str(policy_file), "--private-key", str(keypair[1])]
+        )
+        == 1
+    )
     assert not Path(f"{policy_file}.sig").exists()
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)
 def test_validate_examples(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["policy", "validate", str(path)]) == 0
+    assert main(["policy", "validate", "--policy-file", str(path)]) == 0
     assert "valid" in capsys.readouterr().out
 
 
@@ -151,7 +185,7 @@ def test_validate_reports_errors_with_exit_1(
 ) -> None:
     path = tmp_path / "p.toml"
     path.write_text(text)
-    assert main(["policy", "validate", str(path)]) == 1
+    assert main(["policy", "validate", "--policy-file", str(path)]) == 1
     captured = capsys.readouterr()
     assert expected in captured.err
     assert "Traceback" not in captured.err and captured.out == ""
@@ -189,7 +223,7 @@ def test_show_file_option_and_env_mode(
     path = tmp_path / "rollout.toml"
     path.write_text("version = 1\nmode = 'log_only'\n")
     monkeypatch.setenv("SECUREBEDROCK_MODE", "enforce")
-    assert main(["policy", "show", "--file", str(path)]) == 0
+    assert main(["policy", "show", "--policy-file", str(path)]) == 0
     out = capsys.readouterr().out
     assert 'mode = "enforce"  # environment (SECUREBEDROCK_MODE)' in out
 
@@ -201,7 +235,7 @@ def test_show_refuses_an_unsigned_file_when_a_key_is_set(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("SECUREBEDROCK_POLICY_PUBLIC_KEY", str(keypair[1]))
-    assert main(["policy", "show", "--file", str(policy_file)]) == 1
+    assert main(["policy", "show", "--policy-file", str(policy_file)]) == 1
     assert "not signed" in capsys.readouterr().err
 
 
@@ -233,3 +267,50 @@ def test_keygen_into_a_missing_directory_is_a_clean_error(
     )
     assert "cannot write" in capsys.readouterr().err
     assert not private.exists()
+
+
+def test_old_option_spellings_still_work_with_a_warning(
+    tmp_path: Path, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    private, public = keypair
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(POLICY)
+    assert main(["policy", "sign", str(policy_file), "--key", str(private)]) == 0
+    err = capsys.readouterr().err
+    assert "a positional FILE is deprecated" in err and "use --policy-file FILE" in err
+    assert "--key is deprecated" in err and "use --private-key" in err
+    assert main(["policy", "verify", str(policy_file), "--public-key", str(public)]) == 0
+    assert main(["policy", "show", "--file", str(policy_file)]) == 0
+    assert "--file is deprecated" in capsys.readouterr().err
+    # The new spellings print no warning.
+    assert main(["policy", "validate", "--policy-file", str(policy_file)]) == 0
+    assert "deprecated" not in capsys.readouterr().err
+    # Two different files are a usage mistake, not a silent choice.
+    other = tmp_path / "other.toml"
+    other.write_text(POLICY)
+    assert main(["policy", "validate", str(other), "--policy-file", str(policy_file)]) == 1
+    assert "two different policy files" in capsys.readouterr().err
+
+
+def test_validate_checks_the_discovered_policy_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["policy", "validate"]) == 1
+    assert "no policy file given and none discovered" in capsys.readouterr().err
+    org = tmp_path / "org.toml"
+    org.write_text(POLICY)
+    monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(org))
+    assert main(["policy", "validate"]) == 0
+    assert f"valid: {org}" in capsys.readouterr().out
+    org.write_text('version = 1\nmode = "sometimes"\n')
+    assert main(["policy", "validate"]) == 1
+    assert "[mode]" in capsys.readouterr().err
+
+
+def test_sign_without_a_private_key_says_how(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(POLICY)
+    assert main(["policy", "sign", "--policy-file", str(policy_file)]) == 1
+    assert "--private-key FILE" in capsys.readouterr().err

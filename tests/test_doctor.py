@@ -31,6 +31,7 @@ minimum_version = "1.3"
 require_private_endpoint = true
 allowed_cidrs = {cidrs}
 endpoint_url = "{server.endpoint_url}"
+control_plane_endpoint_url = "{server.endpoint_url}"
 [guardrail]
 identifier = "{GUARDRAIL.identifier}"
 version = "{GUARDRAIL.version}"
@@ -96,6 +97,9 @@ def test_compliant_host_passes(
         "proxy": "PASS",
         "credentials": "PASS",
         "auth.api_key": "PASS",
+        "control_plane": "PASS",
+        "control_plane.dns": "PASS",
+        "control_plane.tls": "PASS",
         "guardrail": "PASS",
         "inference_profile": "PASS",
         "client": "PASS",
@@ -314,3 +318,147 @@ def test_mapped_inference_profiles_are_looked_up(server: EmbeddedBedrock, tmp_pa
         r.detail.split(": ", 1)[0]: r.status for r in results if r.name == "inference_profile"
     }
     assert profiles == {f"profile {known}": "PASS", f"profile {unknown}": "FAIL"}
+
+
+# --- the control-plane endpoint (inference-profile resolution) ------------------------------
+
+APP = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/prof0absent1"
+MAPPED = f'[inference_profile]\nmap = {{ "anthropic.claude-3-haiku-20240307-v1:0" = "{APP}" }}\n'
+
+
+def test_control_plane_endpoint_is_checked_like_the_runtime(
+    server: EmbeddedBedrock, tmp_path: Path
+) -> None:
+    checks = doctor(server, write_policy(tmp_path, policy_text(server)))
+    assert f"{server.endpoint_url} (from endpoint_url argument)" in checks["control_plane"].detail
+    assert "127.0.0.1 (loopback, allowed)" in checks["control_plane.dns"].detail
+    assert "TLSv1.3" in checks["control_plane.tls"].detail
+    assert "peer 127.0.0.1" in checks["control_plane.tls"].detail
+
+
+def test_control_plane_endpoint_from_the_policy(server: EmbeddedBedrock, tmp_path: Path) -> None:
+    results = run_checks(
+        DoctorOptions(
+            region="us-east-1",
+            policy_file=write_policy(tmp_path, policy_text(server)),
+            endpoint_url=server.endpoint_url,
+            ca_bundle=server.ca_bundle,
+        )
+    )
+    plane = next(r for r in results if r.name == "control_plane")
+    assert plane.status == "PASS"
+    assert "from policy network.control_plane_endpoint_url" in plane.detail
+
+
+@pytest.mark.parametrize(("extra", "status"), [(MAPPED, "FAIL"), ("", "WARN")])
+def test_control_plane_below_the_tls_floor(
+    extra: str, status: str, server: EmbeddedBedrock, tmp_path: Path
+) -> None:
+    with EmbeddedBedrock(tls_max_version="1.2") as plane:
+        text = policy_text(server, extra).replace(
+            f'control_plane_endpoint_url = "{server.endpoint_url}"',
+            f'control_plane_endpoint_url = "{plane.endpoint_url}"',
+        )
+        results = run_checks(
+            DoctorOptions(
+                region="us-east-1",
+                policy_file=write_policy(tmp_path, text),
+                endpoint_url=server.endpoint_url,
+                ca_bundle=server.ca_bundle,
+            )
+        )
+    by_name = {r.name: r for r in results}
+    assert by_name["tls"].status == "PASS"
+    tls = by_name["control_plane.tls"]
+    assert tls.status == status, tls
+    assert "floor TLS 1.3" in tls.detail and "inference_profile.known" in tls.fix
+
+
+def test_runtime_pin_does_not_vouch_for_the_control_plane(
+    server: EmbeddedBedrock, tmp_path: Path
+) -> None:
+    # The runtime is pinned to the server; the control plane is not: pointing the
+    # control plane at the runtime's endpoint is refused, as a client refuses it.
+    text = policy_text(server, MAPPED).replace(
+        f'control_plane_endpoint_url = "{server.endpoint_url}"\n', ""
+    )
+    checks = doctor(server, write_policy(tmp_path, text))
+    assert checks["tls"].status == "PASS"
+    plane = checks["control_plane"]
+    assert plane.status == "FAIL"
+    assert "not a Bedrock endpoint host" in plane.detail
+    assert "network.control_plane_endpoint_url" in plane.fix
+    assert "control_plane.tls" not in checks
+
+
+def test_control_plane_not_needed(server: EmbeddedBedrock, tmp_path: Path) -> None:
+    extra = '[regions]\ncross_region = true\nallowed_geographies = ["global"]\n'
+    text = policy_text(server, extra).replace(
+        f'control_plane_endpoint_url = "{server.endpoint_url}"\n', ""
+    )
+    checks = doctor(server, write_policy(tmp_path, text))
+    assert checks["control_plane"].status == "PASS"
+    assert "not needed" in checks["control_plane"].detail
+    assert "control_plane.dns" not in checks and "control_plane.tls" not in checks
+
+
+def test_control_plane_look_ups_sign_with_sigv4(
+    server: EmbeddedBedrock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "doctor-bearer-token-0123456789"  # noqa: S105 -- a throwaway test value
+    server.bearer_tokens.add(token)
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", token)
+    extra = "[auth]\nallow_api_keys = true\n" + MAPPED
+    doctor(server, write_policy(tmp_path, policy_text(server, extra)))
+    looked_up = [(r.operation, r.auth) for r in server.requests]
+    assert ("GetGuardrail", "sigv4") in looked_up
+    assert ("GetInferenceProfile", "sigv4") in looked_up
+    assert all(auth == "sigv4" for _, auth in looked_up)
+
+
+_PROXY = "http://127.0.0.1:9"  # loopback, never connected to: the policy refuses it first
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({"HTTPS_PROXY": _PROXY}, "FAIL"),
+        ({"https_proxy": _PROXY}, "FAIL"),
+        ({"ALL_PROXY": _PROXY}, "FAIL"),
+        ({"HTTPS_PROXY": _PROXY, "NO_PROXY": "127.0.0.1"}, "PASS"),
+        ({"ALL_PROXY": _PROXY, "no_proxy": "127.0.0.1"}, "PASS"),
+        ({"HTTP_PROXY": _PROXY}, "PASS"),  # not used for an https endpoint
+        ({}, "PASS"),
+    ],
+)
+def test_doctor_sees_the_proxy_a_client_would_use(
+    environment: dict[str, str],
+    expected: str,
+    server: EmbeddedBedrock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTPS_PROXY", "ALL_PROXY", "HTTP_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    checks = doctor(server, write_policy(tmp_path, policy_text(server)))
+    assert checks["proxy"].status == expected
+    # The client check builds a real secured client, which refuses a forbidden proxy.
+    assert checks["client"].status == expected
+
+
+def test_doctor_handshakes_with_the_clients_tls_context() -> None:
+    from securebedrock._policy import Policy, TLSPolicy
+    from securebedrock._transport_session import Guard, HardenedSession, tls_context
+
+    for floor in ("1.2", "1.3"):
+        policy = Policy(tls=TLSPolicy(minimum_version=floor))  # type: ignore[arg-type]
+        client_context = HardenedSession(guard=Guard(policy))._get_ssl_context()
+        doctor_context = tls_context(floor)
+        for attribute in ("minimum_version", "verify_mode", "check_hostname", "options"):
+            assert getattr(doctor_context, attribute) == getattr(client_context, attribute)
+        assert [c["name"] for c in doctor_context.get_ciphers()] == [
+            c["name"] for c in client_context.get_ciphers()
+        ]

@@ -16,6 +16,7 @@ import boto3
 import botocore.session
 import pytest
 from botocore.client import BaseClient
+from botocore.config import Config
 
 import securebedrock
 from securebedrock._adapter import SecuredApiCall
@@ -227,11 +228,99 @@ def test_secure_in_place_returns_the_same_object(bedrock: EmbeddedBedrock) -> No
     assert bedrock.requests[-1].operation == "Converse"
 
 
-def test_other_services_are_a_clear_error() -> None:
-    with pytest.raises(securebedrock.SecureBedrockError, match="bedrock-runtime") as raised:
+def test_other_services_are_a_programming_error_not_a_refusal() -> None:
+    # ValueError, so that `except SecureBedrockError` (refusals) does not hide the bug.
+    with pytest.raises(ValueError, match="bedrock-runtime.*found 's3'"):
         securebedrock.client("s3")
-    assert raised.value.found == "'s3'"
-    assert raised.value.fix
+    with pytest.raises(ValueError, match="found 's3'"):
+        securebedrock.secure(boto3.client("s3", region_name="us-east-1"))
+    with pytest.raises(TypeError, match="found dict"):
+        securebedrock.secure({})  # type: ignore[type-var]
+
+
+def test_client_binds_arguments_as_boto3_does(bedrock: EmbeddedBedrock) -> None:
+    kwargs = bedrock.client_kwargs()
+    # boto3.client("bedrock-runtime", "us-east-1", ...): the region may be positional.
+    region = kwargs.pop("region_name")
+    secured = securebedrock.client("bedrock-runtime", region, policy=bedrock.pin(), **kwargs)
+    assert secured.meta.region_name == region
+    secured.converse(modelId=MODEL_ID, messages=MESSAGES)
+    assert bedrock.requests[-1].operation == "Converse"
+    session = securebedrock.Session(policy=bedrock.pin())
+    from_session = session.client("bedrock-runtime", region, **kwargs)
+    assert isinstance(from_session._make_api_call, SecuredApiCall)
+    assert from_session.meta.region_name == region
+    # What boto3 rejects, we reject the same way.
+    with pytest.raises(TypeError):
+        securebedrock.client("bedrock-runtime", region, region_name=region)
+    with pytest.raises(TypeError):
+        securebedrock.client("bedrock-runtime", regoin_name=region)  # a typo
+    with pytest.raises(TypeError):
+        securebedrock.client(*(["bedrock-runtime"] + [None] * 11))
+
+
+def test_client_parameters_match_boto3s() -> None:
+    import inspect
+
+    from securebedrock import _client
+
+    ours = list(inspect.signature(_client._boto3_client_parameters).parameters)
+    theirs = list(inspect.signature(boto3.session.Session.client).parameters)[1:]
+    assert ours == theirs
+
+
+def test_secure_keeps_the_clients_own_retry_configuration(bedrock: EmbeddedBedrock) -> None:
+    bedrock.faults.throttle(3)
+    single = boto3.client(
+        "bedrock-runtime",
+        **bedrock.client_kwargs(),
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    securebedrock.secure(single, policy=bedrock.pin())
+    with pytest.raises(single.exceptions.ThrottlingException):
+        single.converse(modelId=MODEL_ID, messages=MESSAGES)
+    assert [r.operation for r in bedrock.requests] == ["Converse"]
+
+
+def test_errors_pickle_with_every_attribute() -> None:
+    import pickle
+
+    from securebedrock._rules import Violation
+
+    violations = (
+        Violation(rule="model.not_allowed", found="a", expected="b", fix="c"),
+        Violation(rule="guardrail.missing", found="d", expected="e", fix="f"),
+    )
+    errors: list[securebedrock.SecureBedrockError] = [
+        securebedrock.PolicyViolation(
+            rule="model.not_allowed",
+            operation="Converse",
+            found="a",
+            expected="b",
+            fix="c",
+            violations=violations,
+        ),
+        securebedrock.TransportSecurityError(
+            rule="tls.version", host="h.example", found="x", expected="y", fix="z"
+        ),
+        securebedrock.PolicyConfigError("bad", path="tls.minimum_version", found="1", fix="f"),
+        securebedrock.SecureBedrockError("plain", found="f"),
+    ]
+    for error in errors:
+        again = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+        assert type(again) is type(error)
+        assert str(again) == str(error)
+        assert vars(again) == vars(error)
+        assert again.retryable is False
+    violation = errors[0]
+    assert isinstance(violation, securebedrock.PolicyViolation)
+    assert [v.rule for v in violation.violations] == ["model.not_allowed", "guardrail.missing"]
+    # A violation built without the list still lists itself.
+    single = securebedrock.PolicyViolation(
+        rule="auth.api_key", operation="Converse", found="a", expected="b", fix="c"
+    )
+    assert [(v.rule, v.found) for v in single.violations] == [("auth.api_key", "a")]
+    assert securebedrock.NON_RETRYABLE_ERRORS == (securebedrock.SecureBedrockError,)
 
 
 # ------------------------------------------------------------ LangChain

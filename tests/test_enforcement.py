@@ -201,10 +201,13 @@ CASES: dict[str, Case] = {
     "guardrail.unsupported_operation": Case(
         rule="guardrail.unsupported_operation",
         policy=Policy(guardrail=GUARDED),
-        call=lambda client: client.count_tokens(
-            modelId=MODEL_ID, input={"converse": {"messages": _messages()}}
+        # generates content and has no way to carry a guardrail
+        call=lambda client: client.start_async_invoke(
+            modelId="amazon.nova-reel-v1:0",
+            modelInput={"taskType": "TEXT_VIDEO", "textToVideoParams": {"text": "hello"}},
+            outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://bucket/out"}},
         ),
-        received=lambda r: r.operation == "CountTokens",
+        received=lambda r: r.operation == "StartAsyncInvoke",
     ),
     "inference_profile.required": Case(
         rule="inference_profile.required",
@@ -308,7 +311,7 @@ def test_enforce_refuses_and_sends_nothing(
         case.call(client)
     error = raised.value
     assert error.rule == case.rule
-    assert error.operation in ("Converse", "CountTokens")
+    assert error.operation in ("Converse", "StartAsyncInvoke")
     assert error.found and error.expected and error.fix
     assert "hello" not in str(error)  # never prompt content
     assert bedrock.requests == []  # the server received nothing
@@ -341,6 +344,102 @@ def test_log_only_sends_the_callers_params_and_records_the_rule(
     records = _audit(caplog)
     assert any(case.rule in record["rules"] for record in records), records
     assert all(record["decision"] != "deny" for record in records)
+
+
+# --- CountTokens: no guardrail needed, every other rule applies ---------------------------------
+
+_COUNT_INPUTS = {
+    "converse": {"converse": {"messages": [{"role": "user", "content": [{"text": "hello"}]}]}},
+    "invokeModel": {"invokeModel": {"body": _body()}},
+}
+
+
+@pytest.mark.parametrize("shape", list(_COUNT_INPUTS))
+@pytest.mark.parametrize("mode", ["enforce", "log_only"])
+def test_count_tokens_reaches_the_server_under_a_mandated_guardrail(
+    shape: str,
+    mode: str,
+    bedrock: EmbeddedBedrock,
+    secured_client: Make,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # It generates nothing, so the mandated guardrail does not apply and it is not listed
+    # in operations.allow_without_guardrail.
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER_NAME)
+    policy = Policy(mode=mode, guardrail=GUARDED)  # type: ignore[arg-type]
+    assert policy.operations.allow_without_guardrail == ()
+    client = secured_client(policy)
+    result = client.count_tokens(modelId=MODEL_ID, input=_COUNT_INPUTS[shape])
+    assert result["inputTokens"] > 0
+    (request,) = bedrock.requests
+    assert request.operation == "CountTokens"
+    assert request.model_id == MODEL_ID
+    assert _sent_guardrail(request)[0] is None  # nothing attached, nothing to attach to
+    (record,) = _audit(caplog)
+    assert record["decision"] == "allow"
+    assert record["rules"] == []
+
+
+def _count_tokens(model_id: str = MODEL_ID) -> Callable[[BaseClient], Any]:
+    return lambda client: client.count_tokens(modelId=model_id, input=_COUNT_INPUTS["converse"])
+
+
+def _refused_count(rule: str, model_id: str = MODEL_ID, **changes: Any) -> Case:
+    """A CountTokens call under a mandated guardrail that ``rule`` refuses."""
+    flags = {k: changes.pop(k) for k in ("bearer_env", "inject_bearer") if k in changes}
+    policy = dataclasses.replace(Policy(guardrail=GUARDED), **changes)
+    return Case(rule=rule, policy=policy, call=_count_tokens(model_id), received=None, **flags)
+
+
+_ARN_ELSEWHERE = f"arn:aws:bedrock:eu-west-1::foundation-model/{MODEL_ID}"
+_NO_KEYS = AuthPolicy(allow_api_keys=False)
+COUNT_TOKENS_CASES: dict[str, Case] = {
+    "denied model": _refused_count("model.not_allowed", models=ModelsPolicy(deny=("anthropic.*",))),
+    "model outside the allow-list": _refused_count(
+        "model.not_allowed", models=ModelsPolicy(allow=("amazon.nova-*",))
+    ),
+    "client region not allowed": _refused_count(
+        "region.not_allowed", regions=RegionsPolicy(allowed=("eu-west-1",))
+    ),
+    "model ARN in another region": _refused_count("region.cross_region", _ARN_ELSEWHERE),
+    "cross-region profile id": _refused_count("region.cross_region", f"eu.{MODEL_ID}"),
+    "API key": _refused_count("auth.api_key", auth=_NO_KEYS, bearer_env=True),
+    "API key set by a before-send handler": _refused_count(
+        "auth.api_key", auth=_NO_KEYS, inject_bearer=True
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(COUNT_TOKENS_CASES))
+def test_count_tokens_is_still_refused_by_the_other_rules(
+    name: str,
+    bedrock: EmbeddedBedrock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    case = COUNT_TOKENS_CASES[name]
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER_NAME)
+    client = _client_for(case, "enforce", bedrock, monkeypatch)
+    with pytest.raises(PolicyViolation) as raised:
+        case.call(client)
+    assert raised.value.rule == case.rule
+    assert raised.value.operation == "CountTokens"
+    assert "guardrail.unsupported_operation" not in str(raised.value)
+    assert bedrock.requests == []  # the server received nothing
+    if not (case.bearer_env or case.inject_bearer):  # decided by the engine, before sending
+        (record,) = _audit(caplog)
+        assert record["decision"] == "deny"
+        assert case.rule in record["rules"]
+
+
+def test_count_tokens_with_an_odd_model_id_is_refused_before_sending(
+    bedrock: EmbeddedBedrock, secured_client: Make
+) -> None:
+    # A non-string model id cannot be checked against the model rules: refused, not waved on.
+    client = secured_client(Policy(guardrail=GUARDED, models=ModelsPolicy(allow=("amazon.*",))))
+    with pytest.raises((PolicyViolation, ParamValidationError)):
+        client.count_tokens(modelId=["anthropic.claude"], input=_COUNT_INPUTS["converse"])
+    assert bedrock.requests == []
 
 
 # --- guardrail attach in log_only: recorded, not applied ---------------------------------------

@@ -179,11 +179,126 @@ def test_allowed_geographies_are_not_denied() -> None:
     assert statement["Resource"] == "arn:aws:bedrock:*:*:inference-profile/global.*"
 
 
-def test_vpc_endpoint_pinned_from_endpoint_url() -> None:
-    statement = by_sid(export_policy(strict_policy(), "iam"))["SecureBedrockSourceVpce"]
+def test_vpc_endpoint_pinned_from_endpoint_url_in_an_identity_policy_only() -> None:
+    statement = by_sid(export_policy(strict_policy(), "iam"))["SecureBedrockNetworkPerimeter"]
     assert statement["Condition"] == {
         "StringNotEquals": {"aws:SourceVpce": ["vpce-0a1b2c3d4e5f60718"]}
     }
+    # An SCP spans accounts, each with its own endpoint: one host's URL pins nothing.
+    scp = by_sid(export_policy(strict_policy(), "scp"))
+    assert "SecureBedrockNetworkPerimeter" not in scp
+    assert scp["SecureBedrockRequireVpcEndpoint"]["Condition"] == {
+        "Null": {"aws:SourceVpce": "true"}
+    }
+    note = {n.rule: n.reason for n in client_only_rules(strict_policy(), "scp")}
+    assert "--vpce-org-id" in note["network.endpoint_override"]
+
+
+def test_an_organisation_wide_scp_perimeter() -> None:
+    options = ExportOptions(
+        vpce_org_id="o-a1b2c3d4e5",
+        vpce_accounts=("111122223333",),
+        source_vpcs=("vpc-0123456789abcdef0",),
+        vpce_ids=("vpce-11112222333344445",),
+    )
+    statement = by_sid(export_policy(strict_policy(), "scp", options))[
+        "SecureBedrockNetworkPerimeter"
+    ]
+    # The keys of one condition are ANDed: denied unless the call matches one of them.
+    assert statement["Condition"] == {
+        "StringNotEquals": {
+            "aws:SourceVpc": ["vpc-0123456789abcdef0"],
+            "aws:SourceVpce": ["vpce-11112222333344445"],
+            "aws:VpceAccount": ["111122223333"],
+            "aws:VpceOrgID": ["o-a1b2c3d4e5"],
+        }
+    }
+    assert "network.endpoint_override" not in {
+        n.rule for n in client_only_rules(strict_policy(), "scp", options)
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("vpce_ids", ("vpc-123",)),
+        ("source_vpcs", ("vpce-0123456789abcdef0",)),
+        ("vpce_accounts", ("1234",)),
+        ("vpce_org_id", "org-1"),
+        ("org_id", "o-"),
+        ("exempt_principal_arns", ("role/admin",)),
+        ("exempt_principal_arns", ("arn:aws:iam::123456789012:role/a b",)),
+    ],
+)
+def test_bad_export_options_name_the_option(field: str, value: object) -> None:
+    with pytest.raises(PolicyConfigError, match="invalid --"):
+        ExportOptions(**{field: value})  # type: ignore[arg-type]
+
+
+def test_exempt_principals_are_left_alone_by_every_deny() -> None:
+    exempt = (
+        "arn:aws:iam::*:role/break-glass",
+        "arn:aws:iam::*:role/service-role/AmazonBedrockExecutionRoleForAgents_*",
+    )
+    for fmt in ("iam", "scp", "vpce"):
+        document = export_policy(strict_policy(), fmt, ExportOptions(exempt_principal_arns=exempt))
+        for statement in document["Statement"]:
+            if statement["Effect"] != "Deny":
+                continue
+            assert statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"] == sorted(exempt)
+    # Merged with an existing ArnNotLike block, not replacing it.
+    policy = Policy(
+        regions=RegionsPolicy(
+            allowed=("us-east-1",), cross_region=True, allowed_geographies=("us",)
+        )
+    )
+    regions = by_sid(export_policy(policy, "scp", ExportOptions(exempt_principal_arns=exempt)))[
+        "SecureBedrockRegions"
+    ]
+    assert set(regions["Condition"]["ArnNotLike"]) == {
+        "aws:PrincipalArn",
+        "bedrock:InferenceProfileArn",
+    }
+
+
+def test_endpoint_policy_allow_is_scoped_to_the_organisation() -> None:
+    document = export_policy(strict_policy(), "vpce", ExportOptions(org_id="o-a1b2c3d4e5"))
+    allow = by_sid(document)["SecureBedrockAllowThroughEndpoint"]
+    assert allow["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}
+
+
+PROFILE_ARN = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/ab12cd34"
+
+
+def test_mandated_profiles_are_enforced_server_side() -> None:
+    policy = Policy(
+        inference_profile=InferenceProfilePolicy(
+            required=True, map={"anthropic.claude-3-haiku-20240307-v1:0": PROFILE_ARN}
+        ),
+        regions=RegionsPolicy(
+            allowed=("us-east-1",), cross_region=True, allowed_geographies=("us",)
+        ),
+    )
+    statements = by_sid(export_policy(policy, "scp"))
+    assert "SecureBedrockRequireInferenceProfile" not in statements
+    statement = statements["SecureBedrockRequireOrgInferenceProfiles"]
+    # ArnNotLike also matches an absent key: no profile at all is denied too.
+    assert statement["Condition"] == {
+        "ArnNotLike": {
+            "bedrock:InferenceProfileArn": [
+                "arn:aws:bedrock:us-east-1:*:inference-profile/us.*",
+                PROFILE_ARN,
+            ]
+        }
+    }
+    # Without cross-region inference only the org's own profiles remain.
+    in_region = Policy(
+        inference_profile=InferenceProfilePolicy(
+            required=True, map={"anthropic.claude-3-haiku-20240307-v1:0": PROFILE_ARN}
+        )
+    )
+    statement = by_sid(export_policy(in_region, "iam"))["SecureBedrockRequireOrgInferenceProfiles"]
+    assert statement["Condition"] == {"ArnNotLike": {"bedrock:InferenceProfileArn": PROFILE_ARN}}
 
 
 def test_private_endpoint_without_known_vpce_requires_any_vpce() -> None:
@@ -191,7 +306,7 @@ def test_private_endpoint_without_known_vpce_requires_any_vpce() -> None:
     statement = by_sid(export_policy(policy, "iam"))["SecureBedrockRequireVpcEndpoint"]
     assert statement["Condition"] == {"Null": {"aws:SourceVpce": "true"}}
     pinned = export_policy(policy, "iam", ExportOptions(vpce_ids=("vpce-11112222333344445",)))
-    assert "SecureBedrockSourceVpce" in by_sid(pinned)
+    assert "SecureBedrockNetworkPerimeter" in by_sid(pinned)
 
 
 def test_bad_vpce_id_is_rejected() -> None:
@@ -212,9 +327,21 @@ def test_endpoint_policy_has_its_allow_and_no_source_vpce() -> None:
     assert "SecureBedrockSourceVpce" not in statements
 
 
-def test_api_keys_denied() -> None:
-    statement = by_sid(export_policy(strict_policy(), "scp"))["SecureBedrockDenyApiKeys"]
-    assert statement["Action"] == "bedrock:CallWithBearerToken"
+def test_api_keys_denied_in_use_and_creation() -> None:
+    statements = by_sid(export_policy(strict_policy(), "scp"))
+    assert statements["SecureBedrockDenyApiKeys"]["Action"] == [
+        "bedrock-mantle:CallWithBearerToken",
+        "bedrock:CallWithBearerToken",
+    ]
+    creation = statements["SecureBedrockDenyApiKeyCreation"]
+    assert creation["Action"] == "iam:CreateServiceSpecificCredential"
+    assert creation["Condition"] == {
+        "StringEquals": {"iam:ServiceSpecificCredentialServiceName": "bedrock.amazonaws.com"}
+    }
+    # The bedrock-runtime endpoint only sees its own action, and no IAM calls.
+    endpoint = by_sid(export_policy(strict_policy(), "vpce"))
+    assert endpoint["SecureBedrockDenyApiKeys"]["Action"] == "bedrock:CallWithBearerToken"
+    assert "SecureBedrockDenyApiKeyCreation" not in endpoint
     assert "SecureBedrockDenyApiKeys" not in by_sid(export_policy(Policy(), "scp"))
 
 
@@ -299,7 +426,7 @@ def policy_file(tmp_path: Path) -> str:
 def test_cli_prints_the_policy_and_notes(
     policy_file: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_export("--format", "scp", "--file", policy_file) == 0
+    assert run_export("--format", "scp", "--policy-file", policy_file) == 0
     captured = capsys.readouterr()
     document = json.loads(captured.out)
     assert document["Version"] == "2012-10-17"
@@ -322,7 +449,7 @@ def test_cli_uses_the_effective_org_policy(
 def test_cli_through_the_policy_command(
     policy_file: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["policy", "export", "--format", "vpce", "--file", policy_file]) == 0
+    assert main(["policy", "export", "--format", "vpce", "--policy-file", policy_file]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["Statement"][0]["Sid"] == "SecureBedrockAllowThroughEndpoint"
 
@@ -330,7 +457,7 @@ def test_cli_through_the_policy_command(
 def test_cli_json_wraps_policy_and_notes(
     policy_file: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_export("--format", "iam", "--json", "--file", policy_file) == 0
+    assert run_export("--format", "iam", "--json", "--policy-file", policy_file) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["format"] == "iam"
     assert payload["policy"]["Version"] == "2012-10-17"
@@ -347,7 +474,7 @@ def test_docs_examples_are_what_the_command_prints() -> None:
     assert len(blocks) == 3
     policy = Policy.from_file(root / "examples" / "policies" / "strict-regulated.toml")
     document = export_policy(policy, "scp")
-    assert "produces nine statements" in page and len(document["Statement"]) == 9
+    assert "produces ten statements" in page and len(document["Statement"]) == 10
     statements = by_sid(document)
     for block in blocks:
         shown = json.loads(block)
@@ -414,7 +541,7 @@ def test_export_is_always_valid_and_only_denies(policy: Policy, fmt: str) -> Non
         # Everything the policy adds only ever removes permissions.
         assert statement["Effect"] == "Deny"
         for block in statement.get("Condition", {}).values():
-            assert all(key.startswith(("bedrock:", "aws:")) for key in block)
+            assert all(key.startswith(("bedrock:", "aws:", "iam:")) for key in block)
     assert export_policy(policy, fmt) == document  # deterministic
 
 
@@ -428,13 +555,85 @@ def test_region_deny_exempts_allowed_cross_region_hops() -> None:
     )
     statement = by_sid(export_policy(policy, "scp"))["SecureBedrockRegions"]
     assert statement["Condition"]["StringNotEquals"] == {"aws:RequestedRegion": ["us-east-1"]}
+    # Application profiles get no blanket exemption: one made from a geography profile
+    # could route anywhere. Only the profiles the policy names are exempt.
+    assert statement["Condition"]["ArnNotLike"] == {
+        "bedrock:InferenceProfileArn": ["arn:aws:bedrock:us-east-1:*:inference-profile/us.*"]
+    }
+    named = Policy(
+        regions=policy.regions,
+        inference_profile=InferenceProfilePolicy(
+            map={"anthropic.claude-3-haiku-20240307-v1:0": PROFILE_ARN}
+        ),
+    )
+    statement = by_sid(export_policy(named, "scp"))["SecureBedrockRegions"]
     assert statement["Condition"]["ArnNotLike"] == {
         "bedrock:InferenceProfileArn": [
-            "arn:aws:bedrock:us-east-1:*:application-inference-profile/*",
             "arn:aws:bedrock:us-east-1:*:inference-profile/us.*",
+            PROFILE_ARN,
         ]
     }
     # Without cross-region inference there is no hop to exempt.
     in_region = Policy(regions=RegionsPolicy(allowed=("us-east-1",)))
     statement = by_sid(export_policy(in_region, "scp"))["SecureBedrockRegions"]
     assert "ArnNotLike" not in statement["Condition"]
+
+
+def test_size_quotas_and_minify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from securebedrock._export_size import check_size, render
+
+    many = ",".join(f'"vendor{i:03d}.model-*"' for i in range(150))
+    path = tmp_path / "big.toml"
+    path.write_text(f"version = 1\n[models]\nallow = [{many}]\n")
+    # Over the SCP quota even minified: a clear error.
+    with pytest.raises(PolicyConfigError, match="too large for a service control policy") as err:
+        check_size(render(export_policy(Policy.from_file(path), "scp"), minify=True), "scp")
+    assert "5120" in str(err.value) and "narrow the policy" in str(err.value)
+    # A policy that fits only when minified says so.
+    fits = Policy(models=ModelsPolicy(allow=tuple(f"vendor{i:03d}.model-*" for i in range(34))))
+    pretty = render(export_policy(fits, "scp"), minify=False)
+    minified = render(export_policy(fits, "scp"), minify=True)
+    assert len(minified) <= 5120 < len(pretty)
+    with pytest.raises(PolicyConfigError, match="--minify"):
+        check_size(pretty, "scp")
+    check_size(minified, "scp")
+    # IAM does not count white space.
+    check_size(render(export_policy(fits, "iam"), minify=False), "iam")
+
+
+def test_cli_minify_and_size_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(POLICY_TOML)
+    assert (
+        main(["policy", "export", "--format", "scp", "--minify", "--policy-file", str(path)]) == 0
+    )
+    out = capsys.readouterr().out.strip()
+    assert " " not in out.split('"Sid"')[0] and json.loads(out)["Version"] == "2012-10-17"
+    many = ",".join(f'"vendor{i:03d}.model-*"' for i in range(150))
+    path.write_text(f"version = 1\n[models]\nallow = [{many}]\n")
+    assert main(["policy", "export", "--format", "scp", "--policy-file", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "too large for a service control policy" in captured.err
+
+
+def test_cli_perimeter_and_exemption_options(
+    policy_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "--format",
+        "scp",
+        "--policy-file",
+        policy_file,
+        "--vpce-org-id",
+        "o-a1b2c3d4e5",
+        "--exempt-principal-arn",
+        "arn:aws:iam::*:role/break-glass",
+    ]
+    assert main(["policy", "export", *argv]) == 0
+    statements = by_sid(json.loads(capsys.readouterr().out))
+    guardrail = statements["SecureBedrockRequireGuardrail"]
+    assert guardrail["Condition"]["ArnNotLike"] == {
+        "aws:PrincipalArn": "arn:aws:iam::*:role/break-glass"
+    }
+    assert main(["policy", "export", *argv[:4], "--vpce-org-id", "x"]) == 1
+    assert "invalid --vpce-org-id" in capsys.readouterr().err

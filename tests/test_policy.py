@@ -478,9 +478,12 @@ def test_to_toml_round_trips(policy: Policy) -> None:
 @given(st.text(max_size=200))
 def test_any_text_parses_or_raises_policy_config_error(text: str) -> None:
     try:
-        Policy.from_toml(text)
-    except PolicyConfigError:
-        pass
+        policy = Policy.from_toml(text)
+    except PolicyConfigError as error:
+        assert error.summary and str(error).startswith(error.summary)
+    else:
+        # What parses is a real policy: it renders and reads back to itself.
+        assert Policy.from_toml(policy.to_toml()) == policy
 
 
 def test_model_pattern_covers_is_sound_on_examples() -> None:

@@ -737,15 +737,3 @@ def test_adding_a_deny_pattern_never_loosens(
     )
     if not evaluate(base, call(modelId=model_id)).allowed:
         assert not evaluate(tighter, call(modelId=model_id)).allowed
-
-
-def test_engine_policy_schema_and_botocore_know_the_same_operations() -> None:
-    # Three places name the operations: botocore's model, the engine's per-operation table
-    # and the policy schema (operations.allow_without_guardrail). They must not drift.
-    import botocore.session
-
-    from securebedrock import _policy, _rules
-
-    ops = set(botocore.session.get_session().get_service_model("bedrock-runtime").operation_names)
-    assert set(_rules._OPS) == ops
-    assert set(_policy.OPERATIONS) == ops

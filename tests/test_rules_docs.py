@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from securebedrock._adapter import BEARER_HEADER_VIOLATION, _violation_error
+from securebedrock._operations import OPERATIONS
 from securebedrock._policy import (
     AuthPolicy,
     GuardrailPolicy,
@@ -19,7 +20,7 @@ from securebedrock._policy import (
     RegionsPolicy,
     ServiceTierPolicy,
 )
-from securebedrock._rules import _OPS, RULE_IDS, Call, Decision, evaluate
+from securebedrock._rules import RULE_IDS, Call, Decision, evaluate
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
 ACCT = "123456789012"
@@ -153,8 +154,8 @@ def operations_table() -> str:
         "| region rules | service tier | auth |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name in sorted(_OPS):
-        op = _OPS[name]
+    for name in sorted(OPERATIONS):
+        op = OPERATIONS[name]
         regions = "client region"
         if op.model_param:
             regions += " + model/profile routes"
@@ -162,8 +163,11 @@ def operations_table() -> str:
             regions += " + " + ", ".join(f"`{p}` ARN" for p in op.arn_params)
         if op.guardrail in ("converse", "invoke"):
             regions += " + caller's guardrail ARN"
+        carried = guardrail[op.guardrail]
+        if op.guardrail == "incapable" and not op.generates_content:
+            carried = "not needed: generates nothing (allowed by default)"
         rows.append(
-            f"| {name} | {guardrail[op.guardrail]} | {'yes' if op.inference else '—'} | "
+            f"| {name} | {carried} | {'yes' if op.inference else '—'} | "
             f"{'yes' if op.model_param else '—'} | {regions} | {tier[op.tier]} | yes |"
         )
     return "\n".join(rows) + "\n"

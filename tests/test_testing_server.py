@@ -59,13 +59,14 @@ def _text(text: str) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ lifecycle
 
 
-def test_start_is_fast_and_stop_does_not_hang_with_open_keepalive_connection() -> None:
-    started = time.monotonic()
+def test_stop_does_not_hang_with_open_keepalive_connection() -> None:
     server = EmbeddedBedrock().start()
     client = boto3.client("bedrock-runtime", **server.client_kwargs())
     client.converse(modelId=MODEL_ID, messages=MESSAGES)  # leaves a pooled connection open
-    server.stop()
-    assert time.monotonic() - started < 3
+    stopper = threading.Thread(target=server.stop)
+    stopper.start()
+    stopper.join(timeout=30)  # a hang guard, not a speed limit
+    assert not stopper.is_alive(), "stop() hung on an open keep-alive connection"
     with pytest.raises(RuntimeError):
         _ = server.port
 
@@ -897,9 +898,10 @@ def test_stop_does_not_wait_for_a_delayed_response() -> None:
     deadline = time.monotonic() + 10
     while server.faults.pending and time.monotonic() < deadline:
         time.sleep(0.01)  # the delay fault is taken once the request is being handled
-    started = time.monotonic()
-    server.stop()
-    caller.join(timeout=10)
-    assert time.monotonic() - started < 3
+    stopper = threading.Thread(target=server.stop)
+    stopper.start()
+    stopper.join(timeout=30)  # hang guards, not speed limits
+    caller.join(timeout=30)
+    assert not stopper.is_alive(), "stop() hung on a request in progress"
     assert not caller.is_alive()
     assert outcome, "the call must fail (connection closed), not hang or succeed"

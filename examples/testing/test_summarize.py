@@ -36,8 +36,8 @@ def bedrock() -> Iterator[EmbeddedBedrock]:
 def client(bedrock: EmbeddedBedrock) -> Any:
     """The client the application would get in production, pointed at the test server."""
     policy = securebedrock.Policy.from_toml(ORG_POLICY)
-    # pin(): the policy's network.endpoint_url becomes this server, so the
-    # endpoint-override rule accepts it (and nothing else).
+    # pin(): the policy's network.endpoint_url and control_plane_endpoint_url become
+    # this server, so the endpoint-override rule accepts it (and nothing else).
     return securebedrock.client(**bedrock.client_kwargs(), policy=bedrock.pin(policy))
 
 

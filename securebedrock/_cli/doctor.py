@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .._doctor import CheckResult, DoctorOptions, run_checks
+from ._options import add_policy_file
 
 _COLOURS = {"PASS": "\033[32m", "WARN": "\033[33m", "FAIL": "\033[31m"}
 _RESET = "\033[0m"
@@ -24,15 +25,16 @@ def register(subparsers: Any) -> None:
         description=(
             "Preflight this host: the policy loads and verifies; the endpoint a client would "
             "use, where it came from, its DNS answers and a live TLS handshake with it; FIPS; "
-            "proxies; the credential source (never the secret); API-key auth; and whether the "
-            "mandated guardrail and inference profiles exist. Exits 1 when any check FAILs."
+            "proxies; the credential source (never the secret); API-key auth; the same "
+            "endpoint checks for the control plane when profiles must be resolved; and whether "
+            "the mandated guardrail and inference profiles exist. Exits 1 when any check FAILs."
         ),
     )
     parser.add_argument("--region", help="region to check (default: the AWS configuration's)")
-    parser.add_argument(
-        "--policy",
-        metavar="FILE",
+    add_policy_file(
+        parser,
         help="use FILE as the org policy file (default: the discovered one)",
+        old_options=("--policy",),
     )
     parser.add_argument(
         "--endpoint-url",
@@ -42,7 +44,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--control-plane-endpoint-url",
         metavar="URL",
-        help="bedrock control-plane endpoint for the guardrail/profile look-ups",
+        help="the bedrock control-plane endpoint to check and use for the guardrail/profile "
+        "look-ups (default: environment/config/policy network.control_plane_endpoint_url)",
     )
     parser.add_argument(
         "--ca-bundle",
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the checks, render them, exit 1 when any FAILs."""
     options = DoctorOptions(
         region=args.region,
-        policy_file=args.policy,
+        policy_file=args.policy_file,
         endpoint_url=args.endpoint_url,
         control_plane_endpoint_url=args.control_plane_endpoint_url,
         ca_bundle=args.ca_bundle,

@@ -12,7 +12,9 @@ from typing import Any
 
 from .. import _discovery
 from .._export import EXPORT_FORMATS, ExportOptions, client_only_rules, export_policy
+from .._export_size import check_size, render
 from .._policy import Policy
+from ._options import add_policy_file
 
 
 def register(policy_subparsers: Any) -> None:
@@ -33,11 +35,11 @@ def register(policy_subparsers: Any) -> None:
         required=True,
         help="iam: identity policy; scp: service control policy; vpce: VPC endpoint policy",
     )
-    parser.add_argument(
-        "--file",
-        metavar="FILE",
+    add_policy_file(
+        parser,
         help="use FILE as the org policy file (verified as a client would verify it); "
         "default: the effective policy of this host",
+        old_options=("--file",),
     )
     parser.add_argument(
         "--partition",
@@ -49,8 +51,50 @@ def register(policy_subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="VPCE_ID",
-        help="VPC endpoint id calls must come through (repeatable; default: derived from "
-        "network.endpoint_url when it is a vpce-... name)",
+        help="VPC endpoint id calls may come through (aws:SourceVpce; repeatable; iam "
+        "default: derived from the policy's vpce-... endpoint URLs)",
+    )
+    parser.add_argument(
+        "--source-vpc",
+        action="append",
+        default=[],
+        metavar="VPC_ID",
+        help="VPC calls may come from (aws:SourceVpc; repeatable)",
+    )
+    parser.add_argument(
+        "--vpce-account",
+        action="append",
+        default=[],
+        metavar="ACCOUNT_ID",
+        help="account that owns the VPC endpoint calls may come through (aws:VpceAccount; "
+        "repeatable)",
+    )
+    parser.add_argument(
+        "--vpce-org-id",
+        default="",
+        metavar="ORG_ID",
+        help="organization that owns the VPC endpoint calls may come through (aws:VpceOrgID)",
+    )
+    parser.add_argument(
+        "--exempt-principal-arn",
+        action="append",
+        default=[],
+        metavar="ARN",
+        help="principal every Deny leaves alone (aws:PrincipalArn; * allowed; repeatable): "
+        "break-glass roles, and service roles of Bedrock Agents, Knowledge Bases, batch "
+        "inference and evaluation jobs",
+    )
+    parser.add_argument(
+        "--org-id",
+        default="",
+        metavar="ORG_ID",
+        help="vpce: allow only principals of this organization through the endpoint "
+        "(aws:PrincipalOrgID)",
+    )
+    parser.add_argument(
+        "--minify",
+        action="store_true",
+        help="print the policy without white space (what counts against the size quotas)",
     )
     parser.add_argument(
         "--json",
@@ -68,10 +112,20 @@ def _load(path: str | None) -> Policy:
 
 def run(args: argparse.Namespace) -> int:
     """Print the exported policy; exit 0, or 1 when the policy cannot be exported."""
-    policy = _load(args.file)
-    options = ExportOptions(partition=args.partition, vpce_ids=tuple(args.vpce_id))
+    policy = _load(args.policy_file)
+    options = ExportOptions(
+        partition=args.partition,
+        vpce_ids=tuple(args.vpce_id),
+        source_vpcs=tuple(args.source_vpc),
+        vpce_accounts=tuple(args.vpce_account),
+        vpce_org_id=args.vpce_org_id,
+        exempt_principal_arns=tuple(args.exempt_principal_arn),
+        org_id=args.org_id,
+    )
     document = export_policy(policy, args.format, options)
-    notes = client_only_rules(policy, args.format)
+    text = render(document, minify=args.minify)
+    check_size(text, args.format)
+    notes = client_only_rules(policy, args.format, options)
     if args.json:
         payload = {
             "format": args.format,
@@ -80,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2))
         return 0
-    print(json.dumps(document, indent=2))
+    print(text)
     if notes:
         print("# enforced by the client only (no server-side equivalent):", file=sys.stderr)
         for note in notes:

@@ -17,7 +17,10 @@ from typing import Any
 from .. import _discovery, _signing
 from .._constants import ENV_POLICY_PUBLIC_KEY
 from .._errors import PolicyConfigError
-from .._policy import Policy, _toml_value
+from .._policy import Policy
+from .._toml import toml_value
+from . import _options
+from ._options import add_policy_file, policy_file, policy_file_or_discovered
 
 DEFAULT_PRIVATE_KEY = "policy-signing.key"
 DEFAULT_PUBLIC_KEY = "policy-signing.pub"
@@ -59,12 +62,22 @@ def register(subparsers: Any) -> None:
         description="Validate FILE, then write FILE.sig: the base64 Ed25519 signature of "
         "FILE's exact bytes. An invalid policy is never signed.",
     )
-    sign.add_argument("file", metavar="FILE", help="policy file to sign")
+    add_policy_file(
+        sign, help="policy file to sign (default: the discovered one)", old_positional=True
+    )
+    sign.add_argument(
+        "--private-key",
+        metavar="FILE",
+        dest="private_key",
+        help="PEM Ed25519 private key file (from `policy keygen`); required",
+    )
     sign.add_argument(
         "--key",
-        required=True,
-        metavar="PRIVATE_KEY",
-        help="PEM Ed25519 private key file (from `policy keygen`)",
+        dest="private_key",
+        metavar="FILE",
+        action=_options.Deprecated,
+        replacement="--private-key",
+        help=argparse.SUPPRESS,
     )
     sign.set_defaults(func=_sign)
 
@@ -74,7 +87,9 @@ def register(subparsers: Any) -> None:
         description=f"Verify FILE.sig over FILE's bytes, then validate FILE. The public key "
         f"is PEM text or a PEM file path; default: ${ENV_POLICY_PUBLIC_KEY}.",
     )
-    verify.add_argument("file", metavar="FILE", help="policy file to verify")
+    add_policy_file(
+        verify, help="policy file to verify (default: the discovered one)", old_positional=True
+    )
     verify.add_argument(
         "--public-key",
         metavar="PUBLIC_KEY",
@@ -84,9 +99,13 @@ def register(subparsers: Any) -> None:
 
     validate = policy_subparsers.add_parser(
         "validate",
-        help="check that FILE is a valid policy (exit 0) or say why not (exit 1)",
+        help="check that a policy file is valid (exit 0) or say why not (exit 1)",
+        description="Validate the policy file's schema (default: the org policy file a client "
+        "would discover). Signatures are checked by `policy verify`.",
     )
-    validate.add_argument("file", metavar="FILE", help="policy file to validate")
+    add_policy_file(
+        validate, help="policy file to validate (default: the discovered one)", old_positional=True
+    )
     validate.set_defaults(func=_validate)
 
     show = policy_subparsers.add_parser(
@@ -97,14 +116,14 @@ def register(subparsers: Any) -> None:
         "it.",
     )
     show.add_argument("--json", action="store_true", help="print JSON instead of TOML")
-    show.add_argument(
-        "--file",
-        metavar="FILE",
+    add_policy_file(
+        show,
         help="use FILE as the org policy file instead of the discovered one",
+        old_options=("--file",),
     )
     show.set_defaults(func=_show)
 
-    # `policy export` lives in its own module (another owner); it registers here.
+    # `policy export` lives in its own module; it registers under this command.
     from . import export
 
     export.register(policy_subparsers)
@@ -141,12 +160,19 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _sign(args: argparse.Namespace) -> int:
-    file_path = Path(args.file)
+    if args.private_key is None:
+        raise PolicyConfigError(
+            "no private key to sign with",
+            found="no --private-key",
+            expected="a PEM Ed25519 private key file",
+            fix="pass --private-key FILE (create one with `securebedrock policy keygen`)",
+        )
+    file_path = policy_file_or_discovered(args)
     data = _signing.read_bytes(file_path, "policy file")
     # Validate the very bytes that will be signed: a signature vouches for a usable policy.
     policy = Policy.from_bytes(data, source=str(file_path))
     key = _signing.load_private_key(
-        _signing.read_bytes(Path(args.key), "private key"), source=args.key
+        _signing.read_bytes(Path(args.private_key), "private key"), source=args.private_key
     )
     sig_path = _signing.signature_path(file_path)
     try:
@@ -170,7 +196,7 @@ def _verify(args: argparse.Namespace) -> int:
         )
     source = "--public-key" if args.public_key is not None else ENV_POLICY_PUBLIC_KEY
     public_key = _signing.load_public_key(value, source=source)
-    file_path = Path(args.file)
+    file_path = policy_file_or_discovered(args)
     data = _signing.read_verified(file_path, public_key)
     policy = Policy.from_bytes(data, source=str(file_path))
     print(f"verified: {file_path} (signature good, policy valid, digest {policy.digest})")
@@ -178,14 +204,15 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    file_path = Path(args.file)
+    file_path = policy_file_or_discovered(args)
     policy = Policy.from_bytes(_signing.read_bytes(file_path, "policy file"), source=str(file_path))
     print(f"valid: {file_path} (mode {policy.mode}, digest {policy.digest})")
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    explanation = _discovery.explain(file=args.file)
+    given = policy_file(args)
+    explanation = _discovery.explain(file=str(given) if given is not None else None)
     policy = explanation.policy
     if args.json:
         document = {
@@ -201,7 +228,7 @@ def _show(args: argparse.Namespace) -> int:
     document = policy.to_dict()
     sources = explanation.sources
     for key in ("version", "mode"):
-        print(f"{key} = {_toml_value(document[key])}  # {sources.get(key, 'default')}")
+        print(f"{key} = {toml_value(document[key])}  # {sources.get(key, 'default')}")
     for section, table in document.items():
         if not isinstance(table, dict):
             continue
@@ -209,7 +236,7 @@ def _show(args: argparse.Namespace) -> int:
         for key in (f.name for f in dataclasses.fields(getattr(policy, section))):
             source = sources.get(f"{section}.{key}", "default")
             if key in table:
-                print(f"{key} = {_toml_value(table[key])}  # {source}")
+                print(f"{key} = {toml_value(table[key])}  # {source}")
             else:
                 print(f"# {key} not set: unrestricted  # {source}")
     return 0

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from .._operations import match_request
 from . import _eventstream
 
 __all__ = [
@@ -148,35 +149,12 @@ class _AsyncInvoke:
 
 def route(method: str, raw_path: str) -> tuple[str, dict[str, str]] | None:
     """The operation a request is for and its decoded path labels, or ``None``."""
+    matched = match_request(method, raw_path)
+    if matched is not None:
+        return matched[0].name, matched[1]
     segments = [unquote(part) for part in raw_path.split("/")[1:]]
     method = method.upper()
     n = len(segments)
-    if n == 3 and segments[0] == "model" and method == "POST":
-        operation = {
-            "converse": "Converse",
-            "converse-stream": "ConverseStream",
-            "invoke": "InvokeModel",
-            "invoke-with-response-stream": "InvokeModelWithResponseStream",
-            "invoke-with-bidirectional-stream": "InvokeModelWithBidirectionalStream",
-            "count-tokens": "CountTokens",
-        }.get(segments[2])
-        if operation:
-            return operation, {"modelId": segments[1]}
-    if n == 5 and segments[0] == "guardrail" and segments[2] == "version" and method == "POST":
-        if segments[4] == "apply":
-            return "ApplyGuardrail", {
-                "guardrailIdentifier": segments[1],
-                "guardrailVersion": segments[3],
-            }
-    if segments == ["guardrail-checks", "invoke"] and method == "POST":
-        return "InvokeGuardrailChecks", {}
-    if segments == ["async-invoke"]:
-        if method == "POST":
-            return "StartAsyncInvoke", {}
-        if method == "GET":
-            return "ListAsyncInvokes", {}
-    if n == 2 and segments[0] == "async-invoke" and method == "GET":
-        return "GetAsyncInvoke", {"invocationArn": segments[1]}
     if n == 2 and segments[0] == "inference-profiles" and method == "GET":
         return "GetInferenceProfile", {"inferenceProfileIdentifier": segments[1]}
     if n == 2 and segments[0] == "guardrails" and method == "GET":

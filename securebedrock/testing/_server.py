@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+from .._operations import OPERATIONS
 from .._policy import Policy
 from . import _ca, _eventstream, _handlers, _sigv4
 from ._handlers import ApiError, GuardrailSpec, InferenceProfileSpec, JsonResponse, StreamResponse
@@ -40,7 +41,7 @@ DEFAULT_SECRET_KEY = "embedded-bedrock-test-secret-key-0000000"  # noqa: S105 (t
 DEFAULT_ACCOUNT_ID = "123456789012"
 
 _STREAMING_OPERATIONS = frozenset(
-    {"ConverseStream", "InvokeModelWithResponseStream", "InvokeModelWithBidirectionalStream"}
+    name for name, op in OPERATIONS.items() if op.stream_key is not None
 )
 
 
@@ -624,13 +625,17 @@ class EmbeddedBedrock:
     def pin(self, policy: Policy | None = None) -> Policy:
         """A copy of ``policy`` (default ``Policy.default()``) pinned to this endpoint.
 
-        Only ``network.endpoint_url`` changes, so the endpoint-override rule
-        accepts this loopback server and nothing else.
+        Only ``network.endpoint_url`` and ``network.control_plane_endpoint_url``
+        change (this server answers both the runtime and the control plane), so the
+        endpoint-override rule accepts this loopback server and nothing else.
         """
         base = policy if policy is not None else Policy.default()
-        return dataclasses.replace(
-            base, network=dataclasses.replace(base.network, endpoint_url=self.endpoint_url)
+        network = dataclasses.replace(
+            base.network,
+            endpoint_url=self.endpoint_url,
+            control_plane_endpoint_url=self.endpoint_url,
         )
+        return dataclasses.replace(base, network=network)
 
     # -- behaviour -------------------------------------------------------------
 

@@ -77,32 +77,6 @@ class ToolPolicyError(PolicyConfigError):
             fix=fix,
         )
 
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_tool_policy_error, (self.summary, self.problems, self.fix))
-
-
-def _rebuild_tool_policy_error(
-    summary: str, problems: tuple[PolicyProblem, ...], fix: str
-) -> ToolPolicyError:
-    error = ToolPolicyError.__new__(ToolPolicyError)
-    error.problems = problems
-    first = problems[0]
-    error.source, error.line, error.column, error.policy_id = (
-        first.source,
-        first.line,
-        first.column,
-        first.policy_id,
-    )
-    error.path = None
-    PolicyConfigError.__init__(
-        error,
-        summary,
-        found="\n".join(problem.render() for problem in problems),
-        expected=_EXPECTED,
-        fix=fix,
-    )
-    return error
-
 
 class ToolGateError(SecureBedrockError):
     """The tool gate was used in a way it cannot honour safely (a programming error)."""
@@ -118,6 +92,3 @@ class CedarNotInstalledError(ToolGateError):
             expected="the cedarpy package (securebedrock[cedar])",
             fix=INSTALL_HINT,
         )
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (CedarNotInstalledError, (self.found,))
