@@ -144,6 +144,15 @@ SCENARIOS: dict[str, tuple[Policy, Call]] = {
     ),
     "known profile routes abroad": (KNOWN, _call(modelId=APP)),
     "prompt router": (IN_REGION, _call(modelId=ROUTER)),
+    "prompt": (IN_REGION, _call(modelId=f"arn:aws:bedrock:us-east-1:{ACCT}:prompt/PROMPT12AB:1")),
+    "custom prompt router": (
+        IN_REGION,
+        _call(modelId=f"arn:aws:bedrock:us-east-1:{ACCT}:prompt-router/my-router"),
+    ),
+    "guardrail attach invoke over empty caller values": (
+        GUARDED,
+        _call("InvokeModel", modelId=SONNET, guardrailIdentifier="", guardrailVersion="", trace=""),
+    ),
     "model.not_allowed allow": (CLAUDE_ONLY, _call(modelId=HAIKU)),
     "model.not_allowed deny": (
         NO_HAIKU,

@@ -519,3 +519,61 @@ def test_real_identifiers_pass_botocore_model_id_constraints(
     shape = SERVICE.operation_model("Converse").input_shape.members["modelId"]
     if kind != "unknown":
         assert shape.metadata["min"] <= len(raw) <= shape.metadata["max"]
+
+
+# --------------------------------------------------------------------------- small contracts
+
+
+def test_a_provisional_decision_never_has_an_allow_outcome() -> None:
+    from securebedrock._rules import outcome
+
+    pending = Decision(operation="Converse", params={}, pending_profiles=("arn:x",))
+    assert not pending.allowed
+    with pytest.raises(ValueError, match=r"^a provisional decision \(profiles not yet resolved\)"):
+        outcome(pending, enforce=True)
+
+
+@pytest.mark.parametrize("value", ["", 0, 7, None, ["gr1"]])
+def test_a_guardrail_value_that_is_not_a_non_empty_string_is_not_reported_as_sent(
+    value: object,
+) -> None:
+    config = {"guardrailIdentifier": value, "guardrailVersion": value}
+    converse = evaluate(Policy(), _call("Converse", modelId=SONNET, guardrailConfig=config))
+    invoke = evaluate(Policy(), _call("InvokeModel", modelId=SONNET, **config))
+    for decision in (converse, invoke):
+        assert (decision.guardrail_id, decision.guardrail_version) == (None, None)
+
+
+def test_a_mapped_model_named_by_its_foundation_model_arn_is_resolved() -> None:
+    from securebedrock._rules import profiles_to_resolve
+
+    arn = f"arn:aws:bedrock:us-east-1::foundation-model/{SONNET}"
+    app = f"arn:aws:bedrock:us-east-1:{ACCT}:application-inference-profile/a1b2c3d4e5f6"
+    policy = Policy(
+        regions=IN_REGION.regions, inference_profile=InferenceProfilePolicy(map={arn: app})
+    )
+    assert profiles_to_resolve(policy, _call("Converse", modelId=arn)) == (app,)
+    assert evaluate(policy, _call("Converse", modelId=arn)).params["modelId"] == app
+
+
+def test_a_global_geography_accepts_a_region_outside_every_geography() -> None:
+    elsewhere = f"arn:aws:bedrock:me-south-1::foundation-model/{SONNET}"
+    assert evaluate(ANYWHERE, _call("Converse", modelId=elsewhere)).allowed
+    eu = Policy(regions=RegionsPolicy(cross_region=True, allowed_geographies=("eu",)))
+    assert _rules(evaluate(eu, _call("Converse", modelId=elsewhere))) == ["region.cross_region"]
+
+
+@pytest.mark.parametrize("operation", ["Converse", "InvokeModel"])
+def test_a_policy_object_with_a_guardrail_but_no_version_fails_closed(operation: str) -> None:
+    # Validation makes such a policy impossible to build; the engine still refuses rather
+    # than attach a guardrail without a version, should one ever reach it.
+    broken = GuardrailPolicy(identifier=GR_ID, version="3")
+    object.__setattr__(broken, "version", "")
+    policy = Policy(guardrail=GuardrailPolicy(identifier=GR_ID, version="3"))
+    object.__setattr__(policy, "guardrail", broken)
+    decision = evaluate(policy, _call(operation, modelId=SONNET))
+    assert _rules(decision) == ["guardrail.missing"]
+    assert decision.changes == ()
+    (violation,) = decision.violations
+    assert violation.found == "the policy mandates a guardrail without a version"
+    assert violation.fix == "set guardrail.version in the policy"
