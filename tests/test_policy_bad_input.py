@@ -225,7 +225,7 @@ def _quadratic_antichain(patterns: list[str]) -> tuple[str, ...]:
 _PATTERN = st.text(alphabet="ab.-*?[]", min_size=1, max_size=6).filter(lambda p: p.strip() == p)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(_PATTERN, max_size=12))
 def test_the_fast_antichain_equals_the_pairwise_definition(patterns: list[str]) -> None:
     assert policy_module._antichain(patterns) == _quadratic_antichain(patterns)
@@ -402,7 +402,7 @@ def _only_policy_errors(load: Callable[[], Policy]) -> None:
     assert Policy.from_toml(policy.to_toml()) == policy
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(_DOCUMENT)
 def test_random_toml_structures_give_a_policy_or_a_policy_error(
     document: dict[str, object],
