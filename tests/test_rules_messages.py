@@ -231,3 +231,19 @@ def test_every_refusal_says_what_was_found_expected_and_the_fix(name: str) -> No
     policy, call = SCENARIOS[name]
     for violation in evaluate(policy, call).violations:
         assert violation.found and violation.expected and violation.fix
+
+
+def test_why_a_known_profile_entry_is_unusable_is_pinned() -> None:
+    # Unreachable through a validated policy (which admits only foundation-model ARNs),
+    # but the engine re-checks the entries it compiles and says why it refuses one.
+    from securebedrock._rules import _compile_known
+
+    geo = f"us.{SONNET}"
+    assert _compile_known(APP, (f"us.{SONNET}",)) == (
+        f"inference_profile.known[{APP!r}] lists {geo!r}, which is not a foundation model id or ARN"
+    )
+    assert _compile_known(geo, (SONNET,)) == (
+        f"inference_profile.known[{geo!r}] lists the plain id {SONNET!r} and the profile is not "
+        "an ARN: give foundation-model ARNs (they name the region)"
+    )
+    assert _compile_known(APP, ()) == f"inference_profile.known[{APP!r}] lists no models"
