@@ -577,3 +577,18 @@ def test_a_policy_object_with_a_guardrail_but_no_version_fails_closed(operation:
     (violation,) = decision.violations
     assert violation.found == "the policy mandates a guardrail without a version"
     assert violation.fix == "set guardrail.version in the policy"
+
+
+@pytest.mark.parametrize("named", [f"other/{GR_ID}", f"x:y/{GR_ID}", "arn:without-a-slash"])
+@pytest.mark.parametrize("operation", ["Converse", "InvokeModel"])
+def test_an_identifier_that_only_ends_like_the_mandated_guardrail_is_a_conflict(
+    named: str, operation: str
+) -> None:
+    # Only an ARN is reduced to its last path segment; anything else is compared whole.
+    params: dict[str, Any] = (
+        {"guardrailConfig": {"guardrailIdentifier": named, "guardrailVersion": "3"}}
+        if operation == "Converse"
+        else {"guardrailIdentifier": named, "guardrailVersion": "3"}
+    )
+    decision = evaluate(GUARDED, _call(operation, modelId=SONNET, **params))
+    assert _rules(decision) == ["guardrail.conflict"]
