@@ -23,6 +23,7 @@ FIGURE_KEYS = (
     "converse-vs-otel",
     "stream",
     "evaluate",
+    "wire",
     "construct",
     "first-call",
     "memory",
@@ -110,6 +111,7 @@ def run(settings: Settings, only: Sequence[str] | None = None) -> list[Figure]:
         attempt(
             "evaluate", "policy evaluation", lambda: _figures.policy_evaluation(world, settings)
         )
+        attempt("wire", "wire check", lambda: _figures.wire_check(world, settings))
         attempt(
             "construct",
             "client construction",

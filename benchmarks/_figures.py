@@ -359,6 +359,60 @@ def policy_evaluation(world: World, settings: Settings) -> Figure:
     )
 
 
+def wire_check(world: World, settings: Settings) -> Figure:
+    """The last check on the prepared request (``_wire.WireCheck.check``), per request.
+
+    The request and the call context are captured from a real secured Converse
+    (full policy: guardrail mandated, so the JSON body is parsed; tiers restricted;
+    SigV4 required), then the check alone is timed on them.
+    """
+    figure = Figure(key="wire_check", title="wire check", unit="us", target=None)
+    from securebedrock import _wire
+
+    captured: dict[str, Any] = {}
+
+    def capture(request: Any, **_: Any) -> None:
+        captured["request"] = request
+        captured["context"] = _wire.current_call.get()
+
+    events = world.secured.meta.events
+    events.register_last("before-send.bedrock-runtime.Converse", capture)
+    try:
+        world.secured_converse()
+    finally:
+        events.unregister("before-send.bedrock-runtime.Converse", capture)
+    context = captured.get("context")
+    wire = getattr(context, "wire", None)
+    if wire is None:
+        return _with(figure, error="no wire check on the secured client's session")
+    token = _wire.current_call.set(context)
+    try:
+        timer = timeit.Timer("check(request)", globals={"check": wire.check, **captured})
+        timer.timeit(settings.evaluate_loops)
+        per_call = [
+            total / settings.evaluate_loops
+            for total in timer.repeat(
+                repeat=settings.evaluate_repeats, number=settings.evaluate_loops
+            )
+        ]
+    finally:
+        _wire.current_call.reset(token)
+    value = median(per_call) * 1e6
+    request = captured["request"]
+    return _with(
+        figure,
+        value=value,
+        detail=f"Converse, full policy, {len(request.body or b'')} B JSON body parsed",
+        data={
+            "median_us": value,
+            "min_us": min(per_call) * 1e6,
+            "body_bytes": len(request.body or b""),
+            "loops": settings.evaluate_loops,
+            "repeats": settings.evaluate_repeats,
+        },
+    )
+
+
 def _adapter_call(world: World, operation: str, params: dict[str, Any]) -> Any:
     """The ``Call`` the adapter builds for this client (falls back to building one by hand)."""
     from securebedrock import _rules

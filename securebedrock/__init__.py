@@ -16,6 +16,7 @@ from ._errors import (
     PolicyConfigError,
     PolicyViolation,
     SecureBedrockError,
+    StreamInterruptedError,
     TransportSecurityError,
 )
 from ._policy import Policy
@@ -30,6 +31,7 @@ __all__ = [
     "RetryConfig",
     "SecureBedrockError",
     "Session",
+    "StreamInterruptedError",
     "TransportSecurityError",
     "__version__",
     "client",

@@ -3,54 +3,42 @@
 ``install()`` replaces the client's ``_make_api_call`` with an *instance*
 attribute (every generated method, and botocore's paginators, call
 ``self._make_api_call``), so the object stays the real botocore client.
-Calling through the class (``BaseClient._make_api_call(client, ...)``) would
-bypass it; that is in-process code deliberately unhooking us, which the
-threat model (docs/threat-model.md) says a client library cannot prevent.
+A call through the class (``BaseClient._make_api_call(client, ...)``) skips
+the engine, but its request reaches the hardened session with no decision and
+the wire check (``_wire.py``) refuses it (docs/threat-model.md).
 
-Per call: build a ``Call``; evaluate it with the pure engine; in enforce mode
-refuse a violating call before a byte is sent; otherwise send the decided
-parameters (or, in log_only mode, the caller's own parameters) and record
-everything in the audit span and log.
+Per call: copy the parameters into plain values once (``_snapshot.py``);
+build a ``Call`` from that copy; evaluate it with the pure engine; in enforce
+mode refuse a violating call before a byte is sent; otherwise hand the decided
+parameters (or, in log_only mode, the caller's own copy) to botocore, with the
+expectation the wire check compares the prepared request against, and record
+everything in the audit span and log. A refusal raised later (wire check,
+``before-send`` check, transport) is recorded on the same span.
 """
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
-import logging
 import os
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import botocore
 from botocore.client import BaseClient
 
-from . import _digest, _profiles, _rules
-from ._constants import AUDIT_LOGGER_NAME
-from ._errors import PolicyViolation, SecureBedrockError
+from . import _digest, _profiles, _rules, _snapshot, _urls, _wire
+from ._errors import PolicyViolation, SecureBedrockError, TransportSecurityError
 from ._policy import Policy
 from ._retry import Retrier, RetryConfig, disable_botocore_retries
 from ._telemetry import CallRecord, Telemetry
 
 _ATTR = "_securebedrock_state"
 
-#: The call being made on this thread/task (read by ``before-send`` handlers).
-current_call: contextvars.ContextVar[_CallContext | None] = contextvars.ContextVar(
-    "securebedrock_current_call", default=None
-)
+#: The call being made on this thread/task (the wire check and ``before-send`` read it).
+current_call = _wire.current_call
 
 ApiCall = Callable[[str, Mapping[str, Any]], Any]
-
-
-class _CallContext:
-    __slots__ = ("call", "decision", "enforce")
-
-    def __init__(self, call: _rules.Call, decision: _rules.Decision, enforce: bool) -> None:
-        self.call = call
-        self.decision = decision
-        self.enforce = enforce
 
 
 class SecuredState:
@@ -69,9 +57,10 @@ class SecuredState:
         self.enforce = policy.mode == "enforce"
         self.region: str = client.meta.region_name or ""
         self.partition: str = client.meta.partition or "aws"
-        endpoint = urlsplit(client.meta.endpoint_url)
-        self.endpoint_host: str = endpoint.hostname or ""
-        self.endpoint_port: int = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+        # Read by the parser that opens the socket (already checked by the transport).
+        self.endpoint = _urls.parse_endpoint(client.meta.endpoint_url, source="client endpoint")
+        self.endpoint_host: str = self.endpoint.host
+        self.endpoint_port: int = self.endpoint.port
         # Weak, like ``original`` (see _WeakOriginal): the state lives in the client.
         self._client_ref = weakref.ref(client)
         # [telemetry + retry, issue 6] built once here, never per call.
@@ -85,16 +74,32 @@ class SecuredState:
             tracer_provider=self.observability.tracer_provider,
             meter_provider=self.observability.meter_provider,
             hmac_key=_digest.load_key(policy),  # audit.content = "digest" without a key fails here
+            policy_release=getattr(policy.release, "id", None),
+            policy_serial=getattr(policy.release, "serial", None),
         )
         self.retrier = Retrier(self.observability.retry or RetryConfig(), client)
         # [enforcement, issue 4] set by _install_enforcement before the state is used.
         self.profiles: _profiles.ProfileResolver | None = None
+        self.wire()  # binds the session's wire check to this telemetry now
+
+    def wire(self) -> _wire.WireCheck | None:
+        """The last check of the session the client sends through now (read per call:
+        hardening the client again replaces its session)."""
+        client = self._client_ref()
+        http_session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+        wire = getattr(http_session, "sb_wire", None)
+        if not isinstance(wire, _wire.WireCheck):
+            return None
+        if wire.telemetry is None:
+            # Where it audits a request that belongs to no call of this client.
+            wire.telemetry = self.telemetry
+        return wire
 
     def auth_kind(self) -> _rules.AuthKind:
         client = self._client_ref()
         signer = getattr(client, "_request_signer", None)
         version = getattr(signer, "signature_version", None)
-        if version == "bearer" or _prefers_env_bearer(client, signer):
+        if _wire.auth_scheme(version) == _wire.BEARER_SCHEME or _prefers_env_bearer(client, signer):
             return "bearer"
         return "sigv4"
 
@@ -142,10 +147,9 @@ class _WeakOriginal:
     docs/performance.md) instead of being freed at once like a raw one.
     """
 
-    __slots__ = ("_client", "_function")
+    __slots__ = ("_client",)
 
     def __init__(self, client: BaseClient) -> None:
-        self._function: Callable[..., Any] = type(client)._make_api_call  # type: ignore[attr-defined]
         self._client = weakref.ref(client)
 
     def __call__(self, operation_name: str, api_params: Mapping[str, Any]) -> Any:
@@ -158,7 +162,11 @@ class _WeakOriginal:
                 expected="a call made through a live securebedrock client",
                 fix="keep the client while calling it",
             )
-        return self._function(client, operation_name, api_params)
+        # Looked up per call, not captured once: instrumentation that wraps the class
+        # method later (OpenTelemetry's BotocoreInstrumentor) applies, and uninstrumenting
+        # takes effect.
+        function: Callable[..., Any] = type(client)._make_api_call  # type: ignore[attr-defined]
+        return function(client, operation_name, api_params)
 
 
 class SecuredApiCall:
@@ -168,23 +176,41 @@ class SecuredApiCall:
         self._state = state
 
     def __call__(self, operation_name: str, api_params: Mapping[str, Any]) -> Any:
+        state = self._state
+        try:
+            # Decided on, and sent: one plain copy (a Mapping that lies, a body that
+            # changes while it is read, cannot show the engine one thing and send another).
+            params = _snapshot.snapshot(api_params, operation_name)
+        except SecureBedrockError as exc:
+            state.telemetry.start(operation_name, {}).failed(exc)
+            raise
         # [telemetry, issue 6] one audit span per call; its methods never raise.
-        audit = self._state.telemetry.start(operation_name, api_params)
+        audit = state.telemetry.start(operation_name, params)
+        wire = state.wire()
+        context = _wire.CallContext(audit=audit, wire=wire, enforce=state.enforce)
+        token = current_call.set(context)
         try:
             # Current for the whole call: profile look-ups and each attempt nest under it.
             with audit.active():
-                response = self._secured_call(operation_name, api_params, audit)
+                response = self._secured_call(operation_name, params, audit, context)
         except BaseException as exc:
+            _audit_refusal(audit, exc)
             audit.failed(exc)
             raise
+        finally:
+            current_call.reset(token)
         # Ends the span, or hands it to the wrapped event stream of a streaming call.
         return audit.response(response)
 
     def _secured_call(
-        self, operation_name: str, api_params: Mapping[str, Any], audit: CallRecord
+        self,
+        operation_name: str,
+        params: dict[str, Any],
+        audit: CallRecord,
+        context: _wire.CallContext,
     ) -> Any:
         state = self._state
-        call = state.build_call(operation_name, api_params)
+        call = state.build_call(operation_name, params)
         # Profiles are resolved here, and only for calls no other rule refuses, so the
         # engine stays pure and a refused call never reaches the control plane.
         call, decision = _resolve_profiles(state, call)
@@ -193,19 +219,39 @@ class SecuredApiCall:
             _log_decision(audit, decision, "deny", decision.params)
             raise _violation_error(decision)
         # log_only changes nothing and refuses nothing: the caller's own parameters go out.
-        params: Mapping[str, Any] = decision.params if state.enforce else api_params
-        _log_decision(audit, decision, outcome, params)
-        token = current_call.set(_CallContext(call, decision, state.enforce))
-        try:
-            # [retry, issue 6] our single retry layer (botocore's is off: see _retry.py).
-            prepared = state.retrier.prepare(operation_name, params)
-            return state.retrier.run(
-                lambda attempt_params: state.original(operation_name, attempt_params),
-                prepared,
-                audit,
-            )
-        finally:
-            current_call.reset(token)
+        sent: Mapping[str, Any] = decision.params if state.enforce else params
+        _log_decision(audit, decision, outcome, sent)
+        # Our single retry layer (botocore's is off: see _retry.py).
+        prepared = state.retrier.prepare(operation_name, sent)
+        context.call = call
+        context.decision = decision
+        if context.wire is not None:
+            # Fixed before botocore sees the parameters: handlers cannot move it.
+            context.expected = context.wire.expect(operation_name, prepared)
+        return state.retrier.run(
+            lambda attempt_params: state.original(operation_name, attempt_params),
+            prepared,
+            audit,
+        )
+
+
+def _audit_refusal(audit: CallRecord, exc: BaseException) -> None:
+    """Record a refusal raised after the engine's decision (transport, before-send check).
+
+    The engine's own refusals and the wire check's are recorded where they happen
+    (``audited``); everything else that names a rule is recorded here, once.
+    """
+    if getattr(exc, "audited", False) or audit.outcome == "deny":
+        return
+    if not isinstance(exc, PolicyViolation | TransportSecurityError):
+        return
+    violations = getattr(exc, "violations", None) or (
+        _rules.Violation(
+            rule=exc.rule, found=str(exc.found), expected=str(exc.expected), fix=str(exc.fix)
+        ),
+    )
+    default = "transport" if isinstance(exc, TransportSecurityError) else "engine"
+    audit.late(tuple(violations), "deny", str(getattr(exc, "stage", default)))
 
 
 def _violation_error(decision: _rules.Decision) -> PolicyViolation:
@@ -299,16 +345,8 @@ def install(
 
 _AUTH_HANDLER_ID = "securebedrock-enforcement-auth-api-key"
 
-#: What the ``before-send`` check reports for a bearer ``Authorization`` header.
-BEARER_HEADER_VIOLATION = _rules.Violation(
-    rule="auth.api_key",
-    found="an 'Authorization: Bearer' header on the prepared request (a Bedrock API "
-    "key set by the signer or by a before-send/request handler)",
-    expected="SigV4 (IAM credentials), auth.allow_api_keys = false",
-    fix="remove the code or framework that sets a bearer token, unset "
-    "AWS_BEARER_TOKEN_BEDROCK, or set auth.allow_api_keys = true",
-)
-_enforcement_log = logging.getLogger(AUDIT_LOGGER_NAME)
+#: What the ``before-send`` check (and the wire check) report for a bearer header.
+BEARER_HEADER_VIOLATION = _wire.BEARER_HEADER_VIOLATION
 
 
 def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: Any) -> None:
@@ -320,20 +358,26 @@ def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: 
     def check_authorization(request: Any, event_name: str = "", **_: Any) -> None:
         # Registered last, so it sees the headers after every other handler (signers,
         # frameworks that inject "Authorization: Bearer ..."). It never returns a
-        # response: other handlers' short-circuits keep working.
+        # response: other handlers' short-circuits keep working. The session's wire
+        # check repeats this after every handler; this one still holds on a client
+        # whose session was replaced.
         target = client_ref()
         current = target.__dict__.get(_ATTR) if target is not None else None
         if not isinstance(current, SecuredState) or current.policy.auth.allow_api_keys:
             return
-        header = request.headers.get("Authorization") if request is not None else None
-        if isinstance(header, bytes):
-            header = header.decode("latin-1")
-        if not isinstance(header, str) or not header.lower().startswith("bearer "):
+        headers: Any = getattr(request, "headers", None) if request is not None else None
+        values = headers.get_all("Authorization") if hasattr(headers, "get_all") else None
+        if values is None:
+            values = [headers.get("Authorization")] if headers is not None else []
+        if not any(_wire.auth_scheme(v) == _wire.BEARER_SCHEME for v in values or ()):
             return
         operation = event_name.rsplit(".", 1)[-1] if event_name else "unknown"
-        context = current_call.get()
-        already = context is not None and "auth.api_key" in context.decision.rules
         violation = BEARER_HEADER_VIOLATION
+        context = current_call.get()
+        audit = context.audit if context is not None else None
+        outcome = "deny" if current.enforce else "log_only"
+        if audit is not None:
+            audit.late((violation,), outcome, "before-send")
         if current.enforce:
             error = PolicyViolation(
                 rule=violation.rule,
@@ -343,22 +387,8 @@ def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: 
                 fix=violation.fix,
                 violations=(violation,),
             )
+            error.audited = audit is not None  # type: ignore[attr-defined]
             raise error
-        if not already:
-            _enforcement_log.warning(
-                "securebedrock decision",
-                extra={
-                    "securebedrock": {
-                        "operation": operation,
-                        "decision": "log_only",
-                        "mode": current.policy.mode,
-                        "rules": ["auth.api_key"],
-                        "changes": [],
-                        "region": current.region,
-                        "stage": "before-send",
-                    }
-                },
-            )
 
     client.meta.events.register_last(
         f"before-send.{client.meta.service_model.service_id.hyphenize()}",

@@ -15,9 +15,18 @@ ENV_POLICY_PUBLIC_KEY: Final = "SECUREBEDROCK_POLICY_PUBLIC_KEY"
 ENV_MODE: Final = "SECUREBEDROCK_MODE"
 #: Key for HMAC-SHA256 content digests when ``audit.content = "digest"``.
 ENV_AUDIT_HMAC_KEY: Final = "SECUREBEDROCK_AUDIT_HMAC_KEY"
+#: Directory where a host remembers the highest policy release serial it accepted.
+ENV_STATE_DIR: Final = "SECUREBEDROCK_STATE_DIR"
+#: ``1``: also accept policy signatures made before the signing context string (deprecated).
+ENV_ALLOW_LEGACY_SIGNATURES: Final = "SECUREBEDROCK_ALLOW_LEGACY_SIGNATURES"
 
 #: The org policy file used when ``SECUREBEDROCK_POLICY_FILE`` is not set and it exists.
 DEFAULT_POLICY_FILE: Final = "/etc/securebedrock/policy.toml"
+#: The trust anchor: PEM Ed25519 public keys; when it exists, the org policy must be signed
+#: by one of them, whatever the environment says. Root-owned, not group/world-writable.
+TRUSTED_KEYS_FILE: Final = "/etc/securebedrock/trusted_keys.pem"
+#: Where the highest accepted release serial is kept when ``SECUREBEDROCK_STATE_DIR`` is unset.
+DEFAULT_STATE_DIR: Final = "/var/lib/securebedrock"
 #: Suffix of the detached Ed25519 signature next to a policy file.
 SIGNATURE_SUFFIX: Final = ".sig"
 
@@ -43,4 +52,6 @@ ENVIRONMENT_VARIABLES: Final = (
     ENV_POLICY_PUBLIC_KEY,
     ENV_MODE,
     ENV_AUDIT_HMAC_KEY,
+    ENV_STATE_DIR,
+    ENV_ALLOW_LEGACY_SIGNATURES,
 )

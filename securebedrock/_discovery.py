@@ -5,8 +5,12 @@ Precedence (each layer can only tighten the one before it):
 1. the **org policy file**: ``$SECUREBEDROCK_POLICY_FILE`` when set (it must
    exist and be readable: fail closed), else ``/etc/securebedrock/policy.toml``
    when that file exists, else :meth:`Policy.default`;
-   when ``$SECUREBEDROCK_POLICY_PUBLIC_KEY`` is set the file must carry a valid
-   Ed25519 signature (``<file>.sig``), and a file must exist at all;
+   when the trust anchor ``/etc/securebedrock/trusted_keys.pem`` exists, the
+   file must carry a valid Ed25519 signature (``<file>.sig``) by one of its
+   keys whatever the environment says; without an anchor, the same holds when
+   ``$SECUREBEDROCK_POLICY_PUBLIC_KEY`` is set; in both cases a file must exist
+   at all. A file with a ``[release]`` is refused when it has expired or when
+   its serial is lower than the highest this host accepted (:mod:`._rollback`);
 2. the **code policy** (``policy=`` of ``client()``, ``Session()``, ``secure()``)
    merges over the org file: ``org.merge(code)``, never a replacement. Without
    an org file the code policy is used as it is (the defaults are not a floor);
@@ -17,13 +21,16 @@ Precedence (each layer can only tighten the one before it):
 
 All of this runs once, when a client or session is constructed: the per-call
 path never reads a file or checks a signature. The verified, parsed org policy
-is cached by (path, device, inode, mtime, size, signature file, public key),
+is cached by (path, device, inode, mtime, size, signature file, trusted keys),
 so constructing many clients reads the file once; an edited file is re-read.
+The expiry and the host's release mark are checked at every construction (the
+mark is cached by the state file's identity).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sys
 import threading
@@ -32,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _signing
+from . import _release, _rollback, _signing, _trust
 from ._constants import DEFAULT_POLICY_FILE, ENV_MODE, ENV_POLICY_FILE, ENV_POLICY_PUBLIC_KEY
 from ._errors import PolicyConfigError
 from ._policy import Policy
@@ -46,6 +53,7 @@ __all__ = [
     "DEFAULT_POLICY_FILE",
     "Explanation",
     "Layer",
+    "OrgVerification",
     "clear_cache",
     "effective_policy",
     "explain",
@@ -57,16 +65,29 @@ SOURCE_CODE = "code"
 SOURCE_ENV_MODE = f"environment ({ENV_MODE})"
 
 _cache_lock = threading.Lock()
-_cache: dict[tuple[Any, ...], tuple[Policy, bytes]] = {}
+_cache: dict[tuple[Any, ...], tuple[Policy, bytes, _signing.Verification | None]] = {}
 _CACHE_LIMIT = 32
+_log = logging.getLogger("securebedrock.policy")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrgVerification:
+    """How the org file was accepted: who signed it, and the host's release mark."""
+
+    signature: _signing.Verification | None
+    serial: _rollback.SerialCheck | None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Layer:
-    """One step of the precedence chain: where a policy came from, and the policy."""
+    """One step of the precedence chain: where a policy came from, and the policy.
+
+    ``verification`` is set on the org file's layer.
+    """
 
     source: str
     policy: Policy
+    verification: OrgVerification | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +108,7 @@ def clear_cache() -> None:
     """Forget cached org policies (tests; a long-lived process that rotates keys)."""
     with _cache_lock:
         _cache.clear()
+    _rollback.clear_cache()
 
 
 def org_policy_path(environ: Mapping[str, str] | None = None) -> Path | None:
@@ -117,6 +139,89 @@ def _public_key_value(env: Mapping[str, str]) -> str | None:
     return env.get(ENV_POLICY_PUBLIC_KEY)
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Trust:
+    """Where the trusted keys come from: the anchor file, or the environment variable."""
+
+    anchor: Path | None
+    env_value: str | None
+    legacy: bool
+
+    @property
+    def required(self) -> bool:
+        return self.anchor is not None or self.env_value is not None
+
+    def describe(self) -> str:
+        if self.anchor is not None:
+            return f"the trust anchor {self.anchor} exists"
+        return f"{ENV_POLICY_PUBLIC_KEY} is set"
+
+    def cache_key(self) -> tuple[Any, ...]:
+        if self.anchor is not None:
+            return ("anchor", _trust.anchor_identity(self.anchor), self.legacy)
+        key_stat = None
+        if self.env_value is not None and "-----BEGIN" not in self.env_value:
+            key_stat = _stat_key(Path(self.env_value))
+        return ("env", self.env_value, key_stat, self.legacy)
+
+    def keys(self) -> list[_trust.TrustedKey] | None:
+        if self.anchor is not None:
+            if self.env_value is not None:
+                # Whoever controls the environment must not choose the signer.
+                _log.warning(
+                    "securebedrock: %s is ignored: the trust anchor %s decides which keys "
+                    "may sign the org policy",
+                    ENV_POLICY_PUBLIC_KEY,
+                    self.anchor,
+                )
+            return list(_trust.load_anchor(self.anchor))
+        if self.env_value is not None:
+            return [_trust.trusted(_signing.load_public_key(self.env_value), ENV_POLICY_PUBLIC_KEY)]
+        return None
+
+
+def _trust_config(env: Mapping[str, str]) -> _Trust:
+    """The anchor decides when it exists; no environment variable can switch it off."""
+    return _Trust(
+        anchor=_trust.anchor_path(),
+        env_value=_public_key_value(env),
+        legacy=_signing.allow_legacy(env),
+    )
+
+
+def _accept_release(
+    policy: Policy,
+    verification: _signing.Verification | None,
+    path: Path,
+    env: Mapping[str, str],
+    *,
+    record: bool,
+) -> OrgVerification:
+    """Refuse an expired release or one older than this host accepted; record a newer one."""
+    _release.check_not_expired(policy.release, source=str(path))
+    serial = _rollback.check_serial(
+        policy.release,
+        signed=verification is not None,
+        environ=env,
+        source=str(path),
+        record=record,
+    )
+    return OrgVerification(signature=verification, serial=serial)
+
+
+def _refuse_code_release(code_policy: Policy | None) -> None:
+    """A release names an org file: a code policy carrying one is a mistake, not a floor."""
+    if code_policy is not None and code_policy.release is not None:
+        raise PolicyConfigError(
+            "a code policy cannot carry [release]",
+            path="release",
+            found=f"policy= has {code_policy.release.describe()}",
+            expected="[release] only in the org policy file, which is signed and shipped to hosts",
+            fix="remove [release] from the policy passed in code (releases, serials and "
+            "expiry belong to the org file)",
+        )
+
+
 def _stat_key(path: Path) -> tuple[Any, ...] | None:
     try:
         st = path.stat()
@@ -125,54 +230,52 @@ def _stat_key(path: Path) -> tuple[Any, ...] | None:
     return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def _load_org(path: Path, public_key_value: str | None) -> tuple[Policy, bytes]:
-    """Read, verify and parse the org file (cached by file identity and key)."""
-    key_stat = None
-    if public_key_value is not None and "-----BEGIN" not in public_key_value:
-        key_stat = _stat_key(Path(public_key_value))
+def _load_org(path: Path, trust: _Trust) -> tuple[Policy, bytes, _signing.Verification | None]:
+    """Read, verify and parse the org file (cached by file identity and trusted keys)."""
     cache_key = (
         str(path.resolve()) if path.exists() else str(path),
         _stat_key(path),
         _stat_key(_signing.signature_path(path)),
-        public_key_value,
-        key_stat,
+        trust.cache_key(),
     )
     if cache_key[1] is not None:
         with _cache_lock:
             cached = _cache.get(cache_key)
         if cached is not None:
             return cached
-    public_key = (
-        _signing.load_public_key(public_key_value) if public_key_value is not None else None
-    )
-    data = _signing.read_verified(path, public_key)
+    data, verification = _signing.read_verified_by(path, trust.keys(), legacy=trust.legacy)
     policy = Policy.from_bytes(data, source=str(path))
     if cache_key[1] is not None:
         with _cache_lock:
             if len(_cache) >= _CACHE_LIMIT:
                 _cache.clear()
-            _cache[cache_key] = (policy, data)
-    return policy, data
+            _cache[cache_key] = (policy, data, verification)
+    return policy, data, verification
 
 
 def _org_layer(
     env: Mapping[str, str], file_override: str | Path | None
 ) -> tuple[Layer | None, bytes | None]:
     path = Path(file_override) if file_override is not None else org_policy_path(env)
-    public_key_value = _public_key_value(env)
+    trust = _trust_config(env)
     if path is None:
-        if public_key_value is not None:
+        if trust.required:
             raise PolicyConfigError(
                 "a signed org policy is required but there is no policy file",
-                found=f"{ENV_POLICY_PUBLIC_KEY} is set; {ENV_POLICY_FILE} is not set and "
+                found=f"{trust.describe()}; {ENV_POLICY_FILE} is not set and "
                 f"{DEFAULT_POLICY_FILE} does not exist",
                 expected="a signed policy file",
                 fix=f"install the signed policy at {DEFAULT_POLICY_FILE} or set "
-                f"{ENV_POLICY_FILE}; or unset {ENV_POLICY_PUBLIC_KEY}",
+                f"{ENV_POLICY_FILE}"
+                + ("" if trust.anchor is not None else f"; or unset {ENV_POLICY_PUBLIC_KEY}"),
             )
         return None, None
-    policy, data = _load_org(path, public_key_value)
-    return Layer(source=f"org file ({path})", policy=policy), data
+    policy, data, signature = _load_org(path, trust)
+    # A file named explicitly (policy show/doctor --policy-file) is previewed: its
+    # serial is checked, never recorded, so previewing a release cannot lock the
+    # host out of the one installed.
+    verification = _accept_release(policy, signature, path, env, record=file_override is None)
+    return Layer(source=f"org file ({path})", policy=policy, verification=verification), data
 
 
 def _apply_env_mode(policy: Policy, env: Mapping[str, str]) -> Policy:
@@ -213,6 +316,7 @@ def _layers(
             expected="Policy (Policy.from_file(...), Policy.from_toml(...), Policy(...))",
             fix="build the policy with securebedrock.Policy",
         )
+    _refuse_code_release(code_policy)
     layers = [Layer(source=SOURCE_DEFAULT, policy=Policy.default())]
     org, data = _org_layer(env, file_override)
     effective = layers[0].policy

@@ -21,15 +21,15 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import boto3
 import boto3.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import _discovery, _netcheck, _rules, _transport
+from . import _discovery, _netcheck, _rules, _transport, _trust, _urls
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
     ENV_BEARER_TOKEN_BEDROCK,
@@ -97,11 +97,13 @@ class _Context:
 
     @property
     def host(self) -> str:
-        return (urlsplit(self.endpoint_url or "").hostname or "").rstrip(".")
+        parsed = _urls.read_endpoint(self.endpoint_url)
+        return parsed.host if isinstance(parsed, _urls.EndpointURL) else ""
 
     @property
     def port(self) -> int:
-        return urlsplit(self.endpoint_url or "").port or 443
+        parsed = _urls.read_endpoint(self.endpoint_url)
+        return parsed.port if isinstance(parsed, _urls.EndpointURL) else 443
 
 
 def _pass(name: str, detail: str) -> CheckResult:
@@ -138,28 +140,100 @@ def check_policy(ctx: _Context) -> Iterable[CheckResult]:
     ctx.policy, ctx.policy_ok = explanation.policy, True
     org = next((layer for layer in explanation.layers if layer.source.startswith("org")), None)
     digest = explanation.policy.digest[:12]
-    if org is None:
+    verification = org.verification if org is not None else None
+    if verification is not None and verification.signature is not None:
+        release = ctx.policy.release
+        what = release.describe() if release is not None else "no [release]"
+        yield _pass(
+            "policy",
+            f"{org.source if org else ''}: signature verified by "
+            f"{verification.signature.describe()}; {what} (digest {digest})",
+        )
+        yield from _release_state(verification)
+    elif org is None:
         yield _warn(
             "policy",
             f"no org policy file: the built-in defaults apply (digest {digest})",
             "install the org policy at /etc/securebedrock/policy.toml or set "
             "SECUREBEDROCK_POLICY_FILE",
         )
-    elif ctx.options.environ.get(ENV_POLICY_PUBLIC_KEY):
-        yield _pass("policy", f"{org.source}: signature verified (digest {digest})")
     else:
         yield _warn(
             "policy",
             f"{org.source} loaded, but no signature is required (digest {digest})",
-            f"sign it (securebedrock policy sign) and set {ENV_POLICY_PUBLIC_KEY} so that a "
-            "tampered file is refused",
+            f"sign it (securebedrock policy sign) and install the trust anchor "
+            f"{_trust.TRUSTED_KEYS_FILE} (or set {ENV_POLICY_PUBLIC_KEY}) so that a tampered "
+            "file is refused",
         )
+        if verification is not None:
+            yield from _release_state(verification)
     if ctx.policy.mode == "log_only":
         yield _warn(
             "policy.mode",
             "log_only: violations are recorded, and the calls are sent anyway",
             'read the spans/audit log, then set mode = "enforce" (or SECUREBEDROCK_MODE=enforce)',
         )
+
+
+def _release_state(verification: _discovery.OrgVerification) -> Iterable[CheckResult]:
+    serial = verification.serial
+    if serial is None:
+        return
+    if serial.recorded or serial.preview:
+        yield _pass(
+            "policy.release",
+            f"highest serial accepted on this host: {serial.highest} ({serial.state_file})"
+            + (f"; {serial.note}" if serial.preview else ""),
+        )
+    else:
+        yield _warn(
+            "policy.release",
+            f"rollback protection is not active: {serial.note}",
+            "sign the policy, and give the processes that load it a writable state directory "
+            "(SECUREBEDROCK_STATE_DIR, default /var/lib/securebedrock)",
+        )
+
+
+def check_policy_files(ctx: _Context) -> Iterable[CheckResult]:
+    """The trust anchor and the org policy file are writable by their owner only."""
+    anchor = _trust.anchor_path()
+    try:
+        policy_file = ctx.options.policy_file or _discovery.org_policy_path(ctx.options.environ)
+    except SecureBedrockError:
+        policy_file = None  # reported by the policy check
+    problems: list[str] = []
+    for path in (anchor, policy_file):
+        if path is None:
+            continue
+        problem = _trust.writable_by_others(Path(path))
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        yield _fail(
+            "policy.files",
+            "; ".join(problems),
+            "make the trust anchor and the policy file root-owned and writable by their "
+            "owner only (chmod 0644, directory 0755): whoever can write them chooses the policy",
+        )
+        return
+    if anchor is None:
+        yield _pass(
+            "policy.files",
+            f"no trust anchor ({_trust.TRUSTED_KEYS_FILE}); the policy file is not writable "
+            "by group or others"
+            if policy_file
+            else f"no trust anchor ({_trust.TRUSTED_KEYS_FILE}) and no policy file",
+        )
+        return
+    detail = f"trust anchor {anchor} and the policy file are writable by their owner only"
+    if _trust.is_root_owned(anchor) is False:
+        yield _warn(
+            "policy.files",
+            f"{detail}, but the anchor is not owned by root",
+            f"chown root:root {anchor}: its owner can choose which keys are trusted",
+        )
+        return
+    yield _pass("policy.files", detail)
 
 
 def check_region(ctx: _Context) -> Iterable[CheckResult]:
@@ -194,7 +268,7 @@ def check_endpoint(ctx: _Context) -> Iterable[CheckResult]:
     except (SecureBedrockError, BotoCoreError, ValueError) as exc:
         yield _fail(
             "endpoint",
-            f"{url or 'default'} ({source}): {_one_line(exc)}",
+            f"{_urls.mask(url) if url is not None else 'default'} ({source}): {_one_line(exc)}",
             getattr(exc, "fix", None) or "fix the endpoint configuration",
         )
         return
@@ -450,7 +524,7 @@ def check_control_plane(ctx: _Context) -> Iterable[CheckResult]:
         yield _severe(
             bool(mapped),
             "control_plane",
-            f"{url or 'default'} ({source}): {_one_line(exc)}",
+            f"{_urls.mask(url) if url is not None else 'default'} ({source}): {_one_line(exc)}",
             fix_declare + fix,
         )
         return
@@ -458,9 +532,8 @@ def check_control_plane(ctx: _Context) -> Iterable[CheckResult]:
     if prepared.get("endpoint_url") and not url:
         source = "policy network.control_plane_endpoint_url"
     yield _pass("control_plane", f"{endpoint} (from {source}); {why}")
-    parts = urlsplit(endpoint)
-    host = (parts.hostname or "").rstrip(".")
-    port = parts.port or 443
+    parsed = _urls.read_endpoint(endpoint)  # accepted above, so it parses
+    host, port = (parsed.host, parsed.port) if not isinstance(parsed, str) else ("", 443)
     for result in (
         _dns(ctx, "control_plane.dns", host, port, CONTROL_PLANE_SERVICE_NAME),
         _handshake(ctx, "control_plane.tls", host, port),
@@ -567,6 +640,7 @@ def check_client(ctx: _Context) -> Iterable[CheckResult]:
 
 CHECKS: tuple[Callable[[_Context], Iterable[CheckResult]], ...] = (
     check_policy,
+    check_policy_files,
     check_region,
     check_endpoint,
     check_dns,

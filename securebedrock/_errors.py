@@ -9,8 +9,10 @@ credential.
      ├── PolicyViolation          a call refused by policy (``.rule``, ``.operation``)
      ├── PolicyConfigError        a policy that cannot be loaded, parsed, verified or merged
      │                            (``.path`` is the key path, e.g. ``guardrail.version``)
-     └── TransportSecurityError   TLS floor, FIPS, peer address, proxy, endpoint checks
-                                  (``.rule``, ``.host``)
+     ├── TransportSecurityError   TLS floor, FIPS, peer address, proxy, endpoint checks
+     │                            (``.rule``, ``.host``)
+     └── StreamInterruptedError   a response stream that ended before its terminal event
+                                  (``.operation``, ``.events``, ``.terminal``)
 
 Every error pickles and unpickles to an equal error with the same attributes (process
 pools and task queues move exceptions between processes), and every error is
@@ -33,6 +35,7 @@ __all__ = [
     "PolicyConfigError",
     "PolicyViolation",
     "SecureBedrockError",
+    "StreamInterruptedError",
     "TransportSecurityError",
     "ViolationDetail",
 ]
@@ -199,6 +202,46 @@ class TransportSecurityError(SecureBedrockError):
             found=found,
             expected=expected,
             fix=fix,
+        )
+
+
+class StreamInterruptedError(SecureBedrockError):
+    """A response stream that ended before the event that ends every complete stream.
+
+    Raised while iterating a ConverseStream (``response["stream"]``) or an
+    InvokeModelWithResponseStream (``response["body"]``) whose HTTP response ended
+    cleanly but early (a proxy, load balancer or network cut it): botocore sees an
+    ordinary end of stream, so without this check the caller would take a partial
+    answer for a complete one. ``operation`` is the Bedrock operation, ``events``
+    how many events arrived, ``terminal`` the event that never came, ``last_event``
+    the type of the last one that did. The message names event types only, never
+    their content.
+
+    Not a refusal, but like every securebedrock error ``retryable`` is ``False``: the
+    stream was already handed to the caller, who may have used part of it, so whether
+    to run the call again is the caller's decision, never a retry layer's.
+    """
+
+    def __init__(
+        self,
+        *,
+        operation: str,
+        events: int,
+        terminal: str,
+        last_event: str | None = None,
+    ) -> None:
+        self.operation = operation
+        self.events = events
+        self.terminal = terminal
+        self.last_event = last_event
+        last = f", the last a {last_event!r} event" if last_event else ""
+        super().__init__(
+            f"the {operation} response stream ended before its terminal event",
+            found=f"{events} event(s){last}; none of them {terminal}",
+            expected=f"a complete {operation} response ends with {terminal}",
+            fix="the response is incomplete: do not use the partial output as an answer; "
+            "retry the call, and check the network path (proxies, load balancers, idle "
+            "timeouts) if it happens again",
         )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import _urls
 from ._errors import PolicyConfigError
 
 __all__ = ["ExportOptions", "vpce_id_from_url"]
@@ -89,6 +90,8 @@ def vpce_id_from_url(url: str) -> str | None:
     ``https://vpce-0a1b2c3d4e5f60718-abcdefgh.bedrock-runtime.us-east-1.vpce.amazonaws.com``
     gives ``vpce-0a1b2c3d4e5f60718``.
     """
-    host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-    match = _VPCE_HOST.match(host)
+    parsed = _urls.read_endpoint(url)
+    if isinstance(parsed, str):
+        return None
+    match = _VPCE_HOST.match(parsed.host)
     return match.group(1).lower() if match else None

@@ -14,8 +14,8 @@ import re
 import socket
 from collections.abc import Iterable
 from typing import Literal
-from urllib.parse import urlsplit
 
+from . import _urls
 from ._errors import PolicyConfigError
 
 AddressClass = Literal["loopback", "private", "public", "link_local"]
@@ -156,17 +156,9 @@ def default_port(scheme: str) -> int:
 
 
 def same_endpoint(url: str, pinned: str) -> bool:
-    """Whether two endpoint URLs name the same scheme, host and port."""
-    if not url or not pinned:
-        return False
-    a, b = urlsplit(url), urlsplit(pinned)
-    try:
-        port_a = a.port or default_port(a.scheme.lower())
-        port_b = b.port or default_port(b.scheme.lower())
-    except ValueError:
-        return False
-    return (
-        a.scheme.lower() == b.scheme.lower()
-        and (a.hostname or "").rstrip(".") == (b.hostname or "").rstrip(".")
-        and port_a == port_b
-    )
+    """Whether two endpoint URLs name the same scheme, host and port.
+
+    Both are read by urllib3, the parser that opens the socket
+    (:mod:`securebedrock._urls`); a URL it refuses matches nothing.
+    """
+    return _urls.same_endpoint(url, pinned)

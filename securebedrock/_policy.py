@@ -32,15 +32,16 @@ import re
 import reprlib
 import sys
 import types
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from . import _urls
 from ._errors import PolicyConfigError
 from ._modelid import GEOGRAPHIES
 from ._operations import OPERATION_NAMES
+from ._release import ReleasePolicy, release_from
 from ._toml import toml_key as _key
 from ._toml import toml_string as _toml_string
 from ._toml import toml_value as _toml_value
@@ -62,6 +63,7 @@ __all__ = [
     "OperationsPolicy",
     "Policy",
     "RegionsPolicy",
+    "ReleasePolicy",
     "ServiceTierPolicy",
     "TLSPolicy",
     "guardrail_id",
@@ -277,32 +279,8 @@ def _check_https_url(value: object, path: str) -> str:
         raise _err(path, "must be a string", value, 'an https URL or ""', "quote the URL")
     if value == "":
         return value
-    expected = 'an https URL with a host and no credentials, query or fragment, or "" for none'
-    try:
-        parsed = urllib.parse.urlsplit(value)
-        _ = parsed.port  # raises ValueError on a malformed port
-    except ValueError as exc:
-        raise _err(path, f"is not a valid URL ({exc})", value, expected, "fix the URL") from None
-    if parsed.scheme != "https":
-        raise _err(
-            path, "must use https", value, expected, "use https://...; plain http is never allowed"
-        )
-    if not parsed.hostname or parsed.username is not None or parsed.password is not None:
-        raise _err(
-            path,
-            "must name a host and carry no credentials",
-            value,
-            expected,
-            "write https://<host>[:port]",
-        )
-    if parsed.query or parsed.fragment or any(c.isspace() for c in value):
-        raise _err(
-            path,
-            "must not carry a query, a fragment or whitespace",
-            value,
-            expected,
-            "write https://<host>[:port]",
-        )
+    # The parser that opens the socket reads it; credentials are masked in the error.
+    _urls.check_policy_url(value, path)
     return value
 
 
@@ -828,7 +806,18 @@ _SECTIONS: dict[str, type[Any]] = {
     "operations": OperationsPolicy,
     "audit": AuditPolicy,
 }
-_TOP_LEVEL = ("version", "mode", *_SECTIONS)
+_TOP_LEVEL = ("version", "mode", "release", *_SECTIONS)
+
+
+def _check_release_type(release: object) -> None:
+    if release is not None and not isinstance(release, ReleasePolicy):
+        raise _err(
+            "release",
+            "must be a ReleasePolicy or None",
+            release,
+            "ReleasePolicy(serial=..., id=..., expires=...)",
+            "pass release=ReleasePolicy(...) or leave it out",
+        )
 
 
 def _reject_unknown(table: Mapping[str, object], known: Iterable[str], parent: str) -> None:
@@ -1003,6 +992,8 @@ class Policy:
     auth: AuthPolicy = field(default_factory=AuthPolicy)
     operations: OperationsPolicy = field(default_factory=OperationsPolicy)
     audit: AuditPolicy = field(default_factory=AuditPolicy)
+    #: ``[release]`` of the org file (id, serial, expiry); ``None`` when the file has none.
+    release: ReleasePolicy | None = None
 
     def __post_init__(self) -> None:
         version: object = self.version
@@ -1027,6 +1018,7 @@ class Policy:
                     cls.__name__,
                     f"pass {name}={cls.__name__}(...)",
                 )
+        _check_release_type(self.release)
 
     def __hash__(self) -> int:
         # Equal policies have equal canonical forms, so the digest is a sound hash.
@@ -1149,6 +1141,8 @@ class Policy:
                 f"write `version = {SCHEMA_VERSION}` (this library reads schema 1)",
             )
         _reject_unknown(document, _TOP_LEVEL, "")
+        if "release" in document:
+            kwargs["release"] = release_from(document["release"])
         if "mode" in document:
             kwargs["mode"] = _choice(document["mode"], "mode", MODES)
         for name, cls_ in _SECTIONS.items():
@@ -1175,6 +1169,8 @@ class Policy:
         for name in _SECTIONS:
             section = _section_to_dict(getattr(self, name))
             out[name] = {k: v for k, v in section.items() if v is not None}
+        if self.release is not None:
+            out["release"] = self.release.to_dict()
         return out
 
     def to_toml(self) -> str:
@@ -1184,6 +1180,9 @@ class Policy:
             if not isinstance(table, dict):
                 continue
             if not table:
+                continue
+            if name == "release" and self.release is not None:
+                lines.extend(["", "[release]", *self.release.to_toml_lines()])
                 continue
             lines.append("")
             lines.append(f"[{name}]")
@@ -1203,11 +1202,13 @@ class Policy:
     def digest(self) -> str:
         """SHA-256 (hex) of the canonical form: stable across key order, whitespace, comments.
 
+        ``[release]`` is left out: the digest names the rules enforced, so two
+        releases with the same rules share it (spans carry the release apart).
         Computed once per object (cached; the policy is immutable).
         """
-        canonical = json.dumps(
-            self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True
-        )
+        document = self.to_dict()
+        document.pop("release", None)
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
     # ----------------------------------------------------------------- merge
@@ -1317,4 +1318,6 @@ class Policy:
             audit=AuditPolicy(
                 content="digest" if "digest" in (a.audit.content, b.audit.content) else "none"
             ),
+            # The release names the org file: the left (org) layer's is reported.
+            release=a.release,
         )

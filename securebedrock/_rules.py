@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
+from . import _bounded
 from ._modelid import ModelRef, parse_model_id, region_geographies
 from ._operations import (
     GUARDRAIL_CAPABLE_OPERATIONS,
@@ -52,7 +53,7 @@ __all__ = [
 
 AuthKind = Literal["sigv4", "bearer", "none"]
 
-#: The rule ids this engine (and the adapter's ``before-send`` check) can report.
+#: The rule ids this engine (and the checks on the prepared request) can report.
 RULE_IDS: Final[tuple[str, ...]] = (
     "guardrail.missing",
     "guardrail.conflict",
@@ -63,6 +64,8 @@ RULE_IDS: Final[tuple[str, ...]] = (
     "model.not_allowed",
     "service_tier.not_allowed",
     "auth.api_key",
+    # Reported by the last check on the prepared request (securebedrock/_wire.py).
+    "wire.mismatch",
 )
 
 
@@ -466,18 +469,19 @@ class _Evaluation:
     def foreign_region(self, region: str, what: str) -> None:
         """``region`` (not the client's) is where ``what`` sends or keeps the call's data."""
         c = self.c
+        shown = _bounded.quote_region(region)  # read from a caller's ARN: may be anything
         if c.regions_allowed is not None and region not in c.regions_allowed:
             self.violate(
                 "region.not_allowed",
-                f"{what} names region {region!r}",
+                f"{what} names region {shown}",
                 f"a region in regions.allowed {sorted(c.regions_allowed)}",
-                f"use a resource in an allowed region, or add {region!r} to regions.allowed",
+                f"use a resource in an allowed region, or add {shown} to regions.allowed",
             )
             return
         if not c.cross_region:
             self.violate(
                 "region.cross_region",
-                f"{what} is in region {region!r}, the client is in {self.call.region!r}",
+                f"{what} is in region {shown}, the client is in {self.call.region!r}",
                 "a model in the client's own region (regions.cross_region = false)",
                 f"use a model or profile in {self.call.region!r}, or set "
                 "regions.cross_region = true with the geographies you accept in "
@@ -488,7 +492,7 @@ class _Evaluation:
             return
         self.violate(
             "region.cross_region",
-            f"{what} is in region {region!r}, outside regions.allowed_geographies",
+            f"{what} is in region {shown}, outside regions.allowed_geographies",
             f"a region in the geographies {sorted(c.geographies)}",
             "add that region's geography (us, eu, apac, jp, au, ca, us-gov, or global) "
             "to regions.allowed_geographies, or use a model in an allowed region",
@@ -500,7 +504,8 @@ class _Evaluation:
         if partition is not None and partition != call.partition:
             self.violate(
                 "region.cross_region",
-                f"{what} is in partition {partition!r}, the client is in {call.partition!r}",
+                f"{what} is in partition {_bounded.quote_partition(partition)}, the client is "
+                f"in {call.partition!r}",
                 f"an ARN in the {call.partition!r} partition",
                 f"use a resource in the {call.partition!r} partition",
             )
@@ -518,8 +523,8 @@ class _Evaluation:
         if ref.kind == "unknown":
             self.violate(
                 "region.cross_region",
-                f"model identifier {ref.raw!r} is not a form securebedrock recognises, so "
-                "where it routes cannot be established",
+                f"model identifier {_bounded.describe(ref.raw)} is not a form securebedrock "
+                "recognises, so where it routes cannot be established",
                 "a foundation model id or ARN, an inference profile id or ARN, or a "
                 "provisioned/custom/imported model, prompt, router or SageMaker endpoint ARN",
                 "use a documented Bedrock model identifier",
@@ -582,7 +587,8 @@ class _Evaluation:
                 return
             self.violate(
                 "model.not_allowed",
-                f"the base model of {ref.kind} {ref.raw!r} cannot be determined",
+                f"the base model of {ref.kind} {_bounded.quote_model(ref.raw)} cannot be "
+                "determined",
                 "a model whose base model id matches models.allow",
                 "call a foundation model or inference profile whose model is allowed"
                 + (f", or {_known_fix(ref.raw)}" if _needs_resolution(ref) else ""),
@@ -640,7 +646,8 @@ class _Evaluation:
         c = self.c
         self.violate(
             "guardrail.conflict",
-            f"guardrail {found_id!r} version {found_version!r}",
+            f"guardrail {_bounded.quote_guardrail_id(found_id)} version "
+            f"{_bounded.quote_guardrail_version(found_version)}",
             f"the mandated guardrail {c.guardrail_id!r} version {c.guardrail_version!r}",
             "remove the call's own guardrail (securebedrock attaches the mandated one), "
             "or use the mandated guardrail and version",
@@ -748,7 +755,8 @@ class _Evaluation:
             return
         self.violate(
             "service_tier.not_allowed",
-            f"service tier {tier!r}" + (" (no serviceTier: default)" if value is None else ""),
+            f"service tier {_bounded.quote_tier(tier)}"
+            + (" (no serviceTier: default)" if value is None else ""),
             f"one of service_tier.allowed {sorted(c.tiers)}",
             "pass serviceTier with an allowed tier, or add the tier to service_tier.allowed",
         )
@@ -836,9 +844,10 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
         elif op.inference and c.profile_required:
             ev.violate(
                 "inference_profile.required",
-                f"model {ref.raw!r} ({ref.kind})",
+                f"model {_bounded.quote_model(ref.raw)} ({ref.kind})",
                 "an inference profile id or ARN (inference_profile.required = true)",
-                f"call an inference profile, or map {ref.raw!r} to one in inference_profile.map",
+                "call an inference profile, or map "
+                f"{_bounded.quote_model(ref.raw)} to one in inference_profile.map",
             )
         routes = ev.model_location(ref)
         ev.model_ids(ref, routes)
@@ -848,14 +857,20 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
         if isinstance(value, str):
             match = _ARN_REGION.match(value)
             if match is not None:
-                ev.arn_location(match[2] or None, match[1], f"{name} {value!r}")
+                shown = (
+                    _bounded.quote_guardrail_id(value)
+                    if name == "guardrailIdentifier"
+                    else _bounded.quote_arn(value)
+                )
+                ev.arn_location(match[2] or None, match[1], f"{name} {shown}")
     if op.guardrail in ("converse", "invoke"):
         sent_id = _sent_guardrail(op, ev.params)[0]
         conflicted = any(v.rule == "guardrail.conflict" for v in ev.violations)
         if sent_id and sent_id != c.guardrail_id and not conflicted:
             match = _ARN_REGION.match(sent_id)
             if match is not None:
-                ev.arn_location(match[2] or None, match[1], f"guardrail {sent_id!r}")
+                shown = _bounded.quote_guardrail_id(sent_id)
+                ev.arn_location(match[2] or None, match[1], f"guardrail {shown}")
 
     ev.service_tier(op)
 

@@ -1,10 +1,19 @@
 """Ed25519 signatures over policy files.
 
 Format: the signature of ``policy.toml`` lives next to it in ``policy.toml.sig``.
-That file holds the raw 64-byte Ed25519 signature over the *exact bytes* of the
-policy file, base64-encoded (standard alphabet, with padding) on one line; a
-trailing newline and surrounding whitespace are ignored, anything else is an
-error. Keys are PEM: the private key PKCS#8 (unencrypted, written 0600 by
+That file holds the raw 64-byte Ed25519 signature over the message
+``CONTEXT + <exact bytes of the policy file>`` (:data:`CONTEXT` is
+``b"securebedrock-policy-v1\\n"``, so a policy signature can never be replayed
+as a signature over anything else, nor another signature as a policy's),
+base64-encoded (standard alphabet, with padding) on one line; a trailing
+newline and surrounding whitespace are ignored, anything else is an error.
+
+Signatures made before the context string (over the bare file bytes, the
+*legacy* form) are recognised and refused with a "re-sign" fix, unless
+``SECUREBEDROCK_ALLOW_LEGACY_SIGNATURES=1`` admits them during a migration
+(with a warning each time a file is loaded).
+
+Keys are PEM: the private key PKCS#8 (unencrypted, written 0600 by
 ``securebedrock policy keygen``), the public key SubjectPublicKeyInfo.
 
 Verification reads each file once and parses the very bytes it verified, so a
@@ -15,8 +24,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Final, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -25,14 +38,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from ._constants import ENV_POLICY_PUBLIC_KEY, SIGNATURE_SUFFIX
+from ._constants import ENV_ALLOW_LEGACY_SIGNATURES, ENV_POLICY_PUBLIC_KEY, SIGNATURE_SUFFIX
 from ._errors import PolicyConfigError
+from ._trust import TrustedKey, trusted
 
 __all__ = [
+    "CONTEXT",
+    "FORM_CONTEXT",
+    "FORM_LEGACY",
+    "Verification",
+    "allow_legacy",
     "generate_keypair",
     "load_private_key",
     "load_public_key",
     "read_verified",
+    "read_verified_by",
     "sign",
     "signature_path",
     "verify",
@@ -41,6 +61,44 @@ __all__ = [
 
 _SIGNATURE_LENGTH = 64
 _PEM_MARKER = "-----BEGIN"
+
+#: Prefixed to the file bytes before signing: what a policy signature is a signature of.
+CONTEXT = b"securebedrock-policy-v1\n"
+SignatureForm = Literal["securebedrock-policy-v1", "legacy (bare file bytes, no context string)"]
+FORM_CONTEXT: Final[SignatureForm] = "securebedrock-policy-v1"
+FORM_LEGACY: Final[SignatureForm] = "legacy (bare file bytes, no context string)"
+
+_log = logging.getLogger("securebedrock.policy")
+_TRUE = ("1", "true", "yes")
+_FALSE = ("", "0", "false", "no")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verification:
+    """Who vouched for a policy file: the key that verified it, and the signature's form."""
+
+    key_id: str
+    key_source: str
+    form: SignatureForm
+
+    def describe(self) -> str:
+        """One line: ``key ed25519:... (trust anchor ...), securebedrock-policy-v1 signature``."""
+        return f"key {self.key_id} ({self.key_source}), {self.form} signature"
+
+
+def allow_legacy(environ: Mapping[str, str]) -> bool:
+    """Whether ``SECUREBEDROCK_ALLOW_LEGACY_SIGNATURES`` admits legacy signatures."""
+    value = environ.get(ENV_ALLOW_LEGACY_SIGNATURES, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise PolicyConfigError(
+        "unsupported value for the legacy signature switch",
+        found=f"{ENV_ALLOW_LEGACY_SIGNATURES}={value!r}",
+        expected='"1" (admit legacy signatures while re-signing) or unset',
+        fix=f"unset {ENV_ALLOW_LEGACY_SIGNATURES} once every policy is re-signed",
+    )
 
 
 def signature_path(path: str | Path) -> Path:
@@ -131,8 +189,9 @@ def load_public_key(value: str | bytes, *, source: str = ENV_POLICY_PUBLIC_KEY) 
 
 
 def sign(data: bytes, private_key: Ed25519PrivateKey) -> bytes:
-    """The contents of a ``.sig`` file for ``data``: base64 of the raw signature, newline."""
-    return base64.b64encode(private_key.sign(data)) + b"\n"
+    """The contents of a ``.sig`` file for ``data``: base64 of the raw signature over
+    ``CONTEXT + data``, newline."""
+    return base64.b64encode(private_key.sign(CONTEXT + data)) + b"\n"
 
 
 def _decode_signature(sig_file: bytes, source: str) -> bytes:
@@ -150,21 +209,69 @@ def _decode_signature(sig_file: bytes, source: str) -> bytes:
     return raw
 
 
+def _first_verifying(keys: Sequence[TrustedKey], raw: bytes, message: bytes) -> TrustedKey | None:
+    for item in keys:
+        try:
+            item.key.verify(raw, message)
+        except InvalidSignature:
+            continue
+        return item
+    return None
+
+
 def verify(
-    data: bytes, sig_file: bytes, public_key: Ed25519PublicKey, *, source: str = "policy"
-) -> None:
-    """Raise :class:`PolicyConfigError` unless ``sig_file`` is a valid signature of ``data``."""
+    data: bytes,
+    sig_file: bytes,
+    public_key: Ed25519PublicKey | Sequence[TrustedKey],
+    *,
+    source: str = "policy",
+    legacy: bool = False,
+) -> Verification:
+    """Check that ``sig_file`` is a signature of ``CONTEXT + data`` by one of the keys.
+
+    ``public_key`` is one key or the trusted keys (any one may have signed).
+    A signature over the bare bytes (the legacy form) is accepted only with
+    ``legacy=True``, with a warning. Raises :class:`PolicyConfigError` otherwise.
+    """
+    keys = (
+        [trusted(public_key, ENV_POLICY_PUBLIC_KEY)]
+        if isinstance(public_key, Ed25519PublicKey)
+        else list(public_key)
+    )
     raw = _decode_signature(sig_file, source)
-    try:
-        public_key.verify(raw, data)
-    except InvalidSignature:
-        raise PolicyConfigError(
-            "the policy signature does not verify",
-            found=f"{source}: the file was changed after signing, or signed by another key",
-            expected=f"a signature by the key in {ENV_POLICY_PUBLIC_KEY}",
-            fix="restore the signed file, or re-sign it with the organisation's key "
-            "(`securebedrock policy sign FILE --key KEY`)",
-        ) from None
+    signer = _first_verifying(keys, raw, CONTEXT + data)
+    if signer is not None:
+        return Verification(key_id=signer.key_id, key_source=signer.source, form=FORM_CONTEXT)
+    signer = _first_verifying(keys, raw, data)
+    if signer is not None:
+        if not legacy:
+            raise PolicyConfigError(
+                "the policy signature is in the legacy form",
+                found=f"{source}: signed by {signer.key_id} over the bare file bytes, "
+                "without the securebedrock-policy-v1 context string",
+                expected="a signature over the context string and the file "
+                "(what `securebedrock policy sign` writes)",
+                fix="re-sign the file with "
+                "`securebedrock policy sign --policy-file FILE --private-key KEY`; "
+                f"while migrating a fleet, {ENV_ALLOW_LEGACY_SIGNATURES}=1 admits the old form",
+            )
+        _log.warning(
+            "securebedrock: %s carries a legacy policy signature (no context string); "
+            "re-sign it with `securebedrock policy sign` and unset %s",
+            source,
+            ENV_ALLOW_LEGACY_SIGNATURES,
+        )
+        return Verification(key_id=signer.key_id, key_source=signer.source, form=FORM_LEGACY)
+    sources = sorted({item.source for item in keys})
+    raise PolicyConfigError(
+        "the policy signature does not verify",
+        found=f"{source}: the file was changed after signing, or signed by another key",
+        expected="a signature by "
+        + ("the key" if len(keys) == 1 else f"one of the {len(keys)} keys")
+        + f" in {', '.join(sources)}",
+        fix="restore the signed file, or re-sign it with the organisation's key "
+        "(`securebedrock policy sign --policy-file FILE --private-key KEY`)",
+    ) from None
 
 
 def read_bytes(path: Path, what: str, fix: str = "check the path and its permissions") -> bytes:
@@ -185,10 +292,23 @@ def read_verified(path: str | Path, public_key: Ed25519PublicKey | None) -> byte
 
     Returns the bytes to parse: exactly the bytes that were verified.
     """
+    return read_verified_by(
+        path, None if public_key is None else [trusted(public_key, ENV_POLICY_PUBLIC_KEY)]
+    )[0]
+
+
+def read_verified_by(
+    path: str | Path, keys: Sequence[TrustedKey] | None, *, legacy: bool = False
+) -> tuple[bytes, Verification | None]:
+    """Read a policy file once and, when ``keys`` is given, verify those bytes.
+
+    Returns the bytes to parse (exactly the bytes that were verified) and who
+    vouched for them (``None`` when no key was asked for).
+    """
     file_path = Path(path)
     data = read_bytes(file_path, "policy file")
-    if public_key is None:
-        return data
+    if keys is None:
+        return data, None
     sig_path = signature_path(file_path)
     try:
         sig = sig_path.read_bytes()
@@ -197,8 +317,8 @@ def read_verified(path: str | Path, public_key: Ed25519PublicKey | None) -> byte
             "the policy file is not signed",
             found=f"no signature file {sig_path}",
             expected=f"a detached signature {sig_path.name} next to the policy "
-            f"({ENV_POLICY_PUBLIC_KEY} is set)",
-            fix=f"sign it: `securebedrock policy sign {file_path} --key KEY`",
+            f"(a signature is required: {', '.join(sorted({k.source for k in keys}))})",
+            fix=f"sign it: `securebedrock policy sign --policy-file {file_path} --private-key KEY`",
         ) from None
     except OSError as exc:
         raise PolicyConfigError(
@@ -207,8 +327,7 @@ def read_verified(path: str | Path, public_key: Ed25519PublicKey | None) -> byte
             expected="a readable signature file",
             fix="check the signature file's permissions",
         ) from None
-    verify(data, sig, public_key, source=str(file_path))
-    return data
+    return data, verify(data, sig, keys, source=str(file_path), legacy=legacy)
 
 
 def write_private(path: str | Path, data: bytes) -> None:

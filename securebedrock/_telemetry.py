@@ -36,9 +36,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from . import _digest
+from . import _bounded, _digest
 from . import _telemetry_semconv as sc
 from ._constants import AUDIT_LOGGER_NAME, INSTRUMENTATION_NAME
+from ._errors import StreamInterruptedError
 from ._operations import operation as operation_row
 
 __all__ = [
@@ -56,6 +57,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 ATTR_DECISION: Final = "securebedrock.decision"
 ATTR_RULES: Final = "securebedrock.rules"
 ATTR_POLICY_DIGEST: Final = "securebedrock.policy.digest"
+ATTR_POLICY_RELEASE: Final = "securebedrock.policy.release"
+ATTR_POLICY_SERIAL: Final = "securebedrock.policy.serial"
 ATTR_MODE: Final = "securebedrock.mode"
 ATTR_OPERATION: Final = "securebedrock.operation"
 ATTR_CHANGES: Final = "securebedrock.changes"
@@ -74,6 +77,8 @@ ATTR_STREAM_END: Final = "securebedrock.stream.end"
 ATTR_RULE: Final = "securebedrock.rule"
 ATTR_FOUND: Final = "securebedrock.found"
 ATTR_EXPECTED: Final = "securebedrock.expected"
+#: Where a violation was found: engine, wire, before-send, transport or control-plane.
+ATTR_STAGE: Final = "securebedrock.stage"
 ATTR_PROMPT_DIGEST: Final = "securebedrock.prompt.digest"
 ATTR_COMPLETION_DIGEST: Final = "securebedrock.completion.digest"
 ATTR_EXCEPTION_TYPE: Final = "exception.type"
@@ -330,11 +335,24 @@ class Telemetry:
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
         hmac_key: bytes | None = None,
+        policy_release: str | None = None,
+        policy_serial: int | None = None,
     ) -> None:
         from ._version import __version__
 
         self.mode = mode
         self.policy_digest = policy_digest
+        self.policy_release = policy_release
+        self.policy_serial = policy_serial
+        # The org release beside the digest, computed once here: a fleet dashboard
+        # sees which release each host runs.
+        self.policy_attributes: dict[str, Any] = {}
+        if policy_digest:
+            self.policy_attributes[ATTR_POLICY_DIGEST] = policy_digest
+        if policy_release:
+            self.policy_attributes[ATTR_POLICY_RELEASE] = policy_release
+        if policy_serial is not None:
+            self.policy_attributes[ATTR_POLICY_SERIAL] = policy_serial
         self.region = region
         self.hmac_key = hmac_key
         # ``None`` means the global providers; the API's proxies follow a global
@@ -359,6 +377,17 @@ class Telemetry:
         except Exception as exc:
             _log.debug("securebedrock telemetry error in start: %s", type(exc).__name__)
             return CallRecord(self, operation, {}, span=trace.INVALID_SPAN)
+
+
+class _Finding:
+    """A rule found broken outside the engine (same fields as an engine violation)."""
+
+    __slots__ = ("expected", "found", "rule")
+
+    def __init__(self, rule: str, found: str, expected: str) -> None:
+        self.rule = rule
+        self.found = found
+        self.expected = expected
 
 
 class CallRecord:
@@ -387,12 +416,13 @@ class CallRecord:
         self.first_chunk_seen = False
         self.guardrail_intervened = False
         self._completion: _digest.Digester | None = None
+        self._audit_fields: dict[str, Any] = {}
         if span is None:
             attributes = dict(telemetry.base_attributes)
             attributes[sc.GEN_AI_OPERATION_NAME] = self.gen_ai_operation
             attributes[ATTR_OPERATION] = operation
             if model is not None:
-                attributes[sc.GEN_AI_REQUEST_MODEL] = model
+                attributes[sc.GEN_AI_REQUEST_MODEL] = _bounded.model(model)
             span = telemetry.tracer.start_span(
                 self._span_name(model), kind=SpanKind.CLIENT, attributes=attributes
             )
@@ -401,7 +431,7 @@ class CallRecord:
 
     def _span_name(self, model: str | None) -> str:
         if operation_row(self.operation).gen_ai_operation is not None and model:
-            return f"{self.gen_ai_operation} {model}"
+            return f"{self.gen_ai_operation} {_bounded.model(model)}"
         return f"bedrock-runtime.{self.operation}"
 
     # -- the decision -------------------------------------------------------------------
@@ -412,9 +442,11 @@ class CallRecord:
         self.outcome = outcome
         violations = tuple(getattr(decision, "violations", ()) or ())
         rules = tuple(v.rule for v in violations)
-        self.rules = rules
         for rule in rules:
             self._count_violation(rule)
+        # Rules recorded earlier in the call (a refused control-plane request) stay.
+        rules = tuple(dict.fromkeys(self.rules + rules))
+        self.rules = rules
         sent = _str(params_sent.get("modelId"))
         requested = _str(getattr(decision, "model_requested", None)) or self.model
         # What really goes out: in log_only the caller's own params (no profile mapping).
@@ -425,9 +457,18 @@ class CallRecord:
                 self.span.update_name(self._span_name(model_sent))
         guardrail_id, guardrail_version = _guardrail_of(self.operation, params_sent)
         profile = _str(getattr(decision, "inference_profile", None))
-        _log_decision_record(
-            self, decision, rules, requested, model_sent, guardrail_id, guardrail_version, profile
+        # From here on, only what may be recorded: unrecognised values become placeholders.
+        requested, model_sent, profile = (
+            _bounded.model(requested),
+            _bounded.model(model_sent),
+            _bounded.model(profile),
         )
+        guardrail_id = _bounded.guardrail_id(guardrail_id)
+        guardrail_version = _bounded.guardrail_version(guardrail_version)
+        self._audit_fields = _audit_fields(
+            self, decision, requested, model_sent, guardrail_id, guardrail_version, profile
+        )
+        _log_decision_record(self, rules, "engine")
         if not self.recording:
             return
         span = self.span
@@ -435,8 +476,7 @@ class CallRecord:
             ATTR_DECISION: outcome,
             ATTR_RULES: rules,
         }
-        if self._t.policy_digest:
-            attributes[ATTR_POLICY_DIGEST] = self._t.policy_digest
+        attributes.update(self._t.policy_attributes)
         if model_sent is not None:
             attributes[sc.GEN_AI_REQUEST_MODEL] = model_sent
             attributes[ATTR_MODEL_SENT] = model_sent
@@ -468,6 +508,41 @@ class CallRecord:
                     ATTR_DECISION: outcome,
                     ATTR_FOUND: str(violation.found),
                     ATTR_EXPECTED: str(violation.expected),
+                },
+            )
+
+    @_safe
+    def late(self, violations: Sequence[Any], outcome: str, stage: str) -> None:
+        """Violations found after the decision (wire check, transport, before-send check).
+
+        ``outcome`` is ``deny`` (the call is refused) or ``log_only`` (recorded, sent).
+        Like :meth:`decided`: the span's decision and rule ids, one violation event per
+        new rule, the violation counter, and one audit-log record (with ``stage``).
+        """
+        new = [v for v in violations if getattr(v, "rule", None) not in self.rules]
+        new = list({v.rule: v for v in new}.values())
+        if outcome == "deny":
+            self.outcome = "deny"
+        elif self.outcome == "allow":
+            self.outcome = "log_only"
+        elif not new:
+            return
+        self.rules = self.rules + tuple(v.rule for v in new)
+        for violation in new:
+            self._count_violation(violation.rule)
+        _log_decision_record(self, self.rules, stage)
+        if not self.recording:
+            return
+        self.span.set_attributes({ATTR_DECISION: self.outcome, ATTR_RULES: self.rules})
+        for violation in new:
+            self.span.add_event(
+                EVENT_VIOLATION,
+                {
+                    ATTR_RULE: violation.rule,
+                    ATTR_DECISION: self.outcome,
+                    ATTR_FOUND: str(violation.found),
+                    ATTR_EXPECTED: str(violation.expected),
+                    ATTR_STAGE: stage,
                 },
             )
 
@@ -535,26 +610,14 @@ class CallRecord:
         new = tuple(rule for rule in found if isinstance(rule, str) and rule not in self.rules)
         if not new:
             return
-        self.rules = self.rules + new
-        if self.outcome == "allow":
-            self.outcome = "log_only"
-        for rule in new:
-            self._count_violation(rule)
-        if not self.recording:
-            return
-        self.span.set_attributes({ATTR_RULES: self.rules, ATTR_DECISION: self.outcome})
         address_class = getattr(info, "address_class", "")
         tls_version = getattr(info, "tls_version", "")
-        for rule in new:
-            self.span.add_event(
-                EVENT_VIOLATION,
-                {
-                    ATTR_RULE: rule,
-                    ATTR_DECISION: self.outcome,
-                    ATTR_FOUND: f"connection to a {address_class} address over {tls_version}",
-                    ATTR_EXPECTED: "see the policy's transport rules",
-                },
-            )
+        what = f"connection to a {address_class} address over {tls_version}"
+        self.late(
+            [_Finding(rule, what, "see the policy's transport rules") for rule in new],
+            "log_only",
+            "transport",
+        )
 
     # -- outcome ------------------------------------------------------------------------
 
@@ -774,7 +837,8 @@ class CallRecord:
 
     @_safe
     def stream_ended(self, how: str, error: BaseException | None = None) -> None:
-        """A wrapped stream ended: ``exhausted``, ``closed``, ``error`` or ``abandoned``."""
+        """A wrapped stream ended: ``exhausted``, ``closed``, ``error``, ``interrupted``
+        (ended before its terminal event) or ``abandoned``."""
         if self.ended:  # only the first ending counts (close() after exhaustion, ...)
             return
         if self.recording:
@@ -820,7 +884,7 @@ class CallRecord:
             sc.SERVER_PORT: t.base_attributes[sc.SERVER_PORT],
         }
         if self.model is not None:
-            attributes[sc.GEN_AI_REQUEST_MODEL] = self.model
+            attributes[sc.GEN_AI_REQUEST_MODEL] = _bounded.metric_model(self.model)
         tokens = dict(attributes)
         attributes[ATTR_DECISION] = self.outcome
         if self.error_type is not None:
@@ -865,6 +929,50 @@ else:
     _EventStreamBase = EventStream
 
 
+#: What ends every complete stream, per streaming operation (docs/telemetry.md#streams).
+#: ConverseStream: the ``metadata`` event (usage and metrics), sent after ``messageStop``.
+#: InvokeModelWithResponseStream: the chunk whose JSON carries Bedrock's own
+#: ``amazon-bedrock-invocationMetrics``, which Bedrock adds to the last chunk of a stream.
+_TERMINAL_EVENTS: Final = {
+    "ConverseStream": "a 'metadata' event",
+    "InvokeModelWithResponseStream": "a chunk carrying 'amazon-bedrock-invocationMetrics'",
+}
+_INVOCATION_METRICS: Final = "amazon-bedrock-invocationMetrics"
+_INVOCATION_METRICS_BYTES: Final = _INVOCATION_METRICS.encode("ascii")
+
+
+def _is_terminal(operation: str, event: Any) -> bool:
+    """Whether ``event`` is the one that ends every complete stream of ``operation``."""
+    if type(event) is not dict and not isinstance(event, Mapping):
+        return False
+    if operation == "ConverseStream":
+        return "metadata" in event
+    chunk = event.get("chunk")
+    if not isinstance(chunk, Mapping):
+        return False
+    data = chunk.get("bytes")
+    if not isinstance(data, bytes | bytearray) or _INVOCATION_METRICS_BYTES not in data:
+        return False
+    # The name can occur in generated text too: it counts only as a top-level key. A
+    # chunk too large, not JSON or not parsable at all is given the benefit of the doubt
+    # (never a false alarm on a complete stream).
+    try:
+        parsed = _json_object(bytes(data))
+    except Exception as exc:  # RecursionError on absurd nesting, ...
+        _log.debug("securebedrock: unparsable stream chunk: %s", type(exc).__name__)
+        return True
+    return parsed is None or _INVOCATION_METRICS in parsed
+
+
+def _event_type(event: Any) -> str | None:
+    """The type of a stream event (its one key, e.g. ``contentBlockDelta``), never content."""
+    if isinstance(event, Mapping) and len(event) == 1:
+        key = next(iter(event))
+        if isinstance(key, str) and len(key) <= 64:
+            return key
+    return None
+
+
 def _stream_abandoned(record: CallRecord, inner: Any) -> None:
     """``weakref.finalize`` callback: the caller dropped the stream without ending it.
 
@@ -888,12 +996,20 @@ class SecuredEventStream(_EventStreamBase):
     connection errors, anything), and when the caller drops the stream
     unfinished (``weakref.finalize``: no ``__del__``, so no resurrection and no
     cycle keeps it alive).
+
+    A stream whose HTTP response ends without error but before its terminal event
+    (:data:`_TERMINAL_EVENTS`) was cut short: iteration raises
+    :class:`~securebedrock.StreamInterruptedError` and the span ends with an error,
+    instead of handing the caller a partial answer that looks complete.
     """
 
     # Deliberately not calling EventStream.__init__: all state lives in the wrapped stream.
     def __init__(self, inner: Any, record: CallRecord) -> None:
         self._sb_inner = inner
         self._sb_record = record
+        self._sb_events = 0
+        self._sb_last_event: Any = None
+        self._sb_complete = record.operation not in _TERMINAL_EVENTS
         # The callback holds the record and the inner stream, never ``self``.
         finalizer = weakref.finalize(self, _stream_abandoned, record, inner)
         finalizer.atexit = False
@@ -907,15 +1023,37 @@ class SecuredEventStream(_EventStreamBase):
         # digest is being computed: skipping the call saves ~1 us per event
         # (docs/performance.md). Every other event goes through stream_event().
         skip_deltas = record.operation == "ConverseStream" and record._completion is None
+        operation = record.operation
+        converse = operation == "ConverseStream"
         while True:
             try:
                 event = next(iterator)
             except StopIteration:
-                self._sb_done("exhausted")
-                return
+                if self._sb_complete:
+                    self._sb_done("exhausted")
+                    return
+                error = StreamInterruptedError(
+                    operation=operation,
+                    events=self._sb_events,
+                    terminal=_TERMINAL_EVENTS[operation],
+                    last_event=_event_type(self._sb_last_event),
+                )
+                self._sb_done("interrupted", error)
+                raise error from None
             except BaseException as exc:
                 self._sb_done("error", exc)
                 raise
+            self._sb_events += 1
+            if not self._sb_complete:
+                # Kept (not inspected) until the stream ends: only its type is reported.
+                self._sb_last_event = event
+                # A ConverseStream event is a one-key dict: test it inline (hot path).
+                if converse and type(event) is dict:
+                    self._sb_complete = "metadata" in event
+                else:
+                    self._sb_complete = _is_terminal(operation, event)
+                if self._sb_complete:
+                    self._sb_last_event = None
             if not (
                 skip_deltas
                 and record.first_chunk_seen
@@ -952,35 +1090,55 @@ class SecuredEventStream(_EventStreamBase):
 # -- the audit log --------------------------------------------------------------------------
 
 
-def _log_decision_record(
+def _audit_fields(
     record: CallRecord,
     decision: Any,
-    rules: Sequence[str],
     requested: str | None,
     model_sent: str | None,
     guardrail_id: str | None,
     guardrail_version: str | None,
     profile: str | None,
-) -> None:
-    """One structured, JSON-serializable, content-free record per decision."""
-    # A violation is worth a WARNING (enforced or only logged); an allowed call is INFO.
-    level = logging.WARNING if rules else logging.INFO
-    if not _audit_log.isEnabledFor(level):
-        return
-    span_context = record.span.get_span_context()
-    fields: dict[str, Any] = {
-        "operation": record.operation,
-        "decision": record.outcome,
-        "mode": record._t.mode,
-        "rules": list(rules),
+) -> dict[str, Any]:
+    """The parts of a call's audit-log record fixed by its decision."""
+    return {
         "changes": [str(c.path) for c in getattr(decision, "changes", ()) or ()],
         "model_requested": requested,
         "model_sent": model_sent,
         "inference_profile": profile,
         "guardrail_id": guardrail_id,
         "guardrail_version": guardrail_version,
+    }
+
+
+def _log_decision_record(record: CallRecord, rules: Sequence[str], stage: str) -> None:
+    """One structured, JSON-serializable, content-free record per decision.
+
+    The same fields for every stage that decides (``engine``, ``wire``,
+    ``before-send``, ``transport``, ``control-plane``); a refusal after the
+    engine's decision gets a record of its own, with the call's model and guardrail.
+    """
+    # A violation is worth a WARNING (enforced or only logged); an allowed call is INFO.
+    level = logging.WARNING if rules else logging.INFO
+    if not _audit_log.isEnabledFor(level):
+        return
+    span_context = record.span.get_span_context()
+    decided = record._audit_fields
+    fields: dict[str, Any] = {
+        "operation": record.operation,
+        "decision": record.outcome,
+        "mode": record._t.mode,
+        "stage": stage,
+        "rules": list(rules),
+        "changes": decided.get("changes", []),
+        "model_requested": decided.get("model_requested", _bounded.model(record.model)),
+        "model_sent": decided.get("model_sent"),
+        "inference_profile": decided.get("inference_profile"),
+        "guardrail_id": decided.get("guardrail_id"),
+        "guardrail_version": decided.get("guardrail_version"),
         "region": record._t.region,
         "policy_digest": record._t.policy_digest,
+        "policy_release": record._t.policy_release,
+        "policy_serial": record._t.policy_serial,
     }
     if span_context.is_valid:
         fields["trace_id"] = format(span_context.trace_id, "032x")

@@ -26,15 +26,14 @@ import os
 import ssl
 import urllib.request
 from collections.abc import Mapping
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.httpsession import ProxyConfiguration
 from botocore.utils import get_environ_proxies, should_bypass_proxies
 
-from . import _netcheck
+from . import _netcheck, _urls
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
     ENV_ENDPOINT_URL,
@@ -48,11 +47,14 @@ from ._transport_session import (
     ConnectionInfo,
     Guard,
     HardenedSession,
+    forwarding_refused,
+    forwards_https,
     last_connection,
     refuse,
     reset_last_connection,
     tls_context,
 )
+from ._wire import WireCheck
 
 __all__ = [
     "ConnectionInfo",
@@ -153,7 +155,8 @@ def endpoint_source(
     boto3 or botocore session (its profile and config file are read; without
     one, only the environment is).
     """
-    if endpoint_url:
+    if endpoint_url is not None:
+        # Any value but None is an override ("" and non-strings are refused by the checks).
         return endpoint_url, "endpoint_url argument"
     configured = _configured_endpoints(service_name, boto_session)
     if configured:
@@ -161,9 +164,9 @@ def endpoint_source(
     return None, "botocore default"
 
 
-def _final_source(url: str, service_name: str) -> str:
+def _final_source(url: object, service_name: str) -> str:
     for value, source in _configured_endpoints(service_name, None):
-        if _netcheck.same_endpoint(url, value):
+        if _urls.same_endpoint(url, value):
             return source
     return "client endpoint (endpoint_url argument, AWS config or botocore default)"
 
@@ -191,30 +194,31 @@ def pinned_endpoint(policy: Policy, service_name: str = SERVICE_NAME) -> str:
     return ""
 
 
-def _host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").rstrip(".")
-
-
 def _check_endpoint(
-    url: str, source: str, policy: Policy, service_name: str, region: str | None
-) -> None:
-    """The endpoint URL must be https and a Bedrock host of an allowed region, or the pin."""
+    url: object, source: str, policy: Policy, service_name: str, region: str | None
+) -> _urls.EndpointURL:
+    """The endpoint URL must be https and a Bedrock host of an allowed region, or the pin.
+
+    Read by urllib3's parser (the one that opens the socket); a URL it reads
+    differently from ``urllib.parse``, or that is not plain, is refused in
+    every mode (:func:`securebedrock._urls.parse_endpoint`). Returns the parsed URL.
+    """
     enforce = policy.mode == "enforce"
-    parts = urlsplit(url)
-    host = _host_of(url)
-    if parts.scheme.lower() != "https":
+    endpoint = _urls.parse_endpoint(url, source=source)
+    url, host = endpoint.url, endpoint.host
+    if endpoint.scheme != "https":
         # Never log_only: without TLS there is no floor, no certificate, nothing to observe.
         raise TransportSecurityError(
             rule="tls.version",
-            host=host or None,
-            found=f"{parts.scheme or 'no'}:// endpoint {url!r} (from {source})",
+            host=host,
+            found=f"{endpoint.scheme}:// endpoint {url!r} (from {source})",
             expected="an https:// endpoint",
             fix="use https://; securebedrock never sends Bedrock calls in plain text",
         )
     pinned = pinned_endpoint(policy, service_name)
     pin_key = _PIN_KEYS.get(service_name, "network.endpoint_url")
-    if _netcheck.same_endpoint(url, pinned):
-        return
+    if _urls.same_endpoint(url, pinned):
+        return endpoint
     classified = _netcheck.classify_service_host(host, service_name)
     allowed_regions = policy.regions.allowed
     problem: str | None = None
@@ -239,9 +243,9 @@ def _check_endpoint(
                 ),
                 enforce=enforce,
             )
-            return
+            return endpoint
     if problem is None:
-        return
+        return endpoint
     refuse(
         TransportSecurityError(
             rule="network.endpoint_override",
@@ -256,6 +260,7 @@ def _check_endpoint(
         ),
         enforce=enforce,
     )
+    return endpoint
 
 
 def _check_fips_region(policy: Policy, service_name: str, region: str | None) -> bool:
@@ -336,7 +341,10 @@ def prepare_client_kwargs(
         prepared["endpoint_url"] = url = pinned
         source = f"policy {_PIN_KEYS[service_name]}"
     if url is not None:
-        _check_endpoint(url, source, policy, service_name, region)
+        checked = _check_endpoint(url, source, policy, service_name, region)
+        if prepared.get("endpoint_url") is not None:
+            # botocore gets the exact text that was checked (a plain str, never a subclass).
+            prepared["endpoint_url"] = checked.url
     if _check_fips_region(policy, service_name, region):
         fips = Config(use_fips_endpoint=True)
         config = prepared.get("config")
@@ -476,10 +484,11 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     if isinstance(old, HardenedSession) and old.sb_guard.policy == policy:
         return
 
-    url = str(client.meta.endpoint_url)
-    host = _host_of(url)
+    final = client.meta.endpoint_url
     region = client.meta.region_name
-    _check_endpoint(url, _final_source(url, service_name), policy, service_name, region)
+    source = _final_source(final, service_name)
+    checked = _check_endpoint(final, source, policy, service_name, region)
+    url, host = checked.url, checked.host
     _check_fips_region(policy, service_name, region)
 
     try:
@@ -494,6 +503,8 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
 
     guard = Guard(policy)
     proxy_url = proxy_url_for(url, proxies)
+    if proxy_url and forwards_https(proxies_settings):
+        raise forwarding_refused(host, mask_proxy_url(proxy_url))
     if policy.network.require_private_endpoint:
         if proxy_url and not policy.network.allow_proxy:
             refuse(
@@ -510,13 +521,11 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
                 enforce=guard.enforce,
             )
         if proxy_url:
-            proxy = urlsplit(proxy_url if "://" in proxy_url else f"http://{proxy_url}")
-            if proxy.hostname:
-                proxy_port = proxy.port or _netcheck.default_port(proxy.scheme.lower())
-                _precheck_peer(proxy.hostname, proxy_port, policy, "proxy")
+            proxy = _urls.read_proxy(proxy_url)
+            if proxy is not None:
+                _precheck_peer(proxy.host, proxy.port, policy, "proxy")
         else:
-            port = urlsplit(url).port or 443
-            _precheck_peer(host, port, policy, "endpoint")
+            _precheck_peer(host, checked.port, policy, "endpoint")
 
     timeout = settings["_timeout"]
     if not isinstance(timeout, int | float):
@@ -525,8 +534,12 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     client_cert: Any = settings["_cert_file"]
     if settings["_key_file"]:
         client_cert = (settings["_cert_file"], settings["_key_file"])
+    kind: Literal["runtime", "control-plane"] = (
+        "runtime" if service_name == SERVICE_NAME else "control-plane"
+    )
     new = HardenedSession(
         guard=guard,
+        wire=WireCheck(policy, url, kind=kind),
         ssl_context=_spare_ssl_context(old) if fresh else None,
         verify=settings["_verify"],
         proxies=proxies,
@@ -541,9 +554,6 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
 
 
 def mask_proxy_url(proxy_url: str) -> str:
-    """A proxy URL without its user info (it may carry a password)."""
-    parts = urlsplit(proxy_url if "://" in proxy_url else f"http://{proxy_url}")
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return f"{parts.scheme}://{netloc}"
+    """``scheme://host[:port]`` of a proxy URL, read by urllib3 (the parser that
+    connects to it); never its user info (it may carry a password)."""
+    return _urls.origin(proxy_url)

@@ -22,6 +22,10 @@ fails loudly when botocore or urllib3 changes any of them):
 - ``URLLib3Session.send`` wraps unknown exceptions in ``HTTPClientError(error=...)``,
   which the standard and legacy retry modes retry: :meth:`HardenedSession.send`
   unwraps our :class:`TransportSecurityError` so it propagates and is not retried.
+- ``URLLib3Session._get_proxy_manager(proxy_url)`` (called by ``send`` for every
+  request that goes through a proxy) and ``_proxy_config.settings`` (the
+  ``proxies_config`` dict, whose ``proxy_use_forwarding_for_https`` urllib3
+  reads by truthiness): a forwarding-mode proxy is refused there too.
 - urllib3 2.x ``HTTPConnection._new_conn()`` (the TCP connect, to the origin or
   the proxy), ``connect()`` (TCP + tunnel + TLS handshake), ``request()``,
   ``sock``, ``host``, ``proxy`` and ``_tunnel_host``.
@@ -45,15 +49,18 @@ from botocore.awsrequest import (
 from botocore.exceptions import HTTPClientError
 from botocore.httpsession import URLLib3Session, create_urllib3_context, get_cert_path
 
-from . import _netcheck
+from . import _netcheck, _urls
 from ._constants import AUDIT_LOGGER_NAME
 from ._errors import TransportSecurityError
 from ._policy import TLS_VERSIONS, Policy
+from ._wire import WireCheck
 
 __all__ = [
     "ConnectionInfo",
     "Guard",
     "HardenedSession",
+    "forwarding_refused",
+    "forwards_https",
     "harden_tls_context",
     "last_connection",
     "refuse",
@@ -161,6 +168,32 @@ def refuse(error: TransportSecurityError, *, enforce: bool) -> None:
     if enforce:
         raise error
     _log.warning("log_only: would refuse: %s", error)
+
+
+def forwards_https(proxies_settings: Any) -> bool:
+    """Whether botocore's ``proxies_config`` makes urllib3 forward HTTPS through a proxy.
+
+    ``proxy_use_forwarding_for_https`` (``Config(proxies_config=...)``) is
+    passed to urllib3 as is, and urllib3 tests its truth, so this does too:
+    ``"false"`` (a string) forwards.
+    """
+    getter = getattr(proxies_settings, "get", None)
+    return bool(getter("proxy_use_forwarding_for_https")) if getter is not None else False
+
+
+def forwarding_refused(host: str | None, proxy: str) -> TransportSecurityError:
+    """The error for a forwarding-mode HTTPS proxy, refused in every mode."""
+    return TransportSecurityError(
+        rule="network.proxy",
+        host=host,
+        found=f"a forwarding-mode HTTPS proxy {proxy} (proxies_config "
+        "proxy_use_forwarding_for_https = true): TLS would end at the proxy, which would "
+        "read every prompt, completion and signed header",
+        expected="a direct connection, or a CONNECT-tunnel proxy (TLS end to end with Bedrock)",
+        fix="remove proxy_use_forwarding_for_https from Config(proxies_config=...) so the "
+        "proxy tunnels with CONNECT (under network.require_private_endpoint a tunnel also "
+        "needs network.allow_proxy = true), or exclude the endpoint with NO_PROXY",
+    )
 
 
 class Guard:
@@ -389,10 +422,17 @@ class HardenedSession(URLLib3Session):
     """
 
     def __init__(
-        self, *, guard: Guard, ssl_context: ssl.SSLContext | None = None, **settings: Any
+        self,
+        *,
+        guard: Guard,
+        wire: WireCheck | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        **settings: Any,
     ) -> None:
         # Set before super().__init__: it calls _get_ssl_context() for the pool manager.
         self.sb_guard = guard
+        #: The last check of every request against its decision (see _wire.py).
+        self.sb_wire = wire
         # An unused context to harden instead of making a new one (OpenSSL 3 takes
         # ~0.3 ms per context, a fifth of a client's construction): see
         # _transport.harden_client. Only for the direct pool manager; proxies get new ones.
@@ -417,6 +457,13 @@ class HardenedSession(URLLib3Session):
             context = super()._get_ssl_context()  # type: ignore[misc]
         return harden_tls_context(context, self.sb_guard.context_floor)
 
+    def _get_proxy_manager(self, proxy_url: str) -> Any:
+        # Also refused at construction; here for a proxy that appears afterwards.
+        # Never log_only: the proxy would read the plaintext request.
+        if forwards_https(cast(Any, self)._proxy_config.settings):
+            raise forwarding_refused(None, _urls.origin(proxy_url))
+        return super()._get_proxy_manager(proxy_url)  # type: ignore[misc]
+
     def _setup_ssl_cert(self, conn: Any, url: str, verify: Any) -> None:
         # verify=False never reaches here (refused at construction); never CERT_NONE.
         conn.cert_reqs = "CERT_REQUIRED"
@@ -424,6 +471,11 @@ class HardenedSession(URLLib3Session):
 
     def send(self, request: Any) -> Any:
         _last.info = None
+        wire = self.sb_wire
+        if wire is not None:
+            # After every event handler, before a byte is written: the request must be
+            # the one that was decided (refused here in enforce mode).
+            wire.check(request)
         try:
             return super().send(request)
         except HTTPClientError as exc:

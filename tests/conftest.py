@@ -20,7 +20,7 @@ import pytest
 from botocore.client import BaseClient
 
 import securebedrock
-from securebedrock import _discovery
+from securebedrock import _discovery, _rollback, _trust
 from securebedrock.testing import EmbeddedBedrock, GuardrailSpec
 
 #: Prefixes of environment variables that change how AWS SDKs or we behave.
@@ -78,6 +78,10 @@ def _isolate_from_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     # path at a missing file. (SECUREBEDROCK_POLICY_FILE stays unset: a set but
     # missing file is a PolicyConfigError, fail closed; only the default is optional.)
     monkeypatch.setattr(_discovery, "DEFAULT_POLICY_FILE", str(tmp_path / "no-org-policy.toml"))
+    # Nor its trust anchor, nor its release state: a missing anchor, and a state
+    # directory of the test's own (the state directory variable is cleared above).
+    monkeypatch.setattr(_trust, "TRUSTED_KEYS_FILE", str(tmp_path / "no-trusted-keys.pem"))
+    monkeypatch.setattr(_rollback, "DEFAULT_STATE_DIR", str(tmp_path / "securebedrock-state"))
     # No EC2/ECS metadata look-ups for credentials or region: loopback only.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)

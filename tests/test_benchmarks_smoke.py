@@ -32,6 +32,7 @@ EXPECTED_KEYS = {
     "converse_vs_instrumented_boto3",
     "stream_throughput",
     "policy_evaluation",
+    "wire_check",
     "client_construction",
     "first_call_resolving_profile",
     "concurrency",

@@ -89,6 +89,7 @@ def test_compliant_host_passes(
     checks = doctor(server, policy_file)
     assert {name: check.status for name, check in checks.items()} == {
         "policy": "WARN",  # unsigned: no public key configured
+        "policy.files": "PASS",
         "region": "PASS",
         "endpoint": "PASS",
         "dns": "PASS",

@@ -163,6 +163,8 @@ class Case:
     client_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     bearer_env: bool = False
     inject_bearer: bool = False
+    # An event handler that rewrites the prepared request after the decision.
+    rewrite_model: str | None = None
 
 
 def _converse(**extra: Any) -> Callable[[BaseClient], Any]:
@@ -253,6 +255,13 @@ CASES: dict[str, Case] = {
         received=lambda r: r.auth == "bearer",
         inject_bearer=True,
     ),
+    "wire.mismatch": Case(
+        rule="wire.mismatch",
+        policy=Policy(),
+        call=_converse_model(MODEL_ID),
+        received=lambda r: r.model_id == f"us.{MODEL_ID}",
+        rewrite_model=f"us.{MODEL_ID}",
+    ),
 }
 
 
@@ -293,6 +302,15 @@ def _client_for(
             request.headers["Authorization"] = "Bearer injected-by-a-framework"
 
         client.meta.events.register("before-send.bedrock-runtime", add_bearer)
+    if case.rewrite_model is not None:
+        target = case.rewrite_model
+
+        def rewrite(params: dict[str, Any], **_: Any) -> None:
+            SEND_ATTEMPTS.append(1)
+            params["url_path"] = params["url_path"].replace(MODEL_ID.replace(":", "%3A"), target)
+            params["url"] = params["url"].replace(MODEL_ID.replace(":", "%3A"), target)
+
+        client.meta.events.register("before-call.bedrock-runtime", rewrite)
     return client
 
 
@@ -315,7 +333,7 @@ def test_enforce_refuses_and_sends_nothing(
     assert error.found and error.expected and error.fix
     assert "hello" not in str(error)  # never prompt content
     assert bedrock.requests == []  # the server received nothing
-    if case.inject_bearer:
+    if case.inject_bearer or case.rewrite_model:
         assert SEND_ATTEMPTS == [1]  # refused on the prepared request, and never retried
 
 

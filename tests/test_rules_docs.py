@@ -137,7 +137,42 @@ def rule_examples() -> str:
         "```",
         "",
     ]
+    out += [
+        "#### wire.mismatch — an event handler rewrote the model after the decision",
+        "",
+        "```text",
+        _wire_example().diagnostics(),
+        "```",
+        "",
+    ]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _wire_example() -> Exception:
+    """The real wire check's refusal of a request whose model was rewritten to a profile."""
+    from botocore.awsrequest import AWSPreparedRequest
+
+    from securebedrock import _wire
+
+    endpoint = "https://bedrock-runtime.us-east-1.amazonaws.com"
+    check = _wire.WireCheck(Policy(), endpoint, kind="runtime")
+    context = _wire.CallContext(audit=None, wire=check, enforce=True)
+    context.expected = check.expect("Converse", {"modelId": SONNET, "messages": MESSAGES})
+    request = AWSPreparedRequest(
+        method="POST",
+        url=f"{endpoint}/model/us.{SONNET.replace(':', '%3A')}/converse",
+        headers={"Authorization": "AWS4-HMAC-SHA256 Credential=..."},
+        body=b"{}",
+        stream_output=False,
+    )
+    token = _wire.current_call.set(context)
+    try:
+        check.check(request)
+    except Exception as exc:  # noqa: BLE001 - the refusal is the example
+        return exc
+    finally:
+        _wire.current_call.reset(token)
+    raise AssertionError("the wire check let a rewritten model through")
 
 
 def operations_table() -> str:

@@ -42,9 +42,10 @@ def test_signature_file_format_is_base64_of_64_raw_bytes(keys: tuple[bytes, byte
     assert sig.endswith(b"\n") and sig.count(b"\n") == 1
     raw = base64.b64decode(sig.strip(), validate=True)
     assert len(raw) == 64
-    # The format is plain Ed25519 over the exact bytes: any Ed25519 library verifies it.
+    # Plain Ed25519 over the context string, then the exact bytes: any Ed25519
+    # library verifies it.
     public = serialization.load_pem_public_key(keys[1])
-    public.verify(raw, POLICY)  # type: ignore[union-attr, call-arg]
+    public.verify(raw, b"securebedrock-policy-v1\n" + POLICY)  # type: ignore[union-attr, call-arg]
 
 
 def test_signature_path_is_file_dot_sig(tmp_path: Path) -> None:

@@ -224,7 +224,10 @@ def test_close_delegates_and_get_initial_response_delegates(otel: Otel) -> None:
 
 
 def test_break_then_resume_keeps_the_span_open(otel: Otel) -> None:
-    inner_events = [{"contentBlockDelta": {"delta": {"text": str(i)}}} for i in range(3)]
+    inner_events: list[dict[str, Any]] = [
+        {"contentBlockDelta": {"delta": {"text": str(i)}}} for i in range(3)
+    ]
+    inner_events.append({"metadata": {"usage": {"inputTokens": 1, "outputTokens": 3}}})
 
     class _Resumable:
         def __init__(self) -> None:
@@ -241,5 +244,5 @@ def test_break_then_resume_keeps_the_span_open(otel: Otel) -> None:
         break
     gc.collect()  # the first generator is gone; the stream is not
     assert otel.spans() == []
-    assert len(list(stream)) == 2
+    assert len(list(stream)) == 3
     assert otel.only_span().attributes[T.ATTR_STREAM_END] == "exhausted"

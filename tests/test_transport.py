@@ -377,7 +377,12 @@ def test_log_only_records_a_public_peer_and_sends(
     assert info is not None and info.violations == ("network.private_endpoint",)
     assert len(bedrock.requests) == 1
     messages = [record.getMessage() for record in caplog.records]
-    assert sum("network.private_endpoint" in message for message in messages) == 2  # DNS + peer
+    assert sum("would refuse: [network.private_endpoint]" in m for m in messages) == 2  # DNS, peer
+    # ... and the call's audit record says what was sent: the shared decision schema.
+    (decision,) = [r for r in caplog.records if hasattr(r, "securebedrock")]
+    fields = decision.securebedrock
+    assert fields["decision"] == "log_only" and fields["stage"] == "transport"
+    assert fields["rules"] == ["network.private_endpoint"]
 
 
 def test_dns_precheck_for_doctor() -> None:

@@ -75,6 +75,12 @@ def test_urllib3_session_hooks_we_override() -> None:
     proxy_source = inspect.getsource(URLLib3Session._get_proxy_manager)
     assert "self._get_pool_manager_kwargs(" in proxy_source
     assert "pool_classes_by_scheme = self._pool_classes_by_scheme" in proxy_source
+    # Forwarding mode is refused in _get_proxy_manager, which send() calls for every
+    # proxied request; the setting reaches urllib3 from _proxy_config.settings.
+    assert parameters(URLLib3Session._get_proxy_manager) == ["self", "proxy_url"]
+    assert "self._get_connection_manager(" in inspect.getsource(URLLib3Session.send)
+    assert "self._get_proxy_manager(" in inspect.getsource(URLLib3Session._get_connection_manager)
+    assert "'proxy_use_forwarding_for_https'" in inspect.getsource(URLLib3Session._proxies_kwargs)
 
 
 def test_send_wraps_unknown_errors_in_http_client_error() -> None:

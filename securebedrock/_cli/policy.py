@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .. import _discovery, _signing
-from .._constants import ENV_POLICY_PUBLIC_KEY
+from .. import _discovery, _release, _signing, _trust
+from .._constants import ENV_POLICY_PUBLIC_KEY, TRUSTED_KEYS_FILE
 from .._errors import PolicyConfigError
 from .._policy import Policy
 from .._toml import toml_value
@@ -60,7 +60,8 @@ def register(subparsers: Any) -> None:
         "sign",
         help="validate a policy file and write its detached signature FILE.sig",
         description="Validate FILE, then write FILE.sig: the base64 Ed25519 signature of "
-        "FILE's exact bytes. An invalid policy is never signed.",
+        "the context string 'securebedrock-policy-v1' and FILE's exact bytes. An invalid or "
+        "expired policy is never signed.",
     )
     add_policy_file(
         sign, help="policy file to sign (default: the discovered one)", old_positional=True
@@ -84,8 +85,10 @@ def register(subparsers: Any) -> None:
     verify = policy_subparsers.add_parser(
         "verify",
         help="check FILE.sig against a public key, and that FILE is a valid policy",
-        description=f"Verify FILE.sig over FILE's bytes, then validate FILE. The public key "
-        f"is PEM text or a PEM file path; default: ${ENV_POLICY_PUBLIC_KEY}.",
+        description=f"Verify FILE.sig over FILE's bytes, then validate FILE and its "
+        f"[release] expiry; say which key verified it and the signature's form. The public "
+        f"key is PEM text or a PEM file path; default: the trust anchor "
+        f"{TRUSTED_KEYS_FILE} when it exists, else ${ENV_POLICY_PUBLIC_KEY}.",
     )
     add_policy_file(
         verify, help="policy file to verify (default: the discovered one)", old_positional=True
@@ -93,7 +96,8 @@ def register(subparsers: Any) -> None:
     verify.add_argument(
         "--public-key",
         metavar="PUBLIC_KEY",
-        help=f"PEM public key file or text (default: ${ENV_POLICY_PUBLIC_KEY})",
+        help=f"PEM public key file or text (default: the trust anchor, else "
+        f"${ENV_POLICY_PUBLIC_KEY})",
     )
     verify.set_defaults(func=_verify)
 
@@ -171,6 +175,7 @@ def _sign(args: argparse.Namespace) -> int:
     data = _signing.read_bytes(file_path, "policy file")
     # Validate the very bytes that will be signed: a signature vouches for a usable policy.
     policy = Policy.from_bytes(data, source=str(file_path))
+    _release.check_not_expired(policy.release, source=str(file_path))
     key = _signing.load_private_key(
         _signing.read_bytes(Path(args.private_key), "private key"), source=args.private_key
     )
@@ -179,35 +184,96 @@ def _sign(args: argparse.Namespace) -> int:
         sig_path.write_bytes(_signing.sign(data, key))
     except OSError as exc:
         raise _write_error(sig_path, exc) from None
-    print(f"signed: {file_path} -> {sig_path} (policy digest {policy.digest})")
+    print(
+        f"signed: {file_path} -> {sig_path} ({_signing.FORM_CONTEXT} signature, key "
+        f"{_trust.key_id(key.public_key())}, {_release_text(policy)}, policy digest "
+        f"{policy.digest})"
+    )
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
-    value = (
-        args.public_key if args.public_key is not None else os.environ.get(ENV_POLICY_PUBLIC_KEY)
-    )
+def _release_text(policy: Policy) -> str:
+    return policy.release.describe() if policy.release is not None else "no [release]"
+
+
+def _verify_keys(args: argparse.Namespace) -> list[_trust.TrustedKey]:
+    """--public-key, else the trust anchor when it exists, else the environment variable."""
+    if args.public_key is not None:
+        return [
+            _trust.trusted(
+                _signing.load_public_key(args.public_key, source="--public-key"), "--public-key"
+            )
+        ]
+    anchor = _trust.anchor_path()
+    if anchor is not None:
+        return list(_trust.load_anchor(anchor))
+    value = os.environ.get(ENV_POLICY_PUBLIC_KEY)
     if value is None:
         raise PolicyConfigError(
             "no public key to verify with",
-            found=f"no --public-key and {ENV_POLICY_PUBLIC_KEY} is not set",
+            found=f"no --public-key, no trust anchor at {_trust.TRUSTED_KEYS_FILE}, and "
+            f"{ENV_POLICY_PUBLIC_KEY} is not set",
             expected="a PEM Ed25519 public key (file or text)",
             fix=f"pass --public-key FILE or set {ENV_POLICY_PUBLIC_KEY}",
         )
-    source = "--public-key" if args.public_key is not None else ENV_POLICY_PUBLIC_KEY
-    public_key = _signing.load_public_key(value, source=source)
+    return [_trust.trusted(_signing.load_public_key(value), ENV_POLICY_PUBLIC_KEY)]
+
+
+def _verify(args: argparse.Namespace) -> int:
+    keys = _verify_keys(args)
     file_path = policy_file_or_discovered(args)
-    data = _signing.read_verified(file_path, public_key)
+    data, verification = _signing.read_verified_by(
+        file_path, keys, legacy=_signing.allow_legacy(os.environ)
+    )
     policy = Policy.from_bytes(data, source=str(file_path))
-    print(f"verified: {file_path} (signature good, policy valid, digest {policy.digest})")
+    _release.check_not_expired(policy.release, source=str(file_path))
+    signer = verification.describe() if verification is not None else "?"
+    print(
+        f"verified: {file_path} (signature good: {signer}; "
+        f"{_release_text(policy)}; policy valid, digest {policy.digest})"
+    )
+    if verification is not None and verification.form != _signing.FORM_CONTEXT:
+        print(
+            "warning: legacy signature form: re-sign with "
+            f"`securebedrock policy sign --policy-file {file_path} --private-key KEY`"
+        )
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
     file_path = policy_file_or_discovered(args)
     policy = Policy.from_bytes(_signing.read_bytes(file_path, "policy file"), source=str(file_path))
-    print(f"valid: {file_path} (mode {policy.mode}, digest {policy.digest})")
+    _release.check_not_expired(policy.release, source=str(file_path))
+    print(
+        f"valid: {file_path} (mode {policy.mode}, {_release_text(policy)}, digest {policy.digest})"
+    )
     return 0
+
+
+def _org_status(explanation: _discovery.Explanation) -> dict[str, Any]:
+    """The release, the key that verified the org file, and the host's release mark."""
+    policy = explanation.policy
+    org = next((layer for layer in explanation.layers if layer.verification is not None), None)
+    signature = org.verification.signature if org and org.verification else None
+    serial = org.verification.serial if org and org.verification else None
+    return {
+        "release": policy.release.to_dict() if policy.release is not None else None,
+        "signature": None
+        if signature is None
+        else {
+            "key_id": signature.key_id,
+            "key_source": signature.key_source,
+            "form": signature.form,
+        },
+        "release_state": None
+        if serial is None
+        else {
+            "state_file": str(serial.state_file),
+            "highest_accepted": serial.highest,
+            "recorded": serial.recorded,
+            "note": serial.note,
+        },
+    }
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -220,11 +286,29 @@ def _show(args: argparse.Namespace) -> int:
             "layers": [layer.source for layer in explanation.layers],
             "policy": policy.to_dict(),
             "sources": dict(explanation.sources),
+            **_org_status(explanation),
         }
         print(json.dumps(document, indent=2, sort_keys=True))
         return 0
     print(f"# effective securebedrock policy (digest {policy.digest})")
     print("# layers: " + " -> ".join(layer.source for layer in explanation.layers))
+    status = _org_status(explanation)
+    print(f"# release: {_release_text(policy)}")
+    signature = status["signature"]
+    if signature is not None:
+        print(
+            f"# verified by: key {signature['key_id']} ({signature['key_source']}), "
+            f"{signature['form']} signature"
+        )
+    elif any(layer.verification is not None for layer in explanation.layers):
+        print("# verified by: nobody (no signature required on this host)")
+    state = status["release_state"]
+    if state is not None:
+        recorded = "recorded" if state["recorded"] else f"not recorded: {state['note']}"
+        print(
+            f"# release state: highest serial accepted {state['highest_accepted']} "
+            f"({state['state_file']}; {recorded})"
+        )
     document = policy.to_dict()
     sources = explanation.sources
     for key in ("version", "mode"):
@@ -235,7 +319,9 @@ def _show(args: argparse.Namespace) -> int:
         print(f"\n[{section}]")
         for key in (f.name for f in dataclasses.fields(getattr(policy, section))):
             source = sources.get(f"{section}.{key}", "default")
-            if key in table:
+            if section == "release" and key == "expires" and key in table:
+                print(f"{key} = {table[key]}  # {source}")  # a TOML datetime, unquoted
+            elif key in table:
                 print(f"{key} = {toml_value(table[key])}  # {source}")
             else:
                 print(f"# {key} not set: unrestricted  # {source}")

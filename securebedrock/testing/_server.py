@@ -120,12 +120,14 @@ class HandshakeFailure:
 
 @dataclass(kw_only=True)
 class _Fault:
-    kind: Literal["error", "close", "delay", "stream_error"]
+    kind: Literal["error", "close", "delay", "stream_error", "end_early"]
     remaining: int
     operation: str | None
     error: ApiError | None = None
     seconds: float = 0.0
     after_events: int = 2
+    partial_event: bool = False
+    close_delimited: bool = False
 
 
 class Faults:
@@ -209,6 +211,36 @@ class Faults:
     ) -> None:
         """Drop the connection after ``after_events`` events of the next ``n`` streams."""
         self._arm(_Fault(kind="close", remaining=n, operation=operation, after_events=after_events))
+
+    def end_stream_early(
+        self,
+        n: int = 1,
+        *,
+        after_events: int = 2,
+        partial_event: bool = False,
+        close_delimited: bool = False,
+        operation: str | None = None,
+    ) -> None:
+        """End the next ``n`` streams after ``after_events`` events as if they were complete.
+
+        The HTTP response ends normally (the final chunk is written), so the client
+        sees an ordinary end of stream: what a proxy, a load balancer or a server that
+        gives up can make of a cut stream. ``partial_event=True`` first sends half of
+        the next event (botocore drops an incomplete event without a word);
+        ``close_delimited=True`` answers without chunked framing and ends the body by
+        closing the connection (HTTP/1.1 allows it; the client cannot tell a cut
+        from the end).
+        """
+        self._arm(
+            _Fault(
+                kind="end_early",
+                remaining=n,
+                operation=operation,
+                after_events=after_events,
+                partial_event=partial_event,
+                close_delimited=close_delimited,
+            )
+        )
 
     def stream_error(
         self,
@@ -343,8 +375,10 @@ class _Handler(BaseHTTPRequestHandler):
             response = _error_response(ApiError("InternalServerException", "Internal error", 500))
         stream_fault = None
         if isinstance(response, StreamResponse) and operation in _STREAMING_OPERATIONS:
-            stream_fault = owner.faults._take("close", operation) or owner.faults._take(
-                "stream_error", operation
+            stream_fault = (
+                owner.faults._take("close", operation)
+                or owner.faults._take("stream_error", operation)
+                or owner.faults._take("end_early", operation)
             )
         status = response.status if isinstance(response, JsonResponse) else 200
         error_type = (
@@ -395,6 +429,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/vnd.amazon.eventstream")
         for name, value in response.headers.items():
             self.send_header(name, value)
+        if fault is not None and fault.close_delimited:
+            self._write_close_delimited(response, fault)
+            return
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         for sent, event in enumerate(response.events):
@@ -402,12 +439,30 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault.kind == "close":
                     self._drop_connection()
                     return
+                if fault.kind == "end_early":
+                    if fault.partial_event:
+                        half = event[: len(event) // 2]
+                        self.wfile.write(b"%X\r\n%s\r\n" % (len(half), half))
+                    break
                 assert fault.error is not None  # noqa: S101 (stream_error faults carry one)
                 event = _eventstream.encode_exception(fault.error.error_type, fault.error.message)
                 self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
                 break
             self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
         self.wfile.write(b"0\r\n\r\n")
+
+    def _write_close_delimited(self, response: StreamResponse, fault: _Fault) -> None:
+        # No Content-Length, no chunked framing: the body ends when the connection does.
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for sent, event in enumerate(response.events):
+            if sent >= fault.after_events:
+                if fault.partial_event:
+                    self.wfile.write(event[: len(event) // 2])
+                break
+            self.wfile.write(event)
+        self.wfile.flush()
+        self._drop_connection()
 
     def _drop_connection(self) -> None:
         # An abrupt drop (no TLS close_notify, no final chunk): what a client sees
@@ -739,8 +794,11 @@ class EmbeddedBedrock:
         self, method: str, raw_path: str, query: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[str, str | None]:
         authorization = headers.get("authorization", "")
-        if authorization[:7].lower() == "bearer ":
-            token = authorization[7:].strip()
+        # As the real service (and securebedrock's own checks) read it: any whitespace
+        # around or after the scheme, any case.
+        scheme, *rest = authorization.split(None, 1) or [""]
+        if scheme.casefold() == "bearer":
+            token = rest[0].strip() if rest else ""
             if any(hmac.compare_digest(token, known) for known in self.bearer_tokens):
                 return "bearer", None
             raise _AuthError(

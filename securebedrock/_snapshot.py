@@ -1,0 +1,123 @@
+"""A plain copy of a call's parameters: what the engine decides on is what is sent.
+
+The caller's parameters may be objects that answer differently each time they
+are read: a ``Mapping`` whose ``.get()`` disagrees with its ``items()``, a
+``str`` subclass with its own ``__str__``, a file whose contents change
+between the policy check and the send. :func:`snapshot` reads each of them
+once, through the base types' own methods, into built-in containers
+(``dict``, ``list``, ``str``, ``int``, ``float``, ``bool``, ``None``,
+``bytes``, and ``datetime`` for botocore's timestamp members); the engine
+evaluates that copy and botocore serialises that copy.
+
+File-like bodies (InvokeModel's ``body``) are read into ``bytes`` once: the
+request that was decided on is the request that is sent, and a retry sends the
+same bytes. Anything else (sets, arbitrary objects, nesting deeper than
+:data:`MAX_DEPTH`, non-string keys) is refused with a clear error rather than
+guessed at.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ._errors import SecureBedrockError
+
+__all__ = ["MAX_DEPTH", "snapshot"]
+
+#: Deepest nesting accepted (documents such as tool schemas included); also stops cycles.
+MAX_DEPTH: Final = 100
+
+
+class _Refused(Exception):
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(path, what)
+        self.path = path
+        self.what = what
+
+
+def snapshot(params: Mapping[str, Any], operation: str) -> dict[str, Any]:
+    """A plain copy of ``params``; raises :class:`SecureBedrockError` for what cannot be copied."""
+    try:
+        if not isinstance(params, Mapping):
+            raise _Refused("", f"parameters of type {type(params).__name__}")
+        return _mapping(params, "", 0)
+    except _Refused as refused:
+        where = refused.path.lstrip(".") or "the parameters"
+        raise SecureBedrockError(
+            f"{operation} refused: parameter {where} cannot be copied safely",
+            found=refused.what,
+            expected="dicts, lists and tuples of str, int, float, bool, None, bytes "
+            "(or a readable file for a body), datetime, nested at most "
+            f"{MAX_DEPTH} levels",
+            fix="pass plain Python values (json.loads output works), or read the "
+            "file into bytes before the call",
+        ) from None
+    except RecursionError:
+        raise SecureBedrockError(
+            f"{operation} refused: the parameters are nested too deeply to copy",
+            found="nesting deeper than the interpreter's recursion limit",
+            expected=f"nesting at most {MAX_DEPTH} levels",
+            fix="pass plain, shallower Python values",
+        ) from None
+
+
+def _mapping(value: Mapping[Any, Any], path: str, depth: int) -> dict[str, Any]:
+    if depth > MAX_DEPTH:
+        raise _Refused(path, f"nesting deeper than {MAX_DEPTH} levels (or a cycle)")
+    try:
+        items = list(value.items())
+    except Exception as exc:
+        raise _Refused(path, f"a mapping whose items() raised {type(exc).__name__}") from None
+    copied: dict[str, Any] = {}
+    for key, item in items:
+        if not isinstance(key, str):
+            raise _Refused(path, f"a key of type {type(key).__name__}")
+        key = str.__str__(key)
+        if key in copied:
+            raise _Refused(f"{path}.{key}", "the same key twice")
+        copied[key] = _value(item, f"{path}.{key}", depth + 1)
+    return copied
+
+
+def _value(value: Any, path: str, depth: int) -> Any:
+    kind = type(value)
+    if value is None or kind is bool or kind is str or kind is int or kind is float:
+        return value
+    if kind is bytes:
+        return value
+    if isinstance(value, Mapping):
+        return _mapping(value, path, depth)
+    if isinstance(value, list | tuple):
+        if depth > MAX_DEPTH:
+            raise _Refused(path, f"nesting deeper than {MAX_DEPTH} levels (or a cycle)")
+        # list.__iter__/tuple.__iter__ of the base type: a subclass's __iter__ is not asked.
+        items = list.__iter__(value) if isinstance(value, list) else tuple.__iter__(value)
+        return [_value(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(items)]
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(memoryview(value))
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value
+    read = getattr(value, "read", None)
+    if callable(read) and path == ".body":
+        return _read_body(read, path)
+    raise _Refused(path, f"a value of type {kind.__name__}")
+
+
+def _read_body(read: Any, path: str) -> bytes | str:
+    try:
+        data = read()
+    except Exception as exc:
+        raise _Refused(path, f"a file whose read() raised {type(exc).__name__}") from None
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(memoryview(data))
+    if isinstance(data, str):
+        return str.__str__(data)
+    raise _Refused(path, f"a file whose read() returned {type(data).__name__}")
