@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -190,10 +191,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: Unrecognised values are shown as a digest keyed per process: pinned without the digest.
+_PLACEHOLDER = re.compile(r"<unrecognised:[0-9a-f]+>")
+
+
+def _text(text: str) -> str:
+    return _PLACEHOLDER.sub("<unrecognised:...>", text)
+
+
 def _render(decision: Decision) -> dict[str, Any]:
     return {
         "outcome": [outcome(decision, enforce=True), outcome(decision, enforce=False)],
-        "violations": [[v.rule, v.found, v.expected, v.fix] for v in decision.violations],
+        "violations": [
+            [v.rule, _text(v.found), _text(v.expected), _text(v.fix)] for v in decision.violations
+        ],
         "changes": [
             [c.rule, c.path, _plain(c.old), _plain(c.new), c.reason] for c in decision.changes
         ],
@@ -222,7 +233,7 @@ def test_the_catalogue_reaches_every_rule_and_never_quotes_the_prompt() -> None:
 
     actual = _actual()
     seen = {v[0] for decision in actual.values() for v in decision["violations"]}
-    assert seen == set(RULE_IDS)
+    assert seen == set(RULE_IDS) - {"wire.mismatch"}  # reported by the wire check, not here
     assert SECRET not in json.dumps(actual)
 
 
