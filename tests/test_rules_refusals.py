@@ -592,3 +592,22 @@ def test_an_identifier_that_only_ends_like_the_mandated_guardrail_is_a_conflict(
     )
     decision = evaluate(GUARDED, _call(operation, modelId=SONNET, **params))
     assert _rules(decision) == ["guardrail.conflict"]
+
+
+def test_a_profile_mapped_to_itself_is_not_a_change() -> None:
+    profile = f"us.{SONNET}"
+    policy = Policy(
+        regions=RegionsPolicy(cross_region=True, allowed_geographies=("us",)),
+        inference_profile=InferenceProfilePolicy(map={profile: profile}),
+    )
+    decision = evaluate(policy, _call("Converse", modelId=profile))
+    assert decision.allowed and decision.changes == ()
+
+
+def test_a_models_rule_waits_for_the_routes_of_a_profile_still_to_be_resolved() -> None:
+    from securebedrock._rules import evaluate_before_resolution
+
+    app = f"arn:aws:bedrock:us-east-1:{ACCT}:application-inference-profile/a1b2c3d4e5f6"
+    policy = Policy(models=ModelsPolicy(allow=("anthropic.*",)))
+    before = evaluate_before_resolution(policy, _call("Converse", modelId=app))
+    assert before.violations == () and before.pending_profiles == (app,)
