@@ -611,3 +611,10 @@ def test_a_models_rule_waits_for_the_routes_of_a_profile_still_to_be_resolved() 
     policy = Policy(models=ModelsPolicy(allow=("anthropic.*",)))
     before = evaluate_before_resolution(policy, _call("Converse", modelId=app))
     assert before.violations == () and before.pending_profiles == (app,)
+
+
+def test_a_model_id_that_is_not_a_string_is_recorded_as_a_short_repr() -> None:
+    odd = ["x" * 100]
+    decision = evaluate(Policy(), _call("Converse", modelId=odd))
+    assert decision.model_requested == repr(odd)[:64]
+    assert _rules(decision) == ["region.cross_region"]
