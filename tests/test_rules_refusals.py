@@ -618,3 +618,25 @@ def test_a_model_id_that_is_not_a_string_is_recorded_as_a_short_repr() -> None:
     decision = evaluate(Policy(), _call("Converse", modelId=odd))
     assert decision.model_requested == repr(odd)[:64]
     assert _rules(decision) == ["region.cross_region"]
+
+
+def test_each_policy_keeps_its_own_compiled_form() -> None:
+    from securebedrock._rules import _compiled
+
+    strict, loose = IN_REGION, ANYWHERE
+    first_strict, first_loose = _compiled(strict), _compiled(loose)
+    assert first_strict is not first_loose
+    assert _compiled(strict) is first_strict and _compiled(loose) is first_loose
+    assert _rules(evaluate(strict, _call("Converse", "eu-west-1", modelId=SONNET))) == [
+        "region.not_allowed"
+    ]
+
+
+def test_the_guardrail_reported_as_sent_is_the_one_the_operation_carries() -> None:
+    applied = evaluate(
+        Policy(), _call("ApplyGuardrail", guardrailIdentifier="g1", guardrailVersion="2")
+    )
+    assert (applied.guardrail_id, applied.guardrail_version) == ("g1", "2")
+    for operation in ("GetAsyncInvoke", "ListAsyncInvokes", "CountTokens"):
+        other = evaluate(Policy(), _call(operation, guardrailIdentifier="g1", guardrailVersion="2"))
+        assert (other.guardrail_id, other.guardrail_version) == (None, None)
