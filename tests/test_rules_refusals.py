@@ -640,3 +640,16 @@ def test_the_guardrail_reported_as_sent_is_the_one_the_operation_carries() -> No
     for operation in ("GetAsyncInvoke", "ListAsyncInvokes", "CountTokens"):
         other = evaluate(Policy(), _call(operation, guardrailIdentifier="g1", guardrailVersion="2"))
         assert (other.guardrail_id, other.guardrail_version) == (None, None)
+
+
+def test_a_per_region_profile_map_applies_in_its_region_only() -> None:
+    west = f"arn:aws:bedrock:us-west-2:{ACCT}:application-inference-profile/a1b2c3d4e5f6"
+    policy = Policy(
+        inference_profile=InferenceProfilePolicy(regional_map={"us-west-2": {SONNET: west}})
+    )
+    assert (
+        evaluate(policy, _call("Converse", "us-west-2", modelId=SONNET)).params["modelId"] == west
+    )
+    assert (
+        evaluate(policy, _call("Converse", "us-east-1", modelId=SONNET)).params["modelId"] == SONNET
+    )
