@@ -79,3 +79,19 @@ def bench_smoke(session: nox.Session) -> None:
         *session.posargs,
         env={"SECUREBEDROCK_BENCH_SMOKE": "1"},
     )
+
+
+@nox.session(python=PYTHON)
+def mutation(session: nox.Session) -> None:
+    """Mutation testing of the pure engine and the model-id classifier (not in CI's test run).
+
+    mutmut mutates ``_rules.py`` and ``_modelid.py`` (configured in ``[tool.mutmut]``)
+    and runs the pure tests that exercise them against each mutant; a surviving
+    mutant is a change no test notices. ``nox -s mutation -- results`` lists them,
+    ``nox -s mutation -- show <name>`` shows one. Artefacts go to ``mutants/``.
+    """
+    session.install("-e", ".[test]", "mutmut>=3.8")
+    args = session.posargs or ["run", "--max-children", "2"]
+    session.run("mutmut", *args)
+    if not session.posargs:
+        session.run("mutmut", "results")
