@@ -348,9 +348,7 @@ def policies(draw: st.DrawFn, patterns: tuple[str, ...] = _EXACT_PATTERNS) -> Po
             identifier=identifier,
             version=versions,  # type: ignore[arg-type]
             trace=draw(st.sampled_from(("enabled", "disabled", "enabled_full"))),
-            exempt_models=tuple(
-                draw(st.lists(st.sampled_from(patterns), max_size=2, unique=True))
-            ),
+            exempt_models=tuple(draw(st.lists(st.sampled_from(patterns), max_size=2, unique=True))),
         ),
         inference_profile=InferenceProfilePolicy(required=draw(st.booleans()), map=profile_map),
         regions=RegionsPolicy(
@@ -606,6 +604,8 @@ def _key_value(section: object, name: str) -> object:
         versions = section.accepted_versions
         return list(versions) if len(versions) > 1 else section.version
     return getattr(section, name)
+
+
 _GUARDRAIL_PAIR = {"guardrail.identifier", "guardrail.version"}
 
 
