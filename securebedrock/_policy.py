@@ -4,7 +4,7 @@ CONTRACT (other modules depend on these attribute names and types):
 - collections are tuples (ordered, hashable); mappings are ``types.MappingProxyType``
 - ``None`` on an allow-list means "the key was absent: anything is allowed";
   an empty tuple means "present but empty: nothing is allowed".
-- parsing/validation/merge/digest live in this module (issue 3).
+- parsing, validation, merge and digest live in this module.
 
 Every value is validated when a dataclass is constructed (from a file or from
 code), so a ``Policy`` that exists is a valid one. Errors are

@@ -136,7 +136,7 @@ _transport_hooks: tuple[Callable[[], Any] | None, Callable[[], Any] | None] | No
 
 
 def _hooks() -> tuple[Callable[[], Any] | None, Callable[[], Any] | None]:
-    """The transport's ``last_connection``/``reset_last_connection`` (issue 5), looked up once.
+    """The transport's ``last_connection``/``reset_last_connection``, looked up once.
 
     Imported late: the transport module is complete only once the package is.
     """
