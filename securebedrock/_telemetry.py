@@ -1020,7 +1020,7 @@ class SecuredEventStream(_EventStreamBase):
         iterator = iter(self._sb_inner)
         # Text deltas are nearly every event of a ConverseStream, and once the first
         # chunk is timed there is nothing to record from them unless a completion
-        # digest is being computed: skipping the call saves ~1 us per event
+        # digest is being computed: skipping the call saves per-event work
         # (docs/performance.md). Every other event goes through stream_event().
         skip_deltas = record.operation == "ConverseStream" and record._completion is None
         operation = record.operation
