@@ -742,3 +742,98 @@ def test_adding_a_deny_pattern_never_loosens(
     )
     if not evaluate(base, call(modelId=model_id)).allowed:
         assert not evaluate(tighter, call(modelId=model_id)).allowed
+
+
+# --------------------------------------------------------------------------- version changes
+# and models exempt from the guardrail (pure engine; end to end in test_guardrail_versions.py)
+
+CHANGING = Policy(
+    guardrail=GuardrailPolicy(
+        identifier=GR_ID,
+        version=["4", "3"],  # type: ignore[arg-type]
+        exempt_models=("amazon.titan-embed-*",),
+    )
+)
+EMBED = "amazon.titan-embed-text-v2:0"
+
+
+@pytest.mark.parametrize("op", ["Converse", "ConverseStream"])
+@pytest.mark.parametrize(("version", "allowed"), [("4", True), ("3", True), ("2", False)])
+def test_a_call_may_name_any_accepted_version_on_converse(
+    op: str, version: str, allowed: bool
+) -> None:
+    config = {"guardrailIdentifier": GR_ID, "guardrailVersion": version}
+    decision = evaluate(CHANGING, call(op, modelId=SONNET, guardrailConfig=config))
+    assert decision.allowed is allowed
+    if allowed:
+        assert decision.params["guardrailConfig"]["guardrailVersion"] == version
+    else:
+        assert rules(decision) == ["guardrail.conflict"]
+
+
+@pytest.mark.parametrize("op", ["InvokeModel", "InvokeModelWithResponseStream"])
+@pytest.mark.parametrize(("version", "allowed"), [("4", True), ("3", True), ("DRAFT", False)])
+def test_a_call_may_name_any_accepted_version_on_invoke(
+    op: str, version: str, allowed: bool
+) -> None:
+    decision = evaluate(
+        CHANGING, call(op, modelId=SONNET, guardrailIdentifier=GR_ID, guardrailVersion=version)
+    )
+    assert decision.allowed is allowed
+    assert rules(decision) == ([] if allowed else ["guardrail.conflict"])
+
+
+def test_the_first_accepted_version_is_attached() -> None:
+    decision = evaluate(CHANGING, call(modelId=SONNET))
+    assert decision.params["guardrailConfig"]["guardrailVersion"] == "4"
+    decision = evaluate(CHANGING, call("InvokeModel", modelId=SONNET))
+    assert decision.params["guardrailVersion"] == "4"
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        EMBED,
+        f"arn:aws:bedrock:us-east-1::foundation-model/{EMBED}",
+        f"us.{EMBED}",
+    ],
+)
+def test_an_exempt_model_gets_no_guardrail(model: str) -> None:
+    policy = Policy(
+        guardrail=CHANGING.guardrail,
+        regions=RegionsPolicy(cross_region=True, allowed_geographies=("us",)),
+    )
+    for op in ("InvokeModel", "InvokeModelWithResponseStream"):
+        decision = evaluate(policy, call(op, modelId=model))
+        assert decision.allowed, rules(decision)
+        assert "guardrailIdentifier" not in decision.params
+        assert decision.changes == () or all(
+            c.rule != "guardrail.missing" for c in decision.changes
+        )
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        SONNET,  # not matched
+        "amazon.titan-embed",  # the glob needs the dash
+        APP,  # an application profile hides its model
+        "xamazon.titan-embed-text-v2:0",  # full match only
+    ],
+)
+def test_other_models_still_carry_the_guardrail(model: str) -> None:
+    decision = evaluate(CHANGING, call("InvokeModel", modelId=model))
+    assert decision.params.get("guardrailIdentifier") == GR_ID
+
+
+def test_an_exemption_needs_a_model_string() -> None:
+    decision = evaluate(CHANGING, call("InvokeModel", modelId=123))
+    assert not decision.allowed
+    assert decision.params.get("guardrailIdentifier") == GR_ID
+
+
+def test_an_exempt_model_needs_no_guardrail_on_any_operation() -> None:
+    decision = evaluate(
+        CHANGING, call("StartAsyncInvoke", modelId=EMBED, modelInput={}, outputDataConfig={})
+    )
+    assert "guardrail.unsupported_operation" not in rules(decision)
