@@ -38,13 +38,13 @@ def test_error_hierarchy() -> None:
 
 
 def test_private_modules_start_with_underscore() -> None:
-    public_subpackages = {"testing", "tools"}
+    public_subpackages = {"aio", "testing", "tools"}
     for module in pkgutil.iter_modules(securebedrock.__path__):
         assert module.name.startswith("_") or module.name in public_subpackages, module.name
 
 
 def test_public_subpackages_have_sorted_all() -> None:
-    for name in ("securebedrock.testing", "securebedrock.tools"):
+    for name in ("securebedrock.aio", "securebedrock.testing", "securebedrock.tools"):
         module = importlib.import_module(name)
         exported = list(module.__all__)
         assert exported == sorted(exported), name
