@@ -32,8 +32,9 @@ wrapping unknown exceptions in ``HTTPClientError``. From aiohttp:
 
 from __future__ import annotations
 
+import inspect
 import ssl
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 from aiobotocore.httpsession import AIOHTTPSession
@@ -168,14 +169,27 @@ class HardenedAIOHTTPSession(AIOHTTPSession):  # type: ignore[misc]
         # Every context (endpoint and proxy) starts here: the floor is on the handshake.
         return harden_tls_context(create_urllib3_context(), self.sb_guard.context_floor)
 
-    async def _create_connector(self, proxy_url: str | None) -> Any:
+    def _create_connector(self, proxy_url: str | None) -> Any:
+        # aiobotocore 3 makes connectors in a coroutine, aiobotocore 2 in a plain call:
+        # this returns what the installed one's caller expects.
         # Also refused at construction; here for a proxy that appears afterwards.
         if proxy_url and forwards_https(self._proxy_config.settings):
             raise forwarding_refused(None, _urls.origin(proxy_url))
-        connector = await super()._create_connector(proxy_url)
+        made = super()._create_connector(proxy_url)
+        if not inspect.isawaitable(made):
+            return self._sb_guarded(made)
+
+        async def guarded() -> Any:
+            return self._sb_guarded(await made)
+
+        return guarded()
+
+    def _sb_guarded(self, connector: Any) -> Any:
+        if not isinstance(connector, aiohttp.TCPConnector):
+            raise _unchecked("(connector)", f"a {type(connector).__name__} connector")
         # Per connector, never on the shared class: each client has its own guard.
-        connector._sb_guard = self.sb_guard
-        connector.__class__ = _guarded_class(cast("type[aiohttp.TCPConnector]", type(connector)))
+        connector._sb_guard = self.sb_guard  # type: ignore[attr-defined]
+        connector.__class__ = _guarded_class(type(connector))
         return connector
 
     async def send(self, request: Any) -> Any:
