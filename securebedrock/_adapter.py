@@ -95,6 +95,10 @@ class SecuredState:
             wire.telemetry = self.telemetry
         return wire
 
+    def client(self) -> BaseClient | None:
+        """The secured client, while it exists."""
+        return self._client_ref()
+
     def auth_kind(self) -> _rules.AuthKind:
         client = self._client_ref()
         signer = getattr(client, "_request_signer", None)

@@ -306,6 +306,7 @@ def test_tls_floor_is_on_the_handshake(otel: Otel) -> None:
 
 
 def test_tls_1_2_server_is_accepted_at_a_1_2_floor() -> None:
+    _transport.reset_last_connection()
     with EmbeddedBedrock(tls_max_version="1.2") as capped:
         with_client(capped, converse)
         assert len(capped.requests) == 1
@@ -503,3 +504,38 @@ def test_concurrent_calls_each_get_their_own_span_and_connection_facts(
     assert len(spans) == 4
     assert {s.attributes[T.ATTR_TLS_VERSION] for s in spans} == {"TLSv1.3"}
     assert len({s.context.span_id for s in spans}) == 4
+
+
+# --- inference profiles ----------------------------------------------------------------------
+
+ACCT = "123456789012"
+APP = f"arn:aws:bedrock:us-east-1:{ACCT}:application-inference-profile/a1b2c3d4e5f6"
+FM_ARN = f"arn:aws:bedrock:us-east-1::foundation-model/{MODEL_ID}"
+
+
+def test_an_application_profile_is_resolved_with_sigv4_off_the_event_loop(
+    bedrock: EmbeddedBedrock,
+) -> None:
+    bedrock.add_inference_profile(APP, models=[FM_ARN])
+
+    async def body(client: Any) -> None:
+        for _ in range(2):
+            await converse(client, APP)
+
+    with_client(bedrock, body, Policy(models=ModelsPolicy(allow=("anthropic.*",))))
+    assert [r.operation for r in bedrock.requests] == [
+        "GetInferenceProfile",
+        "Converse",
+        "Converse",
+    ]
+    assert bedrock.requests[0].auth == "sigv4"
+
+
+def test_a_cross_region_application_profile_is_refused(bedrock: EmbeddedBedrock) -> None:
+    bedrock.add_inference_profile(
+        APP, models=[FM_ARN, f"arn:aws:bedrock:us-west-2::foundation-model/{MODEL_ID}"]
+    )
+    with pytest.raises(PolicyViolation) as raised:
+        with_client(bedrock, lambda client: converse(client, APP), Policy())
+    assert raised.value.rule == "region.cross_region"
+    assert [r.operation for r in bedrock.requests] == ["GetInferenceProfile"]

@@ -12,10 +12,11 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import botocore.credentials
 from aiobotocore.client import AioBaseClient
 from aiobotocore.session import AioSession, ClientCreatorContext
 
-from .. import _adapter, _discovery, _retry, _transport
+from .. import _adapter, _discovery, _profiles, _retry, _rules, _transport
 from .._client import _bind_client_arguments, _check_service
 from .._constants import SERVICE_NAME
 from .._policy import Policy
@@ -76,10 +77,7 @@ class AsyncSecuredApiCall:
             with call.audit.active():
                 decision = _adapter.decide_before_resolution(state, call.call)
                 if _adapter.needs_resolution(state, decision):
-                    # Profile look-ups use a sync control-plane client: off the event loop.
-                    resolved = await asyncio.to_thread(
-                        _adapter.decide_with_profiles, state, call.call, decision
-                    )
+                    resolved = await _resolve_off_the_loop(state, call.call, decision)
                 else:
                     resolved = (call.call, decision)
                 prepared = call.decide(resolved)
@@ -94,6 +92,27 @@ class AsyncSecuredApiCall:
         finally:
             call.close()
         return call.audit.response(response, AsyncSecuredEventStream)
+
+
+async def _resolve_off_the_loop(
+    state: _adapter.SecuredState, call: _rules.Call, decision: _rules.Decision
+) -> tuple[_rules.Call, _rules.Decision]:
+    """Profile look-ups use a sync control-plane client: in a worker thread, signed
+    with the runtime client's credentials as they are now (read with ``await``)."""
+    client = state.client()
+    signer = getattr(client, "_request_signer", None)
+    credentials = getattr(signer, "_credentials", None)
+    frozen = None
+    if credentials is not None:
+        current = await credentials.get_frozen_credentials()
+        frozen = botocore.credentials.Credentials(
+            current.access_key, current.secret_key, current.token
+        )
+    token = _profiles.override_credentials.set(frozen)
+    try:
+        return await asyncio.to_thread(_adapter.decide_with_profiles, state, call, decision)
+    finally:
+        _profiles.override_credentials.reset(token)
 
 
 def _secure_with(raw: AioBaseClient, effective: Policy, **observe: Any) -> AioBaseClient:
