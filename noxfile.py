@@ -1,4 +1,4 @@
-"""Developer and CI sessions: ``nox -s tests lint typecheck docs examples bench``."""
+"""Developer and CI sessions: ``nox -s tests lint typecheck docs examples bench bench_smoke``."""
 
 from __future__ import annotations
 
@@ -99,3 +99,15 @@ def bench(session: nox.Session) -> None:
     """Overhead of securebedrock over raw boto3 (not part of the test session)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench_smoke(session: nox.Session) -> None:
+    """The benchmark harness end to end (``--quick``, ``--profile``); slow, so not in tests."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest",
+        "tests/test_benchmarks_end_to_end.py",
+        *session.posargs,
+        env={"SECUREBEDROCK_BENCH_SMOKE": "1"},
+    )

@@ -128,13 +128,6 @@ def run(settings: Settings, only: Sequence[str] | None = None) -> list[Figure]:
     return figures
 
 
-def _load_average() -> list[float] | None:
-    try:
-        return [round(value, 2) for value in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run, print the table, write the report; exit 0 even when a target misses (it is a report)."""
     args = build_parser().parse_args(argv)
@@ -148,10 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     print(f"securebedrock benchmarks ({'quick' if args.quick else 'full'})", file=sys.stderr)
-    load_before = _load_average()
+    load_before = _machine.load_average()
     figures = run(settings, args.only)
     duration = time.perf_counter() - started
     machine = _machine.describe()
+    # Other processes competing for the CPUs make every wall-clock figure noisier.
+    machine["load_average_before"] = load_before
+    machine["load_average_after"] = machine["load_average"]
     write_json(
         args.out,
         figures=figures,
@@ -160,9 +156,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "started_at": when,
             "quick": args.quick,
             "duration_s": round(duration, 1),
-            # Other processes competing for the CPUs make every figure noisier.
-            "load_average_before": load_before,
-            "load_average_after": _load_average(),
             "settings": settings.__dict__,
         },
     )
@@ -174,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(
         f"{machine['nproc']} x {machine['cpu_model']}; Python {machine['python']}, "
-        f"botocore {machine['botocore']}; load {_load_average()}; {duration:.0f} s; "
+        f"botocore {machine['botocore']}; load {load_before} before, "
+        f"{machine['load_average_after']} after; {duration:.0f} s; "
         f"report: {args.out}"
     )
     return 0

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _world
-from ._report import Figure, Target
+from ._report import ClientCpu, Figure, Target
 from ._settings import Settings
 from ._stats import interleave, median, percentile, time_each, time_each_with_cpu
 from ._world import World
@@ -61,43 +61,51 @@ def open_fds() -> int:
 
 
 def server_cost(world: World, settings: Settings) -> Figure:
-    """The server's own time per Converse request: from parsed headers to response written.
+    """The server's own time per Converse request, measured in the server's process.
 
-    The round-trip ratio is only interpretable next to it: the embedded server
-    runs in this process (sharing the GIL and both cores), and the larger its
-    share of a round trip, the more it dilutes the client-side overhead.
+    The round-trip ratio is only interpretable next to it: the larger the
+    server's share of a round trip, the more it dilutes the client-side
+    overhead (a real Bedrock call, hundreds of milliseconds of inference,
+    dilutes it a thousand times more). The endpoint runs in its own process,
+    so it no longer competes with the client for the interpreter lock; it
+    times its handler (from parsed request line to response written) and
+    reports its process CPU per request.
     """
     figure = Figure(
         key="server_per_request", title="server time per request", unit="us", target=None
     )
-    handler_class = world.server._httpd.RequestHandlerClass
-    original = handler_class._handle
-    samples: list[float] = []
-    clock = time.perf_counter
-
-    def timed(self: Any) -> None:
-        start = clock()
-        try:
-            original(self)
-        finally:
-            samples.append(clock() - start)
-
-    handler_class._handle = timed
+    for _ in range(min(20, settings.server_calls)):
+        world.raw_converse()
+    world.server.time_requests()
     try:
-        round_trips = time_each(world.raw_converse, settings.server_calls)
+        walls, cpus = time_each_with_cpu(world.raw_converse, settings.server_calls)
     finally:
-        handler_class._handle = original
+        timing = world.server.timing()
     world.between_batches()
-    server_us = median(samples) * 1e6
-    trip_us = median(round_trips) * 1e6
+    if timing.requests != settings.server_calls:
+        return _with(
+            figure,
+            error=f"the server timed {timing.requests} requests, not {settings.server_calls}",
+        )
+    server_us = timing.median_s * 1e6
+    server_cpu_us = timing.cpu_per_request_s * 1e6
+    trip_us = median(walls) * 1e6
+    client_cpu_us = median(cpus) * 1e6
     return _with(
         figure,
         value=server_us,
         detail=(
-            f"{server_us:.0f} us of a {trip_us:.0f} us raw round trip "
-            f"({server_us / trip_us:.0%}: body read, SigV4 check, handler, response write)"
+            f"{server_us:.0f} us of a {trip_us:.0f} us raw round trip ({server_us / trip_us:.0%}: "
+            f"body read, SigV4 check, handler, response write); server CPU "
+            f"{server_cpu_us:.0f} us/request, raw client CPU {client_cpu_us:.0f} us/call"
         ),
-        data={"server_us": server_us, "raw_round_trip_us": trip_us},
+        data={
+            "server_us": server_us,
+            "server_cpu_us_per_request": server_cpu_us,
+            "raw_round_trip_us": trip_us,
+            "raw_client_cpu_us": client_cpu_us,
+            "requests_timed": timing.requests,
+        },
     )
 
 
@@ -138,16 +146,23 @@ def _compare_converse(
         f"raw {paired.a * 1e6:.0f} us, secured {paired.b * 1e6:.0f} us: "
         f"{overhead_us:+.0f} us/call; client CPU {raw_cpu_us:.0f} -> {secured_cpu_us:.0f} us"
     )
-    return _with(figure, value=paired.ratio, detail=detail), data
+    cpu_cost = ClientCpu(unit="us/call", baseline=raw_cpu_us, secured=secured_cpu_us)
+    return _with(figure, value=paired.ratio, detail=detail, cpu=cpu_cost), data
 
 
 def converse_overhead(world: World, settings: Settings) -> Figure:
-    """Converse round trip, secured vs raw, ABBA-interleaved batches, median of batch ratios."""
+    """Converse round trip, secured vs raw, ABBA-interleaved batches, median of batch ratios.
+
+    No target of its own: with the OpenTelemetry SDK the secured client records
+    an audit span that raw boto3 does not, so its target is set against boto3
+    with OpenTelemetry's botocore instrumentation (``versus_instrumented_boto3``);
+    the policy's own cost is judged without the SDK (``converse_enforcement_only``).
+    """
     figure = Figure(
         key="converse_overhead",
         title="Converse round-trip overhead",
         unit="ratio",
-        target=Target(comparison="<=", bound=1.05, aim=1.02),
+        target=None,
     )
     _warm(world, settings.warmup_calls)
     difference = world.wire_difference()
@@ -169,14 +184,14 @@ def converse_overhead(world: World, settings: Settings) -> Figure:
 def converse_enforcement_only(world: World, settings: Settings) -> Figure:
     """The same comparison with OpenTelemetry's no-op providers: the policy alone.
 
-    No target: it splits the round-trip overhead into what enforcement costs
-    and what recording the audit span with the OpenTelemetry SDK costs.
+    Target <= 1.02: the policy engine, the wire check and the transport checks
+    together must be nearly free.
     """
     figure = Figure(
         key="converse_overhead_without_sdk",
         title="Converse overhead, no OTel SDK",
         unit="ratio",
-        target=None,
+        target=Target(comparison="<=", bound=1.02),
     )
     for _ in range(settings.warmup_calls // 4 + 1):
         world.secured_without_sdk_converse()
@@ -193,16 +208,17 @@ def converse_enforcement_only(world: World, settings: Settings) -> Figure:
 def versus_instrumented_boto3(world: World, settings: Settings) -> Figure:
     """Secured vs raw boto3 *with* OpenTelemetry's botocore instrumentation (same provider).
 
-    No target: it answers "what does an audited boto3 call cost anyway?". The
-    instrumentation patches ``BaseClient._make_api_call`` on the class, so the
-    raw client records a span per call; the secured client bound the original
-    method when it was made, so it records only its own audit span.
+    Target <= 0.90: our audit span, carrying the policy decision, must cost
+    less than the telemetry-only peer's span. The instrumentation patches
+    ``BaseClient._make_api_call`` on the class, so the raw client records a
+    span per call; the secured client bound the original method when it was
+    made, so it records only its own audit span.
     """
     figure = Figure(
         key="converse_vs_instrumented_boto3",
         title="Converse vs boto3 + OTel botocore instrumentation",
         unit="ratio",
-        target=None,
+        target=Target(comparison="<=", bound=0.90),
     )
     from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 
@@ -218,30 +234,38 @@ def versus_instrumented_boto3(world: World, settings: Settings) -> Figure:
             world.secured_converse()
         world.between_batches()
 
-        def batch(call: Callable[[], Any]) -> Callable[[], float]:
+        cpu: dict[str, list[float]] = {"raw": [], "secured": []}
+
+        def batch(name: str, call: Callable[[], Any]) -> Callable[[], float]:
             def run() -> float:
-                result = median(time_each(call, settings.roundtrip_batch))
+                walls, cpus = time_each_with_cpu(call, settings.roundtrip_batch)
+                cpu[name].append(median(cpus))
                 world.between_batches()
-                return result
+                return median(walls)
 
             return run
 
         paired = interleave(
-            batch(world.raw_converse),
-            batch(world.secured_converse),
+            batch("raw", world.raw_converse),
+            batch("secured", world.secured_converse),
             rounds=max(2, settings.roundtrip_rounds // 3),
         )
     finally:
         instrumentor.uninstrument()
     deltas = [b - a for a, b in zip(paired.a_rounds, paired.b_rounds, strict=True)]
+    raw_cpu_us, secured_cpu_us = median(cpu["raw"]) * 1e6, median(cpu["secured"]) * 1e6
     return _with(
         figure,
         value=paired.ratio,
+        cpu=ClientCpu(unit="us/call", baseline=raw_cpu_us, secured=secured_cpu_us),
         detail=(
             f"instrumented raw {paired.a * 1e6:.0f} us, secured {paired.b * 1e6:.0f} us: "
-            f"{median(deltas) * 1e6:+.0f} us/call"
+            f"{median(deltas) * 1e6:+.0f} us/call; client CPU {raw_cpu_us:.0f} -> "
+            f"{secured_cpu_us:.0f} us"
         ),
         data={
+            "instrumented_raw_client_cpu_us": raw_cpu_us,
+            "secured_client_cpu_us": secured_cpu_us,
             "instrumented_raw_us": paired.a * 1e6,
             "secured_us": paired.b * 1e6,
             "overhead_us": median(deltas) * 1e6,
@@ -256,7 +280,7 @@ def stream_throughput(world: World, settings: Settings) -> Figure:
         key="stream_throughput",
         title="ConverseStream throughput",
         unit="ratio",
-        target=Target(comparison=">=", bound=0.95),
+        target=Target(comparison=">=", bound=0.98),
     )
     events = settings.stream_events
     seen: dict[str, int] = {}
@@ -295,6 +319,7 @@ def stream_throughput(world: World, settings: Settings) -> Figure:
     return _with(
         figure,
         value=paired.ratio,
+        cpu=ClientCpu(unit="ms/stream", baseline=raw_cpu, secured=secured_cpu),
         detail=(
             f"{seen.get('raw')} events/stream; raw {paired.a:,.0f} ev/s, "
             f"secured {paired.b:,.0f} ev/s; client CPU per stream {raw_cpu:.1f} -> "
@@ -318,7 +343,7 @@ def policy_evaluation(world: World, settings: Settings) -> Figure:
         key="policy_evaluation",
         title="policy evaluation",
         unit="us",
-        target=Target(comparison="<=", bound=20.0),
+        target=Target(comparison="<=", bound=5.0),
     )
     from securebedrock import _rules
 
@@ -336,20 +361,24 @@ def policy_evaluation(world: World, settings: Settings) -> Figure:
         globals={"evaluate": _rules.evaluate, "policy": world.policy, "call": call},
     )
     timer.timeit(settings.evaluate_loops)  # warm any caches the engine keeps
-    per_call = [
-        total / settings.evaluate_loops
-        for total in timer.repeat(repeat=settings.evaluate_repeats, number=settings.evaluate_loops)
-    ]
+    per_call: list[float] = []
+    cpu_per_call: list[float] = []
+    for _ in range(settings.evaluate_repeats):
+        start_cpu = time.thread_time()
+        per_call.append(timer.timeit(settings.evaluate_loops) / settings.evaluate_loops)
+        cpu_per_call.append((time.thread_time() - start_cpu) / settings.evaluate_loops)
     value = median(per_call) * 1e6
+    cpu_us = median(cpu_per_call) * 1e6
     return _with(
         figure,
         value=value,
         detail=(
-            f"Converse, full policy; changes {changes or 'none'}"
+            f"Converse, full policy; CPU {cpu_us:.1f} us; changes {changes or 'none'}"
             + (f"; VIOLATIONS {rules}" if rules else "")
         ),
         data={
             "median_us": value,
+            "cpu_median_us": cpu_us,
             "min_us": min(per_call) * 1e6,
             "changes": changes,
             "violations": rules,
@@ -483,6 +512,7 @@ def client_construction(world: World, settings: Settings) -> Figure:
     return _with(
         figure,
         value=paired.ratio,
+        cpu=ClientCpu(unit="ms/client", baseline=raw_cpu, secured=secured_cpu),
         detail=(
             f"raw {paired.a * 1e3:.2f} ms, secured {paired.b * 1e3:.2f} ms; CPU "
             f"{raw_cpu:.2f} -> {secured_cpu:.2f} ms (signed org policy file discovered); "
@@ -509,9 +539,9 @@ def first_call_resolving_profile(world: World, settings: Settings) -> Figure:
     No target. Without ``[inference_profile.known]`` the first call of each
     client asks the control plane (``GetInferenceProfile``, answered by the
     embedded server) where the profile routes; that first call pays for a
-    control-plane client too. The org policy file is set aside for this figure
-    (it declares the profile), and the same policy without the declaration is
-    given in code.
+    control-plane client too. The signed org policy file is set aside for this
+    figure (it declares the profile): the same policy without the declaration is
+    the org policy file meanwhile (``server.org_policy``, unsigned).
     """
     figure = Figure(
         key="first_call_resolving_profile",
@@ -530,25 +560,24 @@ def first_call_resolving_profile(world: World, settings: Settings) -> Figure:
             world.policy.inference_profile, known=types.MappingProxyType({})
         ),
     )
-    saved = {name: os.environ.pop(name) for name in list(world.policy_env) if name in os.environ}
     firsts: list[float] = []
     seconds: list[float] = []
     try:
-        for _ in range(max(2, settings.construct_batch - 2)):
-            client = securebedrock.client(
-                **world.client_kwargs, policy=policy, **_world.telemetry_kwargs(world.telemetry)
-            )
+        with world.server.org_policy(policy):
+            for _ in range(max(2, settings.construct_batch - 2)):
+                client = securebedrock.client(
+                    **world.client_kwargs, **_world.telemetry_kwargs(world.telemetry)
+                )
 
-            def call(client: Any = client) -> None:
-                client.converse(modelId=_world.MODEL_ID, messages=list(_world.MESSAGES))
+                def call(client: Any = client) -> None:
+                    client.converse(modelId=_world.MODEL_ID, messages=list(_world.MESSAGES))
 
-            gc.collect()  # a full collection landing in one of few samples would dominate
-            first, second = time_each(call, 2)
-            firsts.append(first)
-            seconds.append(second)
-            client.close()
+                gc.collect()  # a full collection landing in one of few samples would dominate
+                first, second = time_each(call, 2)
+                firsts.append(first)
+                seconds.append(second)
+                client.close()
     finally:
-        os.environ.update(saved)
         world.between_batches()
     return _with(
         figure,
@@ -641,7 +670,11 @@ def memory(world: World, settings: Settings) -> list[Figure]:
 
 
 def concurrency(world: World, settings: Settings) -> Figure:
-    """N threads sharing one client: calls per second, secured / raw."""
+    """N threads sharing one client: calls per second, secured / raw.
+
+    Client CPU is the benchmark process's (``time.process_time``, all its
+    threads) per call: the endpoint runs in another process.
+    """
     figure = Figure(
         key="concurrency",
         title=f"concurrency ({settings.threads} threads, one client)",
@@ -651,7 +684,9 @@ def concurrency(world: World, settings: Settings) -> Figure:
     threads = settings.threads
     per_thread = settings.thread_calls
 
-    def run_threads(call: Callable[[], Any]) -> float:
+    cpu: dict[str, list[float]] = {"raw": [], "secured": []}
+
+    def run_threads(name: str, call: Callable[[], Any]) -> float:
         barrier = threading.Barrier(threads + 1)
         errors: list[BaseException] = []
 
@@ -668,27 +703,38 @@ def concurrency(world: World, settings: Settings) -> Figure:
         for thread in workers:
             thread.start()
         barrier.wait()
+        start_cpu = time.process_time()
         start = time.perf_counter()
         for thread in workers:
             thread.join()
         elapsed = time.perf_counter() - start
+        cpu[name].append((time.process_time() - start_cpu) / (threads * per_thread))
         world.between_batches()
         if errors:
             raise errors[0]
         return threads * per_thread / elapsed
 
-    run_threads(world.raw_converse)
-    run_threads(world.secured_converse)
+    run_threads("raw", world.raw_converse)
+    run_threads("secured", world.secured_converse)
+    cpu["raw"].clear()
+    cpu["secured"].clear()
     paired = interleave(
-        lambda: run_threads(world.raw_converse),
-        lambda: run_threads(world.secured_converse),
+        lambda: run_threads("raw", world.raw_converse),
+        lambda: run_threads("secured", world.secured_converse),
         rounds=settings.concurrency_rounds,
     )
+    raw_cpu_us, secured_cpu_us = median(cpu["raw"]) * 1e6, median(cpu["secured"]) * 1e6
     return _with(
         figure,
         value=paired.ratio,
-        detail=f"raw {paired.a:,.0f} calls/s, secured {paired.b:,.0f} calls/s",
+        cpu=ClientCpu(unit="us/call", baseline=raw_cpu_us, secured=secured_cpu_us),
+        detail=(
+            f"raw {paired.a:,.0f} calls/s, secured {paired.b:,.0f} calls/s; client CPU "
+            f"{raw_cpu_us:.0f} -> {secured_cpu_us:.0f} us/call"
+        ),
         data={
+            "raw_client_cpu_us": raw_cpu_us,
+            "secured_client_cpu_us": secured_cpu_us,
             "raw_calls_per_s": paired.a,
             "secured_calls_per_s": paired.b,
             "threads": threads,

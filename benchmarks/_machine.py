@@ -28,6 +28,14 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
+def load_average() -> list[float] | None:
+    """``os.getloadavg()`` (1, 5, 15 minutes), rounded; ``None`` where there is none."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
 def describe() -> dict[str, Any]:
     """Processor count and model, OS, and the versions of everything in the measured path."""
     return {
@@ -41,4 +49,7 @@ def describe() -> dict[str, Any]:
         "urllib3": _version("urllib3"),
         "opentelemetry-sdk": _version("opentelemetry-sdk"),
         "securebedrock": _version("securebedrock"),
+        # Other processes competing for the CPUs make every wall-clock figure noisier.
+        "load_average": load_average(),
+        "endpoint": "EmbeddedBedrock in a separate process",
     }

@@ -2,7 +2,8 @@
 
 Profiles the same number of Converse calls on the raw and on the secured
 client with ``cProfile`` and prints, per function, the calls and time the
-secured side adds. Call counts are deterministic, so this attribution holds
+secured side adds. The endpoint runs in another process, so only client
+work is profiled. Call counts are deterministic, so this attribution holds
 even on a busy machine (absolute times under a profiler are inflated; compare
 rows with each other, not with the benchmark's figures).
 """
@@ -19,7 +20,8 @@ from ._world import World
 Row = tuple[float, float, str]
 
 
-def _flat(profile: cProfile.Profile) -> dict[str, tuple[int, float]]:
+def flat(profile: cProfile.Profile) -> dict[str, tuple[int, float]]:
+    """Per function (``file:line(name)``, site-packages prefix cut): calls and own seconds."""
     stats: dict[Any, Any] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
     flat: dict[str, tuple[int, float]] = {}
     for (filename, line, function), (_, calls, own_time, _, _) in stats.items():
@@ -40,7 +42,36 @@ def _run(world: World, call: Callable[[], Any], count: int) -> dict[str, tuple[i
             world.between_batches()
     profile.disable()
     world.between_batches()
-    return _flat(profile)
+    return flat(profile)
+
+
+def added_rows(
+    raw: dict[str, tuple[int, float]], secured: dict[str, tuple[int, float]], count: int
+) -> list[Row]:
+    """Per call, the functions whose call count differs: (calls added, own seconds added, name).
+
+    Only functions called a different number of times are listed (time alone
+    is noise); the largest own-time difference first.
+    """
+    rows: list[Row] = []
+    for name in set(raw) | set(secured):
+        raw_calls, raw_time = raw.get(name, (0, 0.0))
+        calls, own_time = secured.get(name, (0, 0.0))
+        if calls != raw_calls:
+            rows.append(((calls - raw_calls) / count, (own_time - raw_time) / count, name))
+    rows.sort(key=lambda row: -row[1])
+    return rows
+
+
+def render_rows(label: str, rows: list[Row], top: int = 30) -> str:
+    """One section of the report: the total calls added, then the ``top`` rows."""
+    total_calls = sum(row[0] for row in rows)
+    lines = [
+        f"{label}: {total_calls:+.0f} function calls per Converse call",
+        f"{'calls':>8} {'own us':>8}  function",
+    ]
+    lines += [f"{c:+8.1f} {t * 1e6:+8.1f}  {name}" for c, t, name in rows[:top]]
+    return "\n".join(lines)
 
 
 def added_by_secured(world: World, count: int = 500, top: int = 30) -> str:
@@ -52,18 +83,5 @@ def added_by_secured(world: World, count: int = 500, top: int = 30) -> str:
         ("full (OTel SDK span)", world.secured_converse),
     ):
         secured = _run(world, call, count)
-        rows: list[Row] = []
-        for name in set(raw) | set(secured):
-            raw_calls, raw_time = raw.get(name, (0, 0.0))
-            calls, own_time = secured.get(name, (0, 0.0))
-            if calls != raw_calls:
-                rows.append(((calls - raw_calls) / count, (own_time - raw_time) / count, name))
-        rows.sort(key=lambda row: -row[1])
-        total_calls = sum(row[0] for row in rows)
-        lines = [
-            f"{label}: {total_calls:+.0f} function calls per Converse call",
-            f"{'calls':>8} {'own us':>8}  function",
-        ]
-        lines += [f"{c:+8.1f} {t * 1e6:+8.1f}  {name}" for c, t, name in rows[:top]]
-        sections.append("\n".join(lines))
+        sections.append(render_rows(label, added_rows(raw, secured, count), top))
     return "\n\n".join(sections)

@@ -1,11 +1,12 @@
 """The measured world: one embedded endpoint, a raw boto3 client and a secured client.
 
-Both clients talk to the *same* ``EmbeddedBedrock`` server with the same
-endpoint URL, CA bundle, credentials and (default, keep-alive) connection
-pool. The raw client is asked to send exactly the request the secured client
-ends up sending after the policy has attached the guardrail and mapped the
-model to its inference profile, so the server does the same work for both and
-any difference is client-side cost: the price of securebedrock.
+Both clients talk to the *same* ``EmbeddedBedrock`` server, which runs in a
+process of its own (``_endpoint.RemoteEndpoint``), with the same endpoint URL,
+CA bundle, credentials and (default, keep-alive) connection pool. The raw
+client is asked to send exactly the request the secured client ends up
+sending after the policy has attached the guardrail and mapped the model to
+its inference profile, so the server does the same work for both and any
+difference is client-side cost: the price of securebedrock.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import securebedrock
 from securebedrock import _adapter, _policy
 
 from . import _signed
+from ._endpoint import RemoteEndpoint
 from ._telemetry import Telemetry
 
 REGION = "us-east-1"
@@ -111,7 +113,7 @@ def install_global_provider(telemetry: Telemetry) -> None:
 class World:
     """The server, the two clients and the telemetry pipeline, for one benchmark run."""
 
-    server: Any
+    server: RemoteEndpoint
     client_kwargs: dict[str, Any]
     policy: _policy.Policy
     #: ``SECUREBEDROCK_POLICY_FILE`` / ``_PUBLIC_KEY`` of the signed org policy (set while open).
@@ -178,11 +180,13 @@ class World:
         forget_requests(self.server)
         self.raw_converse()
         self.secured_converse()
-        raw, secured = self.server.requests[-2:]
+        raw, secured = self.server.recent(2)
         forget_requests(self.server)
         differences = []
-        if raw.path != secured.path:
-            differences.append(f"path {raw.path} != {secured.path}")
+        if raw.operation != secured.operation:
+            differences.append(f"operation {raw.operation} != {secured.operation}")
+        if raw.path != secured.path or raw.query != secured.query:
+            differences.append(f"path {raw.path}?{raw.query} != {secured.path}?{secured.query}")
         if raw.json != secured.json:
             differences.append(f"body {raw.json} != {secured.json}")
         return "; ".join(differences)
@@ -191,18 +195,6 @@ class World:
 def forget_requests(server: Any) -> None:
     """Drop the server's request log (10,000 recorded requests would be memory growth)."""
     server.clear()
-
-
-def _disable_server_nagle(server: Any) -> None:
-    """Answer without Nagle's algorithm (TCP_NODELAY on the server's sockets).
-
-    The server writes the status line and headers, then the body, in two
-    sends; with Nagle on, the second waits for the client's delayed ACK and
-    every round trip costs ~40 ms of pure waiting, which would drown any
-    client-side cost. A real Bedrock endpoint does not stall like this.
-    (Harmless when the server already sets it.)
-    """
-    server._httpd.RequestHandlerClass.disable_nagle_algorithm = True
 
 
 @contextlib.contextmanager
@@ -221,27 +213,20 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def open_world() -> Iterator[World]:
-    """Start the server, write and sign the org policy, build both clients.
+    """Start the server in its own process, write and sign the org policy, build both clients.
 
     The full policy is the *org policy file* (signed; the environment points
     at it inside this process only), as a platform team ships it: every
     secured client, including the ones the construction figure makes,
     discovers it, verifies its signature and enforces it.
     """
-    from securebedrock.testing import EmbeddedBedrock, GuardrailSpec
-
     telemetry = Telemetry()
     if not telemetry_kwargs(telemetry):
         install_global_provider(telemetry)
-    server = EmbeddedBedrock(
-        guardrails=[
-            GuardrailSpec(
-                identifier=GUARDRAIL_ID, version=GUARDRAIL_VERSION, blocked_words=("forbidden",)
-            )
-        ]
+    server = RemoteEndpoint(
+        guardrails=[(GUARDRAIL_ID, GUARDRAIL_VERSION, ("forbidden",))], region=REGION
     )
     with server, tempfile.TemporaryDirectory(prefix="securebedrock-bench-") as scratch:
-        _disable_server_nagle(server)
         server.add_inference_profile(PROFILE_ARN, [MODEL_ARN])
         client_kwargs = dict(server.client_kwargs())
         intended = server.pin(full_policy())

@@ -205,9 +205,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         client = securebedrock.client(region_name=args.region, endpoint_url=args.endpoint_url)
         demo(client, None)
         return
-    with EmbeddedBedrock() as server:
+    with EmbeddedBedrock() as server, server.org_policy():
         server.set_tool_input("LookupOrder__execute", {"orderId": "A-1001"})
-        client = securebedrock.client(**server.client_kwargs(), policy=server.pin())
+        client = securebedrock.client(**server.client_kwargs())
         runs = demo(client, server)
         print(json.dumps([run.ran for run in runs]))
 

@@ -43,10 +43,13 @@ def main() -> None:
             """
         )
         # --8<-- [end:policy]
-        # --8<-- [start:client]
-        # was: client = boto3.client("bedrock-runtime", region_name="us-east-1")
-        client = securebedrock.client(**server.client_kwargs(), policy=server.pin(policy))
-        # --8<-- [end:client]
+        # On a host the org policy is /etc/securebedrock/policy.toml; here a temporary
+        # org policy file holds it, pinned to this loopback server.
+        with server.org_policy(policy):
+            # --8<-- [start:client]
+            # was: client = boto3.client("bedrock-runtime", region_name="us-east-1")
+            client = securebedrock.client(**server.client_kwargs())
+            # --8<-- [end:client]
         print("answer:", ask(client, "What is the capital of France?"))
         received = server.requests[-1].json
         print("guardrail the server received:", received.get("guardrailConfig"))

@@ -34,12 +34,11 @@ def main() -> None:
     """Invoke a LangChain chat model; the mandated guardrail reaches the server."""
     guardrail = GuardrailSpec(identifier="gr0langch001", version="1")
     with EmbeddedBedrock(guardrails=[guardrail]) as server:
-        policy = server.pin(
-            securebedrock.Policy.from_toml(
-                'version = 1\n[guardrail]\nidentifier = "gr0langch001"\nversion = "1"\n'
-            )
+        org = securebedrock.Policy.from_toml(
+            'version = 1\n[guardrail]\nidentifier = "gr0langch001"\nversion = "1"\n'
         )
-        client = securebedrock.client(**server.client_kwargs(), policy=policy)
+        with server.org_policy(org):  # a temporary org policy file, pinned to the server
+            client = securebedrock.client(**server.client_kwargs())
         chat = make_chat_model(client)
         reply = chat.invoke("What does a guardrail do?")
         print("LangChain reply:", reply.content)

@@ -42,8 +42,8 @@ def converse(client: Any, model_id: str) -> None:
 def main() -> None:
     """One allowed call and one refused call, each with its audit span."""
     provider = configure_tracing()
-    with EmbeddedBedrock() as server:
-        client = securebedrock.client(**server.client_kwargs(), policy=server.pin())
+    with EmbeddedBedrock() as server, server.org_policy():
+        client = securebedrock.client(**server.client_kwargs())
         converse(client, "anthropic.claude-3-haiku-20240307-v1:0")
         try:
             converse(client, "global.anthropic.claude-sonnet-4-20250514-v1:0")

@@ -40,15 +40,14 @@ def main() -> None:
     """Give the framework a secured session; the guardrail reaches the server."""
     guardrail = GuardrailSpec(identifier="gr0session01", version="2")
     with EmbeddedBedrock(guardrails=[guardrail]) as server:
-        policy = server.pin(
-            securebedrock.Policy.from_toml(
-                'version = 1\n[guardrail]\nidentifier = "gr0session01"\nversion = "2"\n'
-            )
+        org = securebedrock.Policy.from_toml(
+            'version = 1\n[guardrail]\nidentifier = "gr0session01"\nversion = "2"\n'
         )
-        # --8<-- [start:session]
-        session = securebedrock.Session(policy=policy)
-        agent = ThirdPartyAgent(session, **server.client_kwargs())
-        # --8<-- [end:session]
+        with server.org_policy(org):  # a temporary org policy file, pinned to the server
+            # --8<-- [start:session]
+            session = securebedrock.Session()
+            agent = ThirdPartyAgent(session, **server.client_kwargs())
+            # --8<-- [end:session]
         print("agent answered:", agent.run("Summarise the quarterly report."))
         print("guardrail on the wire:", server.requests[-1].json["guardrailConfig"])
 

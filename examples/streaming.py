@@ -37,8 +37,8 @@ def stream_answer(client: Any, question: str) -> str:
 
 def main() -> None:
     """Stream one answer through a secured client."""
-    with EmbeddedBedrock() as server:
-        client = securebedrock.client(**server.client_kwargs(), policy=server.pin())
+    with EmbeddedBedrock() as server, server.org_policy():
+        client = securebedrock.client(**server.client_kwargs())
         stream_answer(client, "Tell me a short story.")
 
 

@@ -10,10 +10,11 @@ the wire check (``_wire.py``) refuses it (docs/threat-model.md).
 Per call: copy the parameters into plain values once (``_snapshot.py``);
 build a ``Call`` from that copy; evaluate it with the pure engine; in enforce
 mode refuse a violating call before a byte is sent; otherwise hand the decided
-parameters (or, in log_only mode, the caller's own copy) to botocore, with the
-expectation the wire check compares the prepared request against, and record
-everything in the audit span and log. A refusal raised later (wire check,
-``before-send`` check, transport) is recorded on the same span.
+parameters (in ``apply`` mode too: the mandated changes made, nothing refused)
+or, in log_only mode, the caller's own copy, to botocore, with the expectation
+the wire check compares the prepared request against, and record everything in
+the audit span and log. A refusal raised later (wire check, ``before-send``
+check, transport) is recorded on the same span.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ class SecuredState:
         self.policy = policy
         self.original = original
         self.enforce = policy.mode == "enforce"
+        # apply and enforce make the mandated changes (guardrail, profile mapping);
+        # only enforce refuses.
+        self.applies = policy.mode in ("apply", "enforce")
         self.region: str = client.meta.region_name or ""
         self.partition: str = client.meta.partition or "aws"
         # Read by the parser that opens the socket (already checked by the transport).
@@ -240,8 +244,12 @@ class CallInProgress:
         if outcome == "deny":
             _log_decision(audit, decision, "deny", decision.params)
             raise _violation_error(decision)
+        if state.applies and not decision.violations:
+            # apply: the changes are made as enforce makes them, so nothing is left undone.
+            outcome = "allow"
         # log_only changes nothing and refuses nothing: the caller's own parameters go out.
-        sent: Mapping[str, Any] = decision.params if state.enforce else self.params
+        # apply refuses nothing but makes the changes: the decided parameters go out.
+        sent: Mapping[str, Any] = decision.params if state.applies else self.params
         _log_decision(audit, decision, outcome, sent)
         # Our single retry layer (botocore's is off: see _retry.py).
         prepared = state.retrier.prepare(self.operation, sent)

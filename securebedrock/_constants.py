@@ -41,6 +41,10 @@ ENV_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
 #: botocore's switch that turns the environment/config-file endpoint URLs off.
 ENV_IGNORE_CONFIGURED_ENDPOINT_URLS: Final = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
 ENV_BEARER_TOKEN_BEDROCK: Final = "AWS_BEARER_TOKEN_BEDROCK"  # noqa: S105 (a variable name)
+#: The region variable botocore reads (with the config file's ``region``).
+ENV_AWS_DEFAULT_REGION: Final = "AWS_DEFAULT_REGION"
+#: The region variable the other AWS SDKs read; used when botocore finds no region.
+ENV_AWS_REGION: Final = "AWS_REGION"
 
 #: Name of the audit logger (one structured record per decision, no content).
 AUDIT_LOGGER_NAME: Final = "securebedrock.audit"

@@ -12,12 +12,17 @@ Precedence (each layer can only tighten the one before it):
    at all. A file with a ``[release]`` is refused when it has expired or when
    its serial is lower than the highest this host accepted (:mod:`._rollback`);
 2. the **code policy** (``policy=`` of ``client()``, ``Session()``, ``secure()``)
-   merges over the org file: ``org.merge(code)``, never a replacement. Without
-   an org file the code policy is used as it is (the defaults are not a floor);
-3. ``$SECUREBEDROCK_MODE``: ``enforce`` turns ``log_only`` into ``enforce``;
-   ``log_only`` over an ``enforce`` policy is a :class:`PolicyConfigError`
-   (it would loosen; a loud refusal beats a silent ignore), and over a
-   ``log_only`` policy it changes nothing. Any other value is an error.
+   is an overlay on the org file: ``org.merge(code)``, where only the keys the
+   code policy sets take part (each may only tighten) and every other key is
+   the org file's. Without an org file the code policy is used as it is (the
+   defaults are not a floor). Only the org layer may pin an endpoint outside
+   AWS: a pin in the code policy must be a Bedrock host (the org layer's host
+   rule) or the org's own pin;
+3. ``$SECUREBEDROCK_MODE`` may only climb the ladder ``log_only`` < ``apply`` <
+   ``enforce``: ``enforce`` turns ``log_only``/``apply`` into ``enforce``,
+   ``apply`` turns ``log_only`` into ``apply``; a value below the policy's
+   mode is a :class:`PolicyConfigError` (it would loosen; a loud refusal beats
+   a silent ignore), the same value changes nothing. Any other value is an error.
 
 All of this runs once, when a client or session is constructed: the per-call
 path never reads a file or checks a signature. The verified, parsed org policy
@@ -39,10 +44,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _release, _rollback, _signing, _trust
-from ._constants import DEFAULT_POLICY_FILE, ENV_MODE, ENV_POLICY_FILE, ENV_POLICY_PUBLIC_KEY
+from . import _netcheck, _release, _rollback, _signing, _trust, _urls
+from ._constants import (
+    CONTROL_PLANE_SERVICE_NAME,
+    DEFAULT_POLICY_FILE,
+    ENV_MODE,
+    ENV_POLICY_FILE,
+    ENV_POLICY_PUBLIC_KEY,
+    SERVICE_NAME,
+)
 from ._errors import PolicyConfigError
-from ._policy import Policy
+from ._policy import MODE_LADDER, Policy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -282,25 +294,90 @@ def _apply_env_mode(policy: Policy, env: Mapping[str, str]) -> Policy:
     value = env.get(ENV_MODE)
     if value is None:
         return policy
-    if value == "enforce":
-        return policy if policy.mode == "enforce" else dataclasses.replace(policy, mode="enforce")
-    if value == "log_only":
-        if policy.mode == "enforce":
-            raise PolicyConfigError(
-                "the environment may only tighten the policy mode",
-                found=f'{ENV_MODE}=log_only over a policy in "enforce" mode',
-                expected=f'{ENV_MODE} unset or "enforce" ("log_only" only where the '
-                "policy itself says log_only)",
-                fix=f'unset {ENV_MODE}, or ship a policy file with mode = "log_only" for a '
-                "dry-run rollout",
-            )
+    if value not in MODE_LADDER:
+        raise PolicyConfigError(
+            "unsupported policy mode in the environment",
+            found=f"{ENV_MODE}={value!r}",
+            expected=" or ".join(f'"{mode}"' for mode in reversed(MODE_LADDER)),
+            fix=f"set {ENV_MODE}=enforce, or unset it",
+        )
+    if MODE_LADDER.index(value) < MODE_LADDER.index(policy.mode):
+        tighter = MODE_LADDER[MODE_LADDER.index(policy.mode) :]
+        raise PolicyConfigError(
+            "the environment may only tighten the policy mode",
+            found=f'{ENV_MODE}={value} over a policy in "{policy.mode}" mode',
+            expected=f"{ENV_MODE} unset or one of "
+            + ", ".join(f'"{mode}"' for mode in tighter)
+            + f' ("{value}" only where the policy itself says so)',
+            fix=f'unset {ENV_MODE}, or ship a policy file with mode = "{value}" for a '
+            "staged rollout",
+        )
+    if value == policy.mode:
         return policy
-    raise PolicyConfigError(
-        "unsupported policy mode in the environment",
-        found=f"{ENV_MODE}={value!r}",
-        expected='"enforce" or "log_only"',
-        fix=f"set {ENV_MODE}=enforce, or unset it",
-    )
+    return dataclasses.replace(policy, mode=value)  # type: ignore[arg-type]
+
+
+def _host(url: str) -> str:
+    # The parser that opens the socket (the policy validated the URL already).
+    parsed = _urls.read_endpoint(url)
+    return parsed.host if isinstance(parsed, _urls.EndpointURL) else ""
+
+
+def _check_code_pins(org: Policy | None, code: Policy) -> None:
+    """Only the org layer may pin an endpoint outside AWS.
+
+    A pin in the code policy must be the org's own pin for that key, or a
+    Bedrock runtime host name (regional, FIPS, dual-stack or ``vpce-``) --
+    of the table's region for ``endpoint_urls`` entries; the transport checks
+    the client's region for ``endpoint_url`` once it is known. Anything else
+    (a proxy, a gateway, a test server) would skip the host rule the org layer
+    relies on, so it is a :class:`PolicyConfigError` naming the key.
+    """
+    network = code.network
+    org_network = org.network if org is not None else None
+    pins: list[tuple[str, str, str | None, str]] = []
+    if network.endpoint_url:
+        org_pin = org_network.endpoint_url if org_network is not None else ""
+        pins.append(("network.endpoint_url", network.endpoint_url, None, org_pin))
+    for table_region, table_url in network.endpoint_urls.items():
+        org_pin = org_network.endpoint_for(table_region) if org_network is not None else ""
+        pins.append((f"network.endpoint_urls.{table_region}", table_url, table_region, org_pin))
+    if network.control_plane_endpoint_url:
+        org_pin = org_network.control_plane_endpoint_url if org_network is not None else ""
+        pins.append(
+            (
+                "network.control_plane_endpoint_url",
+                network.control_plane_endpoint_url,
+                None,
+                org_pin,
+            )
+        )
+    for table_region, table_url in network.control_plane_endpoint_urls.items():
+        org_pin = (
+            org_network.control_plane_endpoint_for(table_region) if org_network is not None else ""
+        )
+        path = f"network.control_plane_endpoint_urls.{table_region}"
+        pins.append((path, table_url, table_region, org_pin))
+    for path, url, region, org_pin in pins:
+        if org_pin and _urls.same_endpoint(url, org_pin):
+            continue
+        service = CONTROL_PLANE_SERVICE_NAME if "control_plane" in path else SERVICE_NAME
+        classified = _netcheck.classify_service_host(_host(url), service)
+        if classified is not None and (region is None or classified[0] == region):
+            continue
+        where = f" of region {region}" if region else ""
+        raise PolicyConfigError(
+            "only the org policy file may pin an endpoint outside AWS",
+            path=path,
+            found=f"{url!r} in the code policy (policy=); the org policy pins "
+            + (repr(org_pin) if org_pin else "nothing")
+            + (f" there; {_host(url)!r} is a host of region {classified[0]}" if classified else ""),
+            expected=f"a {service} host name{where} ({service}[-fips].<region>."
+            f"amazonaws.com, or vpce-....{service}.<region>.vpce.amazonaws.com), or "
+            "the org policy's own pin",
+            fix="pin other endpoints (proxies, gateways, test servers) in the org policy "
+            "file; in tests, create the client inside EmbeddedBedrock.org_policy()",
+        )
 
 
 def _layers(
@@ -324,6 +401,7 @@ def _layers(
         layers.append(org)
         effective = org.policy
     if code_policy is not None:
+        _check_code_pins(org.policy if org is not None else None, code_policy)
         layers.append(Layer(source=SOURCE_CODE, policy=code_policy))
         # The defaults are not a floor: without an org file the code policy is the
         # policy (so code may opt in to cross-region, a proxy, its own CIDRs).

@@ -81,7 +81,9 @@ class _Context:
         self.policy: Policy = Policy.default()
         self.policy_ok = False
         self.session = boto3.session.Session(region_name=options.region)
-        self.region: str | None = options.region or self.session.region_name
+        self.region: str | None = _transport.client_region(
+            options.region, self.session, options.environ
+        )
         self.endpoint_url: str | None = None
         self.client_kwargs: dict[str, Any] = {}
 
@@ -171,6 +173,14 @@ def check_policy(ctx: _Context) -> Iterable[CheckResult]:
         yield _warn(
             "policy.mode",
             "log_only: violations are recorded, and the calls are sent anyway",
+            'read the spans/audit log, then set mode = "apply" or "enforce" (or '
+            "SECUREBEDROCK_MODE=apply/enforce)",
+        )
+    elif ctx.policy.mode == "apply":
+        yield _warn(
+            "policy.mode",
+            "apply: the mandated guardrail and profile mapping are applied; violations are "
+            "recorded, and the calls are sent anyway",
             'read the spans/audit log, then set mode = "enforce" (or SECUREBEDROCK_MODE=enforce)',
         )
 
@@ -272,10 +282,29 @@ def check_endpoint(ctx: _Context) -> Iterable[CheckResult]:
             getattr(exc, "fix", None) or "fix the endpoint configuration",
         )
         return
-    ctx.endpoint_url = str(raw.meta.endpoint_url)
-    ctx.client_kwargs = prepared
+    endpoint_url = str(raw.meta.endpoint_url)
     if prepared.get("endpoint_url") and not url:
-        source = "policy network.endpoint_url"
+        source = (
+            f'policy network.endpoint_urls."{ctx.region}"'
+            if ctx.region in ctx.policy.network.endpoint_urls
+            else "policy network.endpoint_url"
+        )
+    parsed = _urls.read_endpoint(endpoint_url)
+    host = parsed.host if isinstance(parsed, _urls.EndpointURL) else ""
+    classified = _netcheck.classify_service_host(host, SERVICE_NAME)
+    if classified is not None and ctx.region and classified[0] != ctx.region:
+        # In log_only/apply mode the transport only records this; doctor says it plainly
+        # (and the later checks do not resolve or connect to the wrong region's endpoint).
+        yield _fail(
+            "endpoint",
+            f"{endpoint_url} (from {source}) is a host of region {classified[0]}, but the "
+            f"client region is {ctx.region}",
+            f'pin the region\'s own endpoint: [network.endpoint_urls] "{ctx.region}" = '
+            '"https://...", or use the endpoint\'s region',
+        )
+        return
+    ctx.endpoint_url = endpoint_url
+    ctx.client_kwargs = prepared
     yield _pass("endpoint", f"{ctx.endpoint_url} (from {source})")
 
 

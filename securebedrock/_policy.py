@@ -69,7 +69,7 @@ __all__ = [
     "model_pattern_covers",
 ]
 
-Mode = Literal["enforce", "log_only"]
+Mode = Literal["enforce", "apply", "log_only"]
 TLSVersion = Literal["1.2", "1.3"]
 GuardrailTrace = Literal["enabled", "disabled", "enabled_full"]
 AuditContent = Literal["none", "digest"]
@@ -82,7 +82,9 @@ DEFAULT_PRIVATE_CIDRS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = 1
-MODES: tuple[str, ...] = ("enforce", "log_only")
+MODES: tuple[str, ...] = ("enforce", "apply", "log_only")
+#: The rollout ladder, loosest first: a merge or the environment may only climb it.
+MODE_LADDER: tuple[str, ...] = ("log_only", "apply", "enforce")
 TLS_VERSIONS: tuple[str, ...] = ("1.2", "1.3")
 GUARDRAIL_TRACES: tuple[str, ...] = ("disabled", "enabled", "enabled_full")
 AUDIT_CONTENTS: tuple[str, ...] = ("none", "digest")
@@ -314,6 +316,40 @@ def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
 
 
+_C = TypeVar("_C")
+_SET_KEYS = "_securebedrock_set_keys"
+
+
+def _tracks_set_keys(cls: type[_C]) -> type[_C]:
+    """Record, on each instance, the keyword arguments it was built with: the keys it sets.
+
+    A policy is an overlay: in a merge only the keys it sets take part (see
+    :meth:`Policy.merge`). ``from_toml`` passes exactly the keys a file writes;
+    code passes the keys it names. ``dataclasses.replace`` passes every field,
+    so a replaced copy sets every key (tighter in a merge, never looser).
+    Not a dataclass field: equality, hashing and the digest ignore it.
+    """
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self: Any, **kwargs: Any) -> None:
+        init(self, **kwargs)
+        object.__setattr__(self, _SET_KEYS, frozenset(kwargs))
+
+    setattr(cls, "__init__", __init__)  # noqa: B010 (mypy: a method cannot be assigned)
+    return cls
+
+
+def _set_keys_of(obj: object) -> frozenset[str]:
+    keys: object = getattr(obj, _SET_KEYS, None)
+    return keys if isinstance(keys, frozenset) else frozenset()
+
+
+def _with_set_keys(obj: _C, keys: Iterable[str]) -> _C:
+    object.__setattr__(obj, _SET_KEYS, frozenset(keys))
+    return obj
+
+
 def guardrail_id(identifier: str) -> str:
     """The guardrail id of an identifier that is either an id or a guardrail ARN."""
     match = _GUARDRAIL_ARN_RE.match(identifier)
@@ -377,6 +413,7 @@ def _antichain(patterns: Iterable[str]) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- sections
 
 
+@_tracks_set_keys
 @dataclass(frozen=True, kw_only=True)
 class TLSPolicy:
     """``[tls]``: the minimum TLS version and FIPS endpoints."""
@@ -400,16 +437,26 @@ class TLSPolicy:
         _bool(self.fips, "tls.fips")
 
 
+@_tracks_set_keys
 @dataclass(frozen=True, kw_only=True)
 class NetworkPolicy:
-    """``[network]``: where connections may go."""
+    """``[network]``: where connections may go.
+
+    ``endpoint_urls`` pins an endpoint per region (region -> URL); a client in a
+    region it names uses that URL, any other client ``endpoint_url`` (if set).
+    """
 
     require_private_endpoint: bool = False
     allowed_cidrs: tuple[str, ...] = DEFAULT_PRIVATE_CIDRS
     endpoint_url: str = ""
+    endpoint_urls: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
     #: The ``bedrock`` control-plane endpoint (GetInferenceProfile); ``""``: the
     #: region's default ``bedrock`` endpoint. Never the runtime pin above.
     control_plane_endpoint_url: str = ""
+    #: Per-region control-plane pins (region -> URL), like ``endpoint_urls``.
+    control_plane_endpoint_urls: Mapping[str, str] = field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
     allow_proxy: bool = False
 
     def __post_init__(self) -> None:
@@ -420,14 +467,76 @@ class NetworkPolicy:
             _string_list(self.allowed_cidrs, "network.allowed_cidrs", _check_cidr),
         )
         _check_https_url(self.endpoint_url, "network.endpoint_url")
+        _set(self, "endpoint_urls", _region_table(self.endpoint_urls, "network.endpoint_urls"))
         _check_https_url(self.control_plane_endpoint_url, "network.control_plane_endpoint_url")
+        _set(
+            self,
+            "control_plane_endpoint_urls",
+            _region_table(self.control_plane_endpoint_urls, "network.control_plane_endpoint_urls"),
+        )
         _bool(self.allow_proxy, "network.allow_proxy")
+
+    def __hash__(self) -> int:
+        # MappingProxyType is unhashable; hash what equality compares.
+        return hash(
+            (
+                self.require_private_endpoint,
+                self.allowed_cidrs,
+                self.endpoint_url,
+                frozenset(self.endpoint_urls.items()),
+                self.control_plane_endpoint_url,
+                frozenset(self.control_plane_endpoint_urls.items()),
+                self.allow_proxy,
+            )
+        )
+
+    def endpoint_for(self, region: str | None) -> str:
+        """The endpoint pinned for a client in ``region`` (``""``: none).
+
+        Its ``endpoint_urls`` entry when there is one, else ``endpoint_url``.
+        """
+        if region:
+            url = self.endpoint_urls.get(region)
+            if url:
+                return url
+        return self.endpoint_url
+
+    def control_plane_endpoint_for(self, region: str | None) -> str:
+        """The control-plane endpoint pinned for a client in ``region`` (``""``: none).
+
+        Its ``control_plane_endpoint_urls`` entry, else ``control_plane_endpoint_url``.
+        """
+        if region:
+            url = self.control_plane_endpoint_urls.get(region)
+            if url:
+                return url
+        return self.control_plane_endpoint_url
 
     def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         """``allowed_cidrs`` as :mod:`ipaddress` network objects."""
         return tuple(ipaddress.ip_network(c) for c in self.allowed_cidrs)
 
 
+def _region_table(value: object, path: str) -> Mapping[str, str]:
+    """A region -> https URL table (``[network.endpoint_urls]``)."""
+    table = _freeze_map(value, path)
+    checked: dict[str, str] = {}
+    for region, url in table.items():
+        key = _key(path, region)
+        _check_region(region, key)
+        if url == "":
+            raise _err(
+                key,
+                "must not be empty",
+                url,
+                "the https URL of the region's endpoint",
+                f'remove the entry, or write {key} = "https://..."',
+            )
+        checked[region] = _check_https_url(url, key)
+    return types.MappingProxyType(checked)
+
+
+@_tracks_set_keys
 @dataclass(frozen=True, kw_only=True)
 class GuardrailPolicy:
     """``[guardrail]``: the guardrail mandated on every inference call (empty: none)."""
@@ -554,38 +663,33 @@ def _repath(exc: PolicyConfigError, old: str, new: str) -> PolicyConfigError:
     )
 
 
+@_tracks_set_keys
 @dataclass(frozen=True, kw_only=True)
 class InferenceProfilePolicy:
-    """``[inference_profile]``: mapping of model ids to profiles, and whether one is required."""
+    """``[inference_profile]``: mapping of model ids to profiles, and whether one is required.
+
+    ``regional_map`` holds per-region mappings (region -> model -> profile): for
+    a client in that region its entries are used, and ``map`` for the models
+    they do not name.
+    """
 
     required: bool = False
     map: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
+    regional_map: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
     known: Mapping[str, KnownProfile] = field(default_factory=lambda: types.MappingProxyType({}))
 
     def __post_init__(self) -> None:
         _bool(self.required, "inference_profile.required")
-        raw_map = _freeze_map(self.map, "inference_profile.map")
-        checked: dict[str, str] = {}
-        for model, profile in raw_map.items():
-            path = _key("inference_profile.map", model)
-            if not _MODEL_KEY_RE.match(model):
-                raise _err(
-                    path,
-                    "is not a model id",
-                    model,
-                    'a model id such as "anthropic.claude-3-5-sonnet-20240620-v1:0"',
-                    "use the base model id as the key",
-                )
-            if not isinstance(profile, str):
-                raise _err(
-                    path,
-                    "must be a string",
-                    profile,
-                    "an inference profile ARN or id",
-                    "quote the profile",
-                )
-            checked[model] = _check_profile_ref(profile, path)
-        _set(self, "map", types.MappingProxyType(checked))
+        _set(self, "map", _profile_table(self.map, "inference_profile.map"))
+        raw_regional = _freeze_map(self.regional_map, "inference_profile.regional_map")
+        regional: dict[str, Mapping[str, str]] = {}
+        for region, table in raw_regional.items():
+            path = _key("inference_profile.regional_map", region)
+            _check_region(region, path)
+            regional[region] = _profile_table(table, path)
+        _set(self, "regional_map", types.MappingProxyType(regional))
         raw_known = _freeze_map(self.known, "inference_profile.known")
         known: dict[str, KnownProfile] = {}
         for profile, entry in raw_known.items():
@@ -596,9 +700,50 @@ class InferenceProfilePolicy:
 
     def __hash__(self) -> int:
         # MappingProxyType is unhashable; hash what equality compares.
-        return hash((self.required, frozenset(self.map.items()), frozenset(self.known.items())))
+        regional = frozenset((r, frozenset(m.items())) for r, m in self.regional_map.items())
+        return hash(
+            (self.required, frozenset(self.map.items()), regional, frozenset(self.known.items()))
+        )
+
+    def map_for(self, region: str | None) -> Mapping[str, str]:
+        """The model -> profile mapping for a client in ``region``.
+
+        ``regional_map[region]`` entries over ``map``; ``map`` alone when the
+        region has no table.
+        """
+        table = self.regional_map.get(region) if region else None
+        if not table:
+            return self.map
+        return types.MappingProxyType({**self.map, **table})
 
 
+def _profile_table(value: object, path: str) -> Mapping[str, str]:
+    """A model id -> inference profile table (``map``, ``regional_map.<region>``)."""
+    raw_map = _freeze_map(value, path)
+    checked: dict[str, str] = {}
+    for model, profile in raw_map.items():
+        key = _key(path, model)
+        if not _MODEL_KEY_RE.match(model):
+            raise _err(
+                key,
+                "is not a model id",
+                model,
+                'a model id such as "anthropic.claude-3-5-sonnet-20240620-v1:0"',
+                "use the base model id as the key",
+            )
+        if not isinstance(profile, str):
+            raise _err(
+                key,
+                "must be a string",
+                profile,
+                "an inference profile ARN or id",
+                "quote the profile",
+            )
+        checked[model] = _check_profile_ref(profile, key)
+    return types.MappingProxyType(checked)
+
+
+@_tracks_set_keys
 @dataclass(frozen=True, kw_only=True)
 class RegionsPolicy:
     """``[regions]``: allowed regions and cross-region inference.
@@ -622,6 +767,7 @@ class RegionsPolicy:
         )
 
 
+@_tracks_set_keys
 @dataclass(frozen=True, kw_only=True)
 class ModelsPolicy:
     """``[models]``: glob patterns (:func:`fnmatch.fnmatchcase`) over the base model id; deny wins.
@@ -639,6 +785,7 @@ class ModelsPolicy:
         _set(self, "deny", _string_list(self.deny, "models.deny", _check_glob))
 
 
+@_tracks_set_keys
 @dataclass(frozen=True, kw_only=True)
 class ServiceTierPolicy:
     """``[service_tier]``: allowed service tiers (absent on a call means ``default``)."""
@@ -649,6 +796,7 @@ class ServiceTierPolicy:
         _set(self, "allowed", _optional_list(self.allowed, "service_tier.allowed", _check_tier))
 
 
+@_tracks_set_keys
 @dataclass(frozen=True, kw_only=True)
 class AuthPolicy:
     """``[auth]``: whether bearer-token (Bedrock API key) auth is allowed."""
@@ -659,6 +807,7 @@ class AuthPolicy:
         _bool(self.allow_api_keys, "auth.allow_api_keys")
 
 
+@_tracks_set_keys
 @dataclass(frozen=True, kw_only=True)
 class OperationsPolicy:
     """``[operations]``: operations allowed to run without the mandated guardrail."""
@@ -675,6 +824,7 @@ class OperationsPolicy:
         )
 
 
+@_tracks_set_keys
 @dataclass(frozen=True, kw_only=True)
 class AuditPolicy:
     """``[audit]``: whether content digests are recorded in telemetry."""
@@ -791,10 +941,12 @@ def _conflict(path: str, left: str, right: str, fix: str) -> PolicyConfigError:
 
 
 def _merge_guardrail(a: GuardrailPolicy, b: GuardrailPolicy) -> GuardrailPolicy:
-    if not a.mandated:
-        return b if b.mandated else GuardrailPolicy(trace=_max_trace(a.trace, b.trace))
-    if not b.mandated:
-        return a
+    # The trace is the most evidence either side asks for, whichever mandates the guardrail
+    # (an overlay that only sets trace raises it on the floor's guardrail).
+    trace = _max_trace(a.trace, b.trace)
+    if not a.mandated or not b.mandated:
+        kept = a if a.mandated else b
+        return GuardrailPolicy(identifier=kept.identifier, version=kept.version, trace=trace)
     if a.guardrail_id != b.guardrail_id or (
         _GUARDRAIL_ARN_RE.match(a.identifier)
         and _GUARDRAIL_ARN_RE.match(b.identifier)
@@ -816,9 +968,7 @@ def _merge_guardrail(a: GuardrailPolicy, b: GuardrailPolicy) -> GuardrailPolicy:
         )
     # Keep the ARN when one side names the guardrail by ARN: it says more.
     identifier = a.identifier if _GUARDRAIL_ARN_RE.match(a.identifier) else b.identifier
-    return GuardrailPolicy(
-        identifier=identifier, version=a.version, trace=_max_trace(a.trace, b.trace)
-    )
+    return GuardrailPolicy(identifier=identifier, version=a.version, trace=trace)
 
 
 def _max_trace(a: str, b: str) -> Any:
@@ -844,6 +994,11 @@ def _render(value: object) -> str:
 # --------------------------------------------------------------------------- Policy
 
 
+#: Per-region tables left out of :meth:`Policy.to_dict` (and so of the digest) when
+#: empty: a policy that does not use them keeps the digest it had before they existed.
+_OMITTED_WHEN_EMPTY = frozenset({"endpoint_urls", "control_plane_endpoint_urls", "regional_map"})
+
+
 def _section_to_dict(section: object) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields(section):  # type: ignore[arg-type]
@@ -852,7 +1007,13 @@ def _section_to_dict(section: object) -> dict[str, Any]:
             value = list(value)
         elif isinstance(value, Mapping):
             value = {
-                k: ({"models": list(v.models)} if isinstance(v, KnownProfile) else v)
+                k: (
+                    {"models": list(v.models)}
+                    if isinstance(v, KnownProfile)
+                    else dict(v)
+                    if isinstance(v, Mapping)
+                    else v
+                )
                 for k, v in value.items()
             }
         out[f.name] = value
@@ -863,6 +1024,7 @@ def _section_to_dict(section: object) -> dict[str, Any]:
 _DEFAULTS: dict[type[Policy], Policy] = {}
 
 
+@_tracks_set_keys
 @dataclass(frozen=True, kw_only=True)
 class Policy:
     """An immutable, validated security policy.
@@ -914,6 +1076,20 @@ class Policy:
     def __hash__(self) -> int:
         # Equal policies have equal canonical forms, so the digest is a sound hash.
         return hash(self.digest)
+
+    @property
+    def set_keys(self) -> frozenset[str]:
+        """The dotted key paths this policy sets (``{"mode", "models.allow"}``).
+
+        The keys a TOML document writes, or the keyword arguments given to the
+        constructors in code; every other key has its default. Only these keys
+        take part when this policy is merged over another (:meth:`merge`).
+        Equality and :attr:`digest` do not depend on them.
+        """
+        keys = {"mode"} & _set_keys_of(self)
+        for name in _SECTIONS:
+            keys.update(f"{name}.{key}" for key in _set_keys_of(getattr(self, name)))
+        return frozenset(keys)
 
     # ----------------------------------------------------------------- constructors
 
@@ -1032,7 +1208,7 @@ class Policy:
             names = [f.name for f in fields(cls_)]
             _reject_unknown(table, names, name)
             if name == "inference_profile":
-                for sub in ("map", "known"):
+                for sub in ("map", "regional_map", "known"):
                     if sub in table:
                         table[sub] = _freeze_map(table[sub], f"inference_profile.{sub}")
             kwargs[name] = cls_(**table)
@@ -1048,7 +1224,11 @@ class Policy:
         out: dict[str, Any] = {"version": self.version, "mode": self.mode}
         for name in _SECTIONS:
             section = _section_to_dict(getattr(self, name))
-            out[name] = {k: v for k, v in section.items() if v is not None}
+            out[name] = {
+                k: v
+                for k, v in section.items()
+                if v is not None and not (k in _OMITTED_WHEN_EMPTY and not v)
+            }
         if self.release is not None:
             out["release"] = self.release.to_dict()
         return out
@@ -1094,11 +1274,16 @@ class Policy:
     # ----------------------------------------------------------------- merge
 
     def merge(self, other: Policy) -> Policy:
-        """Tighten-only merge: the result refuses every call either policy refuses.
+        """Tighten-only merge: ``other`` is an overlay that may only add constraints.
 
-        ``org.merge(app)``: the org policy is the floor, the other may only add
-        constraints. Two requirements that cannot both hold (two different
-        mandated guardrails, endpoint pins, profile mappings) raise
+        ``org.merge(app)``: the org policy is the floor. Only the keys ``other``
+        sets (:attr:`set_keys`: written in its TOML, or passed in code) take
+        part: each is combined with this policy's value by its key's rule
+        (higher TLS floor, intersected allow-lists, united deny-lists, ...);
+        every other key keeps this policy's value. The result refuses every
+        call this policy refuses, and every call the keys ``other`` sets refuse.
+        Two requirements that cannot both hold (two different mandated
+        guardrails, endpoint pins, profile mappings) raise
         :class:`PolicyConfigError` naming both values. See docs/policy.md for
         the rule of every key.
         """
@@ -1109,95 +1294,149 @@ class Policy:
                 expected="Policy",
                 fix="pass a securebedrock.Policy",
             )
-        a, b = self, other
-        if (
-            a.network.endpoint_url
-            and b.network.endpoint_url
-            and (a.network.endpoint_url != b.network.endpoint_url)
-        ):
+        overlay = other.set_keys
+        return _overlay(self, _tighten(self, other), overlay, self.set_keys | overlay)
+
+
+def _overlay(
+    base: Policy, tightened: Policy, overlay: frozenset[str], result_keys: frozenset[str]
+) -> Policy:
+    """``base`` with the keys in ``overlay`` taken from ``tightened`` (the all-keys merge)."""
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        values = {
+            f.name: getattr(
+                getattr(tightened if f"{name}.{f.name}" in overlay else base, name), f.name
+            )
+            for f in fields(cls)
+        }
+        prefix = f"{name}."
+        keys = (key[len(prefix) :] for key in result_keys if key.startswith(prefix))
+        sections[name] = _with_set_keys(cls(**values), keys)
+    merged = Policy(
+        version=SCHEMA_VERSION,
+        mode=tightened.mode if "mode" in overlay else base.mode,
+        # The release names the org file: the floor's is reported.
+        release=base.release,
+        **sections,
+    )
+    return _with_set_keys(merged, {"mode"} & result_keys)
+
+
+def _tighten(a: Policy, b: Policy) -> Policy:
+    """Every key of ``a`` and ``b`` combined by its tighten-only rule (sets no keys)."""
+    for region in sorted({*a.network.endpoint_urls, *b.network.endpoint_urls, ""}):
+        left, right = a.network.endpoint_for(region), b.network.endpoint_for(region)
+        if left and right and left != right:
             raise _conflict(
-                "network.endpoint_url",
-                json.dumps(a.network.endpoint_url),
-                json.dumps(b.network.endpoint_url),
+                _key("network.endpoint_urls", region) if region else "network.endpoint_url",
+                json.dumps(left),
+                json.dumps(right),
                 "pin the endpoint in one policy only, or the same endpoint in both",
             )
-        if (
-            a.network.control_plane_endpoint_url
-            and b.network.control_plane_endpoint_url
-            and (a.network.control_plane_endpoint_url != b.network.control_plane_endpoint_url)
-        ):
+    planes = {*a.network.control_plane_endpoint_urls, *b.network.control_plane_endpoint_urls}
+    for region in sorted({*planes, ""}):
+        left = a.network.control_plane_endpoint_for(region)
+        right = b.network.control_plane_endpoint_for(region)
+        if left and right and left != right:
             raise _conflict(
-                "network.control_plane_endpoint_url",
-                json.dumps(a.network.control_plane_endpoint_url),
-                json.dumps(b.network.control_plane_endpoint_url),
+                _key("network.control_plane_endpoint_urls", region)
+                if region
+                else "network.control_plane_endpoint_url",
+                json.dumps(left),
+                json.dumps(right),
                 "pin the control-plane endpoint in one policy only, or the same one in both",
             )
-        profile_map = _merge_map(
-            "inference_profile.map",
-            a.inference_profile.map,
-            b.inference_profile.map,
+    profile_map = _merge_map(
+        "inference_profile.map",
+        a.inference_profile.map,
+        b.inference_profile.map,
+        "map the model to the same profile in both policies, or in one only",
+    )
+    regional_map: dict[str, Mapping[str, str]] = {}
+    for region in dict.fromkeys(
+        [*a.inference_profile.regional_map, *b.inference_profile.regional_map]
+    ):
+        # What each side maps a model to for a client in this region must agree, whichever
+        # table (map or regional_map) says it.
+        _merge_map(
+            _key("inference_profile.regional_map", region),
+            a.inference_profile.map_for(region),
+            b.inference_profile.map_for(region),
             "map the model to the same profile in both policies, or in one only",
         )
-        known = _merge_map(
-            "inference_profile.known",
-            a.inference_profile.known,
-            b.inference_profile.known,
-            "declare the profile with the same models in both, or in one only",
+        regional_map[region] = _merge_map(
+            _key("inference_profile.regional_map", region),
+            a.inference_profile.regional_map.get(region, {}),
+            b.inference_profile.regional_map.get(region, {}),
+            "map the model to the same profile in both policies, or in one only",
         )
-        return Policy(
-            version=SCHEMA_VERSION,
-            mode="enforce" if "enforce" in (a.mode, b.mode) else "log_only",
-            tls=TLSPolicy(
-                minimum_version=max(
-                    a.tls.minimum_version, b.tls.minimum_version, key=TLS_VERSIONS.index
-                ),
-                fips=a.tls.fips or b.tls.fips,
+    known = _merge_map(
+        "inference_profile.known",
+        a.inference_profile.known,
+        b.inference_profile.known,
+        "declare the profile with the same models in both, or in one only",
+    )
+    return Policy(
+        version=SCHEMA_VERSION,
+        mode=max(a.mode, b.mode, key=MODE_LADDER.index),
+        tls=TLSPolicy(
+            minimum_version=max(
+                a.tls.minimum_version, b.tls.minimum_version, key=TLS_VERSIONS.index
             ),
-            network=NetworkPolicy(
-                require_private_endpoint=(
-                    a.network.require_private_endpoint or b.network.require_private_endpoint
-                ),
-                allowed_cidrs=_intersect_cidrs(a.network.allowed_cidrs, b.network.allowed_cidrs),
-                endpoint_url=a.network.endpoint_url or b.network.endpoint_url,
-                control_plane_endpoint_url=(
-                    a.network.control_plane_endpoint_url or b.network.control_plane_endpoint_url
-                ),
-                allow_proxy=a.network.allow_proxy and b.network.allow_proxy,
+            fips=a.tls.fips or b.tls.fips,
+        ),
+        network=NetworkPolicy(
+            require_private_endpoint=(
+                a.network.require_private_endpoint or b.network.require_private_endpoint
             ),
-            guardrail=_merge_guardrail(a.guardrail, b.guardrail),
-            inference_profile=InferenceProfilePolicy(
-                required=a.inference_profile.required or b.inference_profile.required,
-                map=types.MappingProxyType(profile_map),
-                known=types.MappingProxyType(known),
+            allowed_cidrs=_intersect_cidrs(a.network.allowed_cidrs, b.network.allowed_cidrs),
+            endpoint_url=a.network.endpoint_url or b.network.endpoint_url,
+            endpoint_urls={**a.network.endpoint_urls, **b.network.endpoint_urls},
+            control_plane_endpoint_url=(
+                a.network.control_plane_endpoint_url or b.network.control_plane_endpoint_url
             ),
-            regions=RegionsPolicy(
-                allowed=_intersect(a.regions.allowed, b.regions.allowed),
-                cross_region=a.regions.cross_region and b.regions.cross_region,
-                allowed_geographies=_intersect(
-                    a.regions.allowed_geographies, b.regions.allowed_geographies
-                )
-                or (),
-            ),
-            models=ModelsPolicy(
-                allow=_intersect_models(a.models.allow, b.models.allow),
-                deny=_unite(a.models.deny, b.models.deny),
-            ),
-            service_tier=ServiceTierPolicy(
-                allowed=_intersect(a.service_tier.allowed, b.service_tier.allowed),
-            ),
-            auth=AuthPolicy(allow_api_keys=a.auth.allow_api_keys and b.auth.allow_api_keys),
-            operations=OperationsPolicy(
-                allow_without_guardrail=_intersect(
-                    a.operations.allow_without_guardrail, b.operations.allow_without_guardrail
-                )
-                or (),
-            ),
-            # Digests are keyed HMACs, never content: asking for them adds audit
-            # evidence without exposing text, and an org that mandates them must
-            # not be overridden by an application. So "digest" wins either way.
-            audit=AuditPolicy(
-                content="digest" if "digest" in (a.audit.content, b.audit.content) else "none"
-            ),
-            # The release names the org file: the left (org) layer's is reported.
-            release=a.release,
-        )
+            control_plane_endpoint_urls={
+                **a.network.control_plane_endpoint_urls,
+                **b.network.control_plane_endpoint_urls,
+            },
+            allow_proxy=a.network.allow_proxy and b.network.allow_proxy,
+        ),
+        guardrail=_merge_guardrail(a.guardrail, b.guardrail),
+        inference_profile=InferenceProfilePolicy(
+            required=a.inference_profile.required or b.inference_profile.required,
+            map=types.MappingProxyType(profile_map),
+            regional_map=types.MappingProxyType(regional_map),
+            known=types.MappingProxyType(known),
+        ),
+        regions=RegionsPolicy(
+            allowed=_intersect(a.regions.allowed, b.regions.allowed),
+            cross_region=a.regions.cross_region and b.regions.cross_region,
+            allowed_geographies=_intersect(
+                a.regions.allowed_geographies, b.regions.allowed_geographies
+            )
+            or (),
+        ),
+        models=ModelsPolicy(
+            allow=_intersect_models(a.models.allow, b.models.allow),
+            deny=_unite(a.models.deny, b.models.deny),
+        ),
+        service_tier=ServiceTierPolicy(
+            allowed=_intersect(a.service_tier.allowed, b.service_tier.allowed),
+        ),
+        auth=AuthPolicy(allow_api_keys=a.auth.allow_api_keys and b.auth.allow_api_keys),
+        operations=OperationsPolicy(
+            allow_without_guardrail=_intersect(
+                a.operations.allow_without_guardrail, b.operations.allow_without_guardrail
+            )
+            or (),
+        ),
+        # Digests are keyed HMACs, never content: asking for them adds audit
+        # evidence without exposing text, and an org that mandates them must
+        # not be overridden by an application. So "digest" wins either way.
+        audit=AuditPolicy(
+            content="digest" if "digest" in (a.audit.content, b.audit.content) else "none"
+        ),
+        # The release names the org file: the left (org) layer's is reported.
+        release=a.release,
+    )

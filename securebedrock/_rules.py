@@ -186,6 +186,8 @@ class _Compiled:
     trace_invoke: str
     allow_without_guardrail: frozenset[str]
     profile_map: Mapping[str, str]
+    # inference_profile.map_for(region) of every region regional_map names.
+    regional_maps: Mapping[str, Mapping[str, str]]
     profile_required: bool
     regions_allowed: frozenset[str] | None
     cross_region: bool
@@ -265,6 +267,10 @@ def _compile(policy: Policy) -> _Compiled:
         trace_invoke=guardrail.trace.upper(),
         allow_without_guardrail=frozenset(policy.operations.allow_without_guardrail),
         profile_map=dict(policy.inference_profile.map),
+        regional_maps={
+            region: dict(policy.inference_profile.map_for(region))
+            for region in policy.inference_profile.regional_map
+        },
         profile_required=policy.inference_profile.required,
         regions_allowed=allowed,
         cross_region=regions.cross_region,
@@ -314,13 +320,15 @@ def _op(call: Call) -> Operation:
     return operation(call.operation)
 
 
-def _mapped_model(c: _Compiled, op: Operation, raw: str, ref: ModelRef) -> str | None:
-    """The profile ``inference_profile.map`` sends ``raw`` to, or ``None``."""
-    if not op.inference or not c.profile_map:
+def _mapped_model(c: _Compiled, op: Operation, raw: str, ref: ModelRef, region: str) -> str | None:
+    """The profile ``inference_profile.map`` (or ``regional_map`` of ``region``) sends
+    ``raw`` to, or ``None``."""
+    profile_map = c.regional_maps.get(region, c.profile_map)
+    if not op.inference or not profile_map:
         return None
-    target = c.profile_map.get(raw)
+    target = profile_map.get(raw)
     if target is None and ref.kind == "foundation-model" and ref.base_model_id is not None:
-        target = c.profile_map.get(ref.base_model_id)
+        target = profile_map.get(ref.base_model_id)
     return target if target is not None and target != raw else None
 
 
@@ -354,7 +362,7 @@ def profiles_to_resolve(policy: Policy, call: Call) -> tuple[str, ...]:
     if not c.needs_routes:
         return ()
     ref = parse_model_id(raw)
-    target = _mapped_model(c, op, raw, ref)
+    target = _mapped_model(c, op, raw, ref, call.region)
     if target is not None:
         ref = parse_model_id(target)
     if not _needs_resolution(ref) or ref.raw in c.known or not _resolvable_here(call, ref):
@@ -825,7 +833,8 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
             raw = repr(raw)[:64]
         model_requested = raw
         ref = parse_model_id(raw)
-        target = _mapped_model(c, op, raw, ref)
+        target = _mapped_model(c, op, raw, ref, call.region)
+        mapped_elsewhere = False
         if target is not None:
             ev.changes.append(
                 Change(
@@ -838,6 +847,18 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
             )
             ev.set_params({op.model_param or "modelId": target})
             ref = parse_model_id(target)
+            if ref.is_arn and ref.region is not None and ref.region != call.region:
+                # The policy's own mapping names another region's profile: say so, instead
+                # of the region and model findings that follow from it.
+                mapped_elsewhere = True
+                ev.violate(
+                    "region.cross_region",
+                    f"inference_profile.map sends {raw!r} to {target!r}, a profile in region "
+                    f"{ref.region!r}; the client is in {call.region!r}",
+                    f"a profile of the client's region {call.region!r}",
+                    f'map the model for this region: [inference_profile.regional_map."'
+                    f'{call.region}"] "{raw}" = "<an inference profile in {call.region}>"',
+                )
         model_sent = ref.raw
         if ref.is_inference_profile:
             inference_profile = ref.raw
@@ -849,8 +870,9 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
                 "call an inference profile, or map "
                 f"{_bounded.quote_model(ref.raw)} to one in inference_profile.map",
             )
-        routes = ev.model_location(ref)
-        ev.model_ids(ref, routes)
+        if not mapped_elsewhere:
+            routes = ev.model_location(ref)
+            ev.model_ids(ref, routes)
 
     for name in op.arn_params:
         value = call.params.get(name)

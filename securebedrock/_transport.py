@@ -37,6 +37,7 @@ from botocore.utils import get_environ_proxies, should_bypass_proxies
 from . import _netcheck, _urls
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
+    ENV_AWS_REGION,
     ENV_ENDPOINT_URL,
     ENV_IGNORE_CONFIGURED_ENDPOINT_URLS,
     SERVICE_NAME,
@@ -59,6 +60,7 @@ from ._wire import WireCheck
 
 __all__ = [
     "ConnectionInfo",
+    "client_region",
     "dns_precheck",
     "endpoint_source",
     "fips_regions",
@@ -172,6 +174,26 @@ def _final_source(url: object, service_name: str) -> str:
     return "client endpoint (endpoint_url argument, AWS config or botocore default)"
 
 
+def client_region(
+    explicit: str | None, boto_session: Any, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The region a new client uses.
+
+    ``region_name`` when given, else botocore's own (``AWS_DEFAULT_REGION``, then the
+    profile's ``region`` in the config file), else ``AWS_REGION``. botocore reads only
+    ``AWS_DEFAULT_REGION``; the other AWS SDKs read ``AWS_REGION``. Reading it last keeps
+    every client where boto3 would put it, and gives the ones boto3 would refuse
+    (``NoRegionError``) the region the host's other SDKs use.
+    """
+    if explicit:
+        return explicit
+    region = getattr(boto_session, "region_name", None)
+    if region:
+        return str(region)
+    env = os.environ if environ is None else environ
+    return env.get(ENV_AWS_REGION) or None
+
+
 # --- endpoint checks ------------------------------------------------------------------------
 
 #: The policy key that pins each service's endpoint. The runtime and the control plane
@@ -182,16 +204,20 @@ _PIN_KEYS = {
 }
 
 
-def pinned_endpoint(policy: Policy, service_name: str = SERVICE_NAME) -> str:
-    """The endpoint the policy pins for ``service_name`` (``""``: none).
+def pinned_endpoint(
+    policy: Policy, service_name: str = SERVICE_NAME, region: str | None = None
+) -> str:
+    """The endpoint the policy pins for ``service_name`` in ``region`` (``""``: none).
 
-    ``bedrock-runtime`` uses ``network.endpoint_url``, the ``bedrock`` control plane
+    ``bedrock-runtime`` uses ``network.endpoint_urls`` of the region, else
+    ``network.endpoint_url``; the ``bedrock`` control plane
+    ``network.control_plane_endpoint_urls`` of the region, else
     ``network.control_plane_endpoint_url``; any other service has no pin.
     """
     if service_name == SERVICE_NAME:
-        return policy.network.endpoint_url
+        return policy.network.endpoint_for(region)
     if service_name == CONTROL_PLANE_SERVICE_NAME:
-        return policy.network.control_plane_endpoint_url
+        return policy.network.control_plane_endpoint_for(region)
     return ""
 
 
@@ -216,14 +242,24 @@ def _check_endpoint(
             expected="an https:// endpoint",
             fix="use https://; securebedrock never sends Bedrock calls in plain text",
         )
-    pinned = pinned_endpoint(policy, service_name)
+    pinned = pinned_endpoint(policy, service_name, region)
     pin_key = _PIN_KEYS.get(service_name, "network.endpoint_url")
-    if _urls.same_endpoint(url, pinned):
-        return endpoint
     classified = _netcheck.classify_service_host(host, service_name)
     allowed_regions = policy.regions.allowed
     problem: str | None = None
-    if classified is None:
+    pinned_here = _urls.same_endpoint(url, pinned)
+    if pinned_here:
+        # A pin outside AWS (a gateway, a test server) comes from the org layer, which
+        # alone may set one (discovery refuses it in code). A pin that names a Bedrock
+        # host must still be one of the client's region: a us-east-1 VPC endpoint
+        # cannot serve a us-west-2 client (pin one per region in endpoint_urls).
+        if classified is None or not region or classified[0] == region:
+            return endpoint
+        problem = (
+            f"the pinned endpoint is a host of region {classified[0]}, but the client is in "
+            f"{region}"
+        )
+    elif classified is None:
         problem = "not a Bedrock endpoint host"
     else:
         host_region, is_fips = classified
@@ -257,7 +293,21 @@ def _check_endpoint(
             f"of the client's region"
             + (f" in {list(allowed_regions)}" if allowed_regions is not None else "")
             + (f", or the pinned {pinned!r}" if pinned else ""),
-            fix=f"remove the override ({source}), or pin the endpoint in the policy's {pin_key}",
+            fix=(
+                f'pin the region\'s own endpoint in [network.endpoint_urls] ("{region}" = '
+                '"https://..."), or create the client in the pinned endpoint\'s region'
+                if pinned_here and service_name == SERVICE_NAME
+                else f"pin the region's own endpoint in {pin_key}, or create the client in "
+                "the pinned endpoint's region"
+                if pinned_here
+                else f"remove the override ({source}), or pin the endpoint in the policy's "
+                f"{pin_key}"
+                + (
+                    " (or network.endpoint_urls for the region)"
+                    if service_name == SERVICE_NAME
+                    else ""
+                )
+            ),
         ),
         enforce=enforce,
     )
@@ -332,11 +382,13 @@ def prepare_client_kwargs(
             expected="use_ssl=True (the default)",
             fix="remove use_ssl=False",
         )
-    region = prepared.get("region_name") or getattr(boto_session, "region_name", None)
+    region = client_region(prepared.get("region_name"), boto_session)
+    if region and not prepared.get("region_name"):
+        prepared["region_name"] = region
     url, source = endpoint_source(
         prepared.get("endpoint_url"), service_name=service_name, boto_session=boto_session
     )
-    pinned = pinned_endpoint(policy, service_name)
+    pinned = pinned_endpoint(policy, service_name, region)
     if url is None and pinned:
         # A pinned (VPC) endpoint is where this client's calls go unless told otherwise.
         prepared["endpoint_url"] = url = pinned

@@ -181,7 +181,7 @@ def reset_last_connection() -> None:
 
 
 def refuse(error: TransportSecurityError, *, enforce: bool) -> None:
-    """Raise ``error`` in enforce mode; in log_only mode record it and carry on."""
+    """Raise ``error`` in enforce mode; in log_only and apply mode record it and carry on."""
     if enforce:
         raise error
     _log.warning("log_only: would refuse: %s", error)
@@ -235,11 +235,12 @@ class Guard:
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
+        # Only enforce refuses; log_only and apply record what enforce would refuse.
         self.enforce = policy.mode == "enforce"
         self.floor = policy.tls.minimum_version
         self.floor_name = f"TLSv{self.floor}"
         self.floor_tuple = _NEGOTIATED_ORDER[self.floor_name]
-        # log_only keeps the handshake at 1.2 (our absolute floor) and reports a
+        # log_only and apply keep the handshake at 1.2 (our absolute floor) and report a
         # lower-than-policy version after it, instead of failing the handshake.
         self.context_floor = tls_version(self.floor if self.enforce else TLS_VERSIONS[0])
         self.require_private = policy.network.require_private_endpoint

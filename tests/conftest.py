@@ -22,6 +22,7 @@ from botocore.client import BaseClient
 import securebedrock
 from securebedrock import _discovery, _rollback, _trust
 from securebedrock.testing import EmbeddedBedrock, GuardrailSpec
+from securebedrock.testing._org import installed_org_policy
 
 #: Prefixes of environment variables that change how AWS SDKs or we behave.
 _ISOLATED_PREFIXES = ("AWS_", "SECUREBEDROCK_")
@@ -98,11 +99,26 @@ def bedrock() -> Iterator[EmbeddedBedrock]:
 @pytest.fixture
 def secured_client(bedrock: EmbeddedBedrock) -> Callable[..., BaseClient]:
     """Factory: ``secured_client(policy=None, **kwargs)`` → a securebedrock client
-    for the ``bedrock`` server, its policy pinned to that server's endpoint."""
+    for the ``bedrock`` server, made under ``bedrock.org_policy(...)``.
+
+    ``policy`` (default ``Policy.default()``), pinned to the server, is the org
+    policy file. When the test installed an org file of its own
+    (``SECUREBEDROCK_POLICY_FILE``, or the default path), that file pinned to the server is the org
+    layer and ``policy`` the code layer merged over it.
+    """
 
     def make(policy: securebedrock.Policy | None = None, **kwargs: Any) -> BaseClient:
         options = {**bedrock.client_kwargs(), **kwargs}
-        return securebedrock.client(**options, policy=bedrock.pin(policy))
+        org_file = _discovery.org_policy_path()
+        if org_file is None:
+            with bedrock.org_policy(policy):
+                return securebedrock.client(**options)
+        org = securebedrock.Policy.from_file(org_file)
+        if org.network.endpoint_url == bedrock.endpoint_url:
+            # The test's own org file pins the server (signed, with a release...): use it.
+            return securebedrock.client(**options, policy=policy)
+        with bedrock.org_policy(org):
+            return securebedrock.client(**options, policy=policy)
 
     return make
 
@@ -117,3 +133,11 @@ def raw_client(bedrock: EmbeddedBedrock) -> Callable[..., BaseClient]:
         return boto3.client("bedrock-runtime", **options)
 
     return make
+
+
+def org_client(*args: Any, policy: securebedrock.Policy, **kwargs: Any) -> BaseClient:
+    """``securebedrock.client(*args, **kwargs)`` made with ``policy`` as the org policy
+    file (no code layer): for tests whose policy pins a loopback endpoint, which only
+    the org layer may do."""
+    with installed_org_policy(policy):
+        return securebedrock.client(*args, **kwargs)  # type: ignore[no-any-return]

@@ -8,9 +8,10 @@ what the audit span recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import socket
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -25,8 +26,8 @@ from conftest import GUARDRAIL, MODEL_ID  # noqa: E402
 
 import securebedrock  # noqa: E402
 import securebedrock.aio  # noqa: E402
+from securebedrock import _discovery, _transport  # noqa: E402
 from securebedrock import _telemetry as T  # noqa: E402
-from securebedrock import _transport  # noqa: E402
 from securebedrock._errors import (  # noqa: E402
     PolicyViolation,
     StreamInterruptedError,
@@ -73,6 +74,24 @@ def org(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None
 Body = Callable[[Any], Awaitable[R]]
 
 
+@contextlib.contextmanager
+def org_for(server: EmbeddedBedrock, policy: Policy | None) -> Iterator[Policy | None]:
+    """As conftest's ``secured_client``: ``policy`` pinned to ``server`` is the org policy;
+    when the test installed an org file of its own, that file (pinned to the server) is
+    the org layer and ``policy`` the code layer. Yields the code policy to pass."""
+    org_file = _discovery.org_policy_path()
+    if org_file is None:
+        with server.org_policy(policy):
+            yield None
+        return
+    org = Policy.from_file(org_file)
+    if org.network.endpoint_url == server.endpoint_url:
+        yield policy
+        return
+    with server.org_policy(org):
+        yield policy
+
+
 def with_client(
     server: EmbeddedBedrock,
     body: Body[R],
@@ -86,8 +105,9 @@ def with_client(
         options = {**server.client_kwargs(), "retry": FAST_RETRY, **kwargs}
         if otel is not None:
             options.update(otel.kwargs())
-        async with securebedrock.aio.client(**options, policy=server.pin(policy)) as client:
-            return await body(client)
+        with org_for(server, policy) as code:
+            async with securebedrock.aio.client(**options, policy=code) as client:
+                return await body(client)
 
     return run(main())
 
@@ -328,9 +348,12 @@ def test_peer_address_is_checked_on_the_live_connection(
 ) -> None:
     """DNS rebinding: the pre-check sees 127.0.0.2 (allowed), the connection lands on
     127.0.0.1 (not allowed): refused before the request is written."""
-    org('[network]\nrequire_private_endpoint = true\nallowed_cidrs = ["127.0.0.2/32"]\n')
     with EmbeddedBedrock() as server:
         url = f"https://localhost:{server.port}"
+        org(
+            '[network]\nrequire_private_endpoint = true\nallowed_cidrs = ["127.0.0.2/32"]\n'
+            f'endpoint_url = "{url}"\n'
+        )
         real = socket.getaddrinfo
         answers: list[str] = []
 
@@ -343,7 +366,7 @@ def test_peer_address_is_checked_on_the_live_connection(
             return real("127.0.0.1", port, *args, **kwargs)
 
         monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-        policy = Policy(network=NetworkPolicy(allowed_cidrs=("127.0.0.2/32",), endpoint_url=url))
+        policy = Policy(network=NetworkPolicy(allowed_cidrs=("127.0.0.2/32",)))
 
         async def main() -> Any:
             options = {**server.client_kwargs(), "endpoint_url": url}
@@ -434,9 +457,8 @@ def test_aio_secure_secures_an_entered_aiobotocore_client(
     async def main() -> None:
         session = aiobotocore_session.get_session()
         async with session.create_client("bedrock-runtime", **bedrock.client_kwargs()) as raw:
-            secured = securebedrock.aio.secure(
-                raw, bedrock.pin(Policy(guardrail=GUARDED)), **otel.kwargs()
-            )
+            with bedrock.org_policy(Policy(guardrail=GUARDED)):
+                secured = securebedrock.aio.secure(raw, **otel.kwargs())
             assert secured is raw
             await converse(secured)
 
@@ -450,10 +472,10 @@ def test_securing_twice_only_tightens(bedrock: EmbeddedBedrock) -> None:
     async def main() -> None:
         session = aiobotocore_session.get_session()
         async with session.create_client("bedrock-runtime", **bedrock.client_kwargs()) as raw:
-            securebedrock.aio.secure(raw, bedrock.pin(Policy(guardrail=GUARDED)))
-            securebedrock.aio.secure(
-                raw, bedrock.pin(Policy(models=ModelsPolicy(deny=("anthropic.*",))))
-            )
+            with bedrock.org_policy(Policy(guardrail=GUARDED)):
+                securebedrock.aio.secure(raw)
+            with bedrock.org_policy():
+                securebedrock.aio.secure(raw, Policy(models=ModelsPolicy(deny=("anthropic.*",))))
             with pytest.raises(PolicyViolation) as raised:
                 await converse(raw)
             assert raised.value.rule == "model.not_allowed"
@@ -470,14 +492,16 @@ def test_aio_secure_refuses_a_client_that_already_sent(bedrock: EmbeddedBedrock)
         async with session.create_client("bedrock-runtime", **bedrock.client_kwargs()) as raw:
             await converse(raw)
             with pytest.raises(TransportSecurityError, match="already opened connections"):
-                securebedrock.aio.secure(raw, bedrock.pin(Policy(guardrail=GUARDED)))
+                with bedrock.org_policy(Policy(guardrail=GUARDED)):
+                    securebedrock.aio.secure(raw)
 
     run(main())
     assert len(bedrock.requests) == 1  # only the unsecured call before
 
 
 def test_session_secures_bedrock_runtime_clients_only(bedrock: EmbeddedBedrock) -> None:
-    session = securebedrock.aio.Session(policy=bedrock.pin(Policy(guardrail=GUARDED)))
+    with bedrock.org_policy(Policy(guardrail=GUARDED)):
+        session = securebedrock.aio.Session()
 
     async def main() -> None:
         async with session.create_client("bedrock-runtime", **bedrock.client_kwargs()) as client:

@@ -19,9 +19,8 @@ import pytest
 from _telemetry_helpers import events, make_otel
 from botocore.client import BaseClient
 from botocore.config import Config
-from conftest import GUARDRAIL, MODEL_ID
+from conftest import GUARDRAIL, MODEL_ID, org_client
 
-import securebedrock
 from securebedrock import (
     Policy,
     PolicyConfigError,
@@ -139,7 +138,7 @@ def test_a_bearer_call_never_reaches_the_control_plane(
     # botocore prefers the bearer token only when no keys are passed in code.
     del kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"]
     policy = bedrock.pin(Policy(auth=AuthPolicy(allow_api_keys=False)))
-    client = securebedrock.client(**kwargs, policy=policy)
+    client = org_client(**kwargs, policy=policy)
     with pytest.raises(PolicyViolation) as raised:
         client.converse(modelId=APP, messages=MESSAGES)
     assert raised.value.rule == "auth.api_key"
@@ -230,7 +229,7 @@ def test_control_plane_signs_with_sigv4_even_where_api_keys_are_allowed(
     bedrock.add_inference_profile(APP, models=[FM])
     kwargs = bedrock.client_kwargs()
     del kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"]
-    client = securebedrock.client(**kwargs, policy=bedrock.pin(Policy()))
+    client = org_client(**kwargs, policy=bedrock.pin(Policy()))
     client.converse(modelId=APP, messages=MESSAGES)
     # The runtime uses the API key (allowed); the control plane never does.
     assert _operations(bedrock) == [("GetInferenceProfile", "sigv4"), ("Converse", "bearer")]
@@ -246,7 +245,7 @@ def test_control_plane_ignores_a_bearer_auth_scheme_preference(
     # (API keys allowed here), the control plane still signs with SigV4.
     monkeypatch.setenv("AWS_AUTH_SCHEME_PREFERENCE", preference)
     bedrock.add_inference_profile(APP, models=[FM])
-    client = securebedrock.client(**bedrock.client_kwargs(), policy=bedrock.pin(Policy()))
+    client = org_client(**bedrock.client_kwargs(), policy=bedrock.pin(Policy()))
     client.converse(modelId=APP, messages=MESSAGES)
     assert _operations(bedrock) == [("GetInferenceProfile", "sigv4"), ("Converse", "bearer")]
 
@@ -276,7 +275,7 @@ def test_an_env_api_key_is_refused_by_the_engine_in_log_only_too(
     kwargs = bedrock.client_kwargs()
     del kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"]
     policy = bedrock.pin(Policy(mode="log_only", auth=AuthPolicy(allow_api_keys=False)))
-    securebedrock.client(**kwargs, policy=policy).converse(modelId=MODEL_ID, messages=MESSAGES)
+    org_client(**kwargs, policy=policy).converse(modelId=MODEL_ID, messages=MESSAGES)
     assert _operations(bedrock) == [("Converse", "bearer")]
     (record,) = _audit(caplog)
     assert record["decision"] == "log_only" and record["rules"] == ["auth.api_key"]
@@ -320,7 +319,7 @@ def test_control_plane_uses_its_own_pinned_endpoint(
                 endpoint_url=bedrock.endpoint_url, control_plane_endpoint_url=plane.endpoint_url
             ),
         )
-        client = securebedrock.client(**bedrock.client_kwargs(), policy=policy)
+        client = org_client(**bedrock.client_kwargs(), policy=policy)
         client.converse(modelId=APP, messages=MESSAGES)
         assert [r.operation for r in plane.requests] == ["GetInferenceProfile"]
         assert [r.operation for r in bedrock.requests] == ["Converse"]
@@ -333,7 +332,7 @@ def test_the_runtime_pin_is_never_the_control_plane(bedrock: EmbeddedBedrock) ->
     # Only the runtime is pinned: the control plane is the region's bedrock endpoint
     # (what private DNS resolves to the control-plane VPC endpoint), not the runtime's.
     policy = dataclasses.replace(Policy(), network=NetworkPolicy(endpoint_url=bedrock.endpoint_url))
-    client = securebedrock.client(**bedrock.client_kwargs(), policy=policy)
+    client = org_client(**bedrock.client_kwargs(), policy=policy)
     control_plane = _state(client).profiles._control_plane()  # built, nothing sent
     assert control_plane.meta.endpoint_url == "https://bedrock.us-east-1.amazonaws.com"
     assert isinstance(control_plane._endpoint.http_session, HardenedSession)
@@ -345,7 +344,7 @@ def test_a_control_plane_pin_does_not_admit_the_runtime(bedrock: EmbeddedBedrock
         Policy(), network=NetworkPolicy(control_plane_endpoint_url=bedrock.endpoint_url)
     )
     with pytest.raises(TransportSecurityError) as raised:
-        securebedrock.client(**bedrock.client_kwargs(), policy=policy)
+        org_client(**bedrock.client_kwargs(), policy=policy)
     assert raised.value.rule == "network.endpoint_override"
     assert "network.endpoint_url" in str(raised.value)
     assert bedrock.requests == []
@@ -358,7 +357,7 @@ def test_an_unpinned_control_plane_override_is_refused(
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK", bedrock.endpoint_url)
     bedrock.add_inference_profile(APP, models=[FM])
     policy = dataclasses.replace(Policy(), network=NetworkPolicy(endpoint_url=bedrock.endpoint_url))
-    client = securebedrock.client(**bedrock.client_kwargs(), policy=policy)
+    client = org_client(**bedrock.client_kwargs(), policy=policy)
     with pytest.raises(PolicyViolation) as raised:
         client.converse(modelId=APP, messages=MESSAGES)
     assert raised.value.rule == "region.cross_region"
@@ -375,7 +374,7 @@ def test_control_plane_keeps_the_tls_floor(bedrock: EmbeddedBedrock) -> None:
                 endpoint_url=bedrock.endpoint_url, control_plane_endpoint_url=plane.endpoint_url
             ),
         )
-        client = securebedrock.client(**bedrock.client_kwargs(), policy=policy)
+        client = org_client(**bedrock.client_kwargs(), policy=policy)
         with pytest.raises(PolicyViolation) as raised:
             client.converse(modelId=APP, messages=MESSAGES)
         assert "TransportSecurityError tls.version" in str(raised.value)
@@ -400,7 +399,7 @@ def test_control_plane_connections_are_peer_checked(
             )
         )
         kwargs = {**bedrock.client_kwargs(), "endpoint_url": f"https://localhost:{bedrock.port}"}
-        client = securebedrock.client(**kwargs, policy=policy)
+        client = org_client(**kwargs, policy=policy)
         with pytest.raises(PolicyViolation) as raised:
             client.converse(modelId=APP, messages=MESSAGES)
         assert raised.value.rule == "region.cross_region"

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from botocore.client import BaseClient
 
 import securebedrock
 from securebedrock import Policy, PolicyConfigError, PolicyViolation, _discovery, _signing
@@ -344,27 +343,19 @@ def org_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str],
 MESSAGES = [{"role": "user", "content": [{"text": "hello"}]}]
 
 
-def test_client_enforces_the_org_file(
-    org_file: Callable[[str], Path],
-    bedrock: EmbeddedBedrock,
-    secured_client: Callable[..., BaseClient],
-) -> None:
-    org_file('version = 1\n[models]\ndeny = ["anthropic.*"]\n')
-    client = secured_client()
+def test_client_enforces_the_org_file(bedrock: EmbeddedBedrock) -> None:
+    with bedrock.org_policy(Policy.from_toml('version = 1\n[models]\ndeny = ["anthropic.*"]\n')):
+        client = securebedrock.client(**bedrock.client_kwargs())
     with pytest.raises(PolicyViolation) as info:
         client.converse(modelId=MODEL_ID, messages=MESSAGES)
     assert info.value.rule == "model.not_allowed"
-    assert bedrock.requests == [] or len(bedrock.requests) == 0
+    assert bedrock.requests == []
 
 
-def test_code_policy_cannot_loosen_the_org_file(
-    org_file: Callable[[str], Path],
-    bedrock: EmbeddedBedrock,
-    secured_client: Callable[..., BaseClient],
-) -> None:
-    org_file('version = 1\n[models]\nallow = ["amazon.*"]\n')
+def test_code_policy_cannot_loosen_the_org_file(bedrock: EmbeddedBedrock) -> None:
     loose = Policy.from_toml('version = 1\n[models]\nallow = ["anthropic.*", "amazon.*"]\n')
-    client = secured_client(policy=loose)
+    with bedrock.org_policy(Policy.from_toml('version = 1\n[models]\nallow = ["amazon.*"]\n')):
+        client = securebedrock.client(**bedrock.client_kwargs(), policy=loose)
     with pytest.raises(PolicyViolation):
         client.converse(modelId=MODEL_ID, messages=MESSAGES)
     assert len(bedrock.requests) == 0
@@ -380,11 +371,10 @@ def test_client_construction_fails_closed_on_a_missing_org_file(
         securebedrock.Session(region_name="us-east-1")
 
 
-def test_allowed_call_reaches_the_server_under_the_org_file(
-    org_file: Callable[[str], Path],
-    bedrock: EmbeddedBedrock,
-    secured_client: Callable[..., BaseClient],
-) -> None:
-    org_file('version = 1\n[models]\nallow = ["anthropic.claude-3-*"]\n')
-    secured_client().converse(modelId=MODEL_ID, messages=MESSAGES)
+def test_allowed_call_reaches_the_server_under_the_org_file(bedrock: EmbeddedBedrock) -> None:
+    org = Policy.from_toml('version = 1\n[models]\nallow = ["anthropic.claude-3-*"]\n')
+    with bedrock.org_policy(org):
+        client = securebedrock.client(**bedrock.client_kwargs())
+    assert client._securebedrock_state.policy.models.allow == ("anthropic.claude-3-*",)
+    client.converse(modelId=MODEL_ID, messages=MESSAGES)
     assert len(bedrock.requests) == 1

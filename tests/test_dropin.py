@@ -17,6 +17,7 @@ import botocore.session
 import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
+from conftest import org_client
 
 import securebedrock
 from securebedrock._adapter import SecuredApiCall
@@ -209,7 +210,8 @@ def test_user_before_send_handler_still_runs(client: BaseClient, bedrock: Embedd
 
 
 def test_session_secures_only_bedrock_runtime(bedrock: EmbeddedBedrock) -> None:
-    session = securebedrock.Session(region_name="us-east-1", policy=bedrock.pin())
+    with bedrock.org_policy():
+        session = securebedrock.Session(region_name="us-east-1")
     runtime = session.client("bedrock-runtime", **bedrock.client_kwargs())
     assert isinstance(runtime._make_api_call, SecuredApiCall)
     runtime.converse(modelId=MODEL_ID, messages=MESSAGES)
@@ -221,7 +223,8 @@ def test_session_secures_only_bedrock_runtime(bedrock: EmbeddedBedrock) -> None:
 
 def test_secure_in_place_returns_the_same_object(bedrock: EmbeddedBedrock) -> None:
     raw = boto3.client("bedrock-runtime", **bedrock.client_kwargs())
-    secured = securebedrock.secure(raw, policy=bedrock.pin())
+    with bedrock.org_policy():
+        secured = securebedrock.secure(raw)
     assert secured is raw
     assert isinstance(raw._make_api_call, SecuredApiCall)
     raw.converse(modelId=MODEL_ID, messages=MESSAGES)
@@ -242,11 +245,12 @@ def test_client_binds_arguments_as_boto3_does(bedrock: EmbeddedBedrock) -> None:
     kwargs = bedrock.client_kwargs()
     # boto3.client("bedrock-runtime", "us-east-1", ...): the region may be positional.
     region = kwargs.pop("region_name")
-    secured = securebedrock.client("bedrock-runtime", region, policy=bedrock.pin(), **kwargs)
+    secured = org_client("bedrock-runtime", region, policy=bedrock.pin(), **kwargs)
     assert secured.meta.region_name == region
     secured.converse(modelId=MODEL_ID, messages=MESSAGES)
     assert bedrock.requests[-1].operation == "Converse"
-    session = securebedrock.Session(policy=bedrock.pin())
+    with bedrock.org_policy():
+        session = securebedrock.Session()
     from_session = session.client("bedrock-runtime", region, **kwargs)
     assert isinstance(from_session._make_api_call, SecuredApiCall)
     assert from_session.meta.region_name == region
@@ -276,7 +280,8 @@ def test_secure_keeps_the_clients_own_retry_configuration(bedrock: EmbeddedBedro
         **bedrock.client_kwargs(),
         config=Config(retries={"total_max_attempts": 1}),
     )
-    securebedrock.secure(single, policy=bedrock.pin())
+    with bedrock.org_policy():
+        securebedrock.secure(single)
     with pytest.raises(single.exceptions.ThrottlingException):
         single.converse(modelId=MODEL_ID, messages=MESSAGES)
     assert [r.operation for r in bedrock.requests] == ["Converse"]

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from botocore.client import BaseClient
+from conftest import org_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from urllib3.util import parse_url
@@ -69,12 +70,12 @@ def test_backslash_endpoint_argument_is_refused(
     assert "backslash" in str(caught.value) and "endpoint_url argument" in str(caught.value)
     assert f"https://***@{BEDROCK_HOST}" in str(caught.value)
     # The same through a securebedrock.Session.
-    session = securebedrock.Session(
-        aws_access_key_id=bedrock.access_key,
-        aws_secret_access_key=bedrock.secret_key,
-        region_name=bedrock.region,
-        policy=bedrock.pin(),
-    )
+    with bedrock.org_policy():
+        session = securebedrock.Session(
+            aws_access_key_id=bedrock.access_key,
+            aws_secret_access_key=bedrock.secret_key,
+            region_name=bedrock.region,
+        )
     with pytest.raises(TransportSecurityError) as caught:
         converse(session.client("bedrock-runtime", endpoint_url=url, verify=bedrock.ca_bundle))
     assert_refused_as_ambiguous(caught.value)
@@ -127,7 +128,8 @@ def test_backslash_endpoint_on_an_existing_client_is_refused_by_secure(
 ) -> None:
     raw = raw_client(endpoint_url=backslash_url(bedrock))
     with pytest.raises(TransportSecurityError) as caught:
-        converse(securebedrock.secure(raw, policy=bedrock.pin()))
+        with bedrock.org_policy():
+            converse(securebedrock.secure(raw))
     assert_refused_as_ambiguous(caught.value)
     assert bedrock.requests == []
 
@@ -456,7 +458,7 @@ def test_any_endpoint_value_gives_a_securebedrock_error_or_an_agreed_allowed_hos
         value = value.replace("{port}", str(quiet_bedrock.port))
     kwargs = {**quiet_bedrock.client_kwargs(), "endpoint_url": value}
     try:
-        client = securebedrock.client(**kwargs, policy=quiet_bedrock.pin())
+        client = org_client(**kwargs, policy=quiet_bedrock.pin())
     except SecureBedrockError as error:
         assert "user:pw" not in str(error)
         return

@@ -121,7 +121,8 @@ def test_blocked_word_intervenes_end_to_end(
     assert GUARDRAIL.blocked_input_message in text or "guardrail_intervened" in text
     # and without securebedrock the same call is answered normally
     bedrock.clear()
-    plain = securebedrock.client(**bedrock.client_kwargs(), policy=bedrock.pin())
+    with bedrock.org_policy():
+        plain = securebedrock.client(**bedrock.client_kwargs())
     text = json.dumps(_inference(plain, op, text="please say forbidden things"), default=str)
     assert "guardrail_intervened" not in text
     assert _sent_guardrail(bedrock.requests[0])[0] is None
@@ -294,7 +295,8 @@ def _client_for(
         # botocore uses the bearer token only when no explicit keys are given
         kwargs.pop("aws_access_key_id", None)
         kwargs.pop("aws_secret_access_key", None)
-    client = securebedrock.client(**kwargs, policy=bedrock.pin(policy))
+    with bedrock.org_policy(policy):
+        client = securebedrock.client(**kwargs)
     if case.inject_bearer:
 
         def add_bearer(request: Any, **_: Any) -> None:

@@ -134,7 +134,8 @@ def test_secure_an_existing_client_resolves_with_its_credentials(
     bedrock: EmbeddedBedrock, raw_client: Make
 ) -> None:
     bedrock.add_inference_profile(APP, models=[FM])
-    client = securebedrock.secure(raw_client(), policy=bedrock.pin(Policy()))
+    with bedrock.org_policy():
+        client = securebedrock.secure(raw_client(), policy=Policy())
     client.converse(modelId=APP, messages=MESSAGES)
     assert [r.operation for r in bedrock.requests] == ["GetInferenceProfile", "Converse"]
     assert bedrock.requests[0].access_key == bedrock.client_kwargs()["aws_access_key_id"]
@@ -164,7 +165,8 @@ def test_bearer_header_check_follows_re_securing(
         client.converse(modelId=MODEL_ID, messages=MESSAGES)
     assert bedrock.requests[-1].auth == "bearer"
     bedrock.clear()
-    securebedrock.secure(client, policy=bedrock.pin(Policy(auth=AuthPolicy(allow_api_keys=False))))
+    with bedrock.org_policy():
+        securebedrock.secure(client, policy=Policy(auth=AuthPolicy(allow_api_keys=False)))
     with pytest.raises(PolicyViolation) as raised:
         client.converse(modelId=MODEL_ID, messages=MESSAGES)
     assert raised.value.rule == "auth.api_key"

@@ -87,7 +87,9 @@ the commands' own `--help` (`tests/test_examples.py` checks it; regenerate with
 | [`securebedrock tools`](#securebedrock-tools) | the Cedar tool gate: see [tools](tools.md) |
 
 Exit codes: 0 success; 1 a check failed or a policy/transport error (the message names
-the rule or key, what was found, what was expected and the fix); 2 a usage error.
+the rule or key, what was found, what was expected and the fix); 2 a usage error; 141
+the reader of the output went away (`securebedrock policy show | head`): the command
+stops quietly, as Unix tools ended by `SIGPIPE` do.
 """
 
 

@@ -28,6 +28,18 @@ def test_contract_names_exist() -> None:
         "PolicyConfigError",
         "TransportSecurityError",
         "RetryConfig",
+        # Policy's sections, so a policy can be built in Python without TOML.
+        "TLSPolicy",
+        "NetworkPolicy",
+        "GuardrailPolicy",
+        "InferenceProfilePolicy",
+        "KnownProfile",
+        "RegionsPolicy",
+        "ModelsPolicy",
+        "ServiceTierPolicy",
+        "AuthPolicy",
+        "OperationsPolicy",
+        "AuditPolicy",
     ):
         assert name in securebedrock.__all__
 

@@ -4,13 +4,20 @@ Laws checked with hypothesis:
 - soundness: a call the merged policy allows is allowed by both sides, judged
   both by a small pure predicate over every key (below) and by the real engine
   (``_rules.evaluate``) for the region/model/tier/auth rules;
+- overlays: with ``b`` setting only some keys, what ``a.merge(b)`` lets out is
+  let out by ``a`` and by ``b``'s keys alone (``b`` over the most permissive
+  policy), by the predicate and by the real engine over every operation, with
+  ARNs of other regions and partitions, profile routes (resolved and declared)
+  and per-region maps; every key ``b`` does not set comes from ``a`` unchanged;
 - idempotence: ``a.merge(a) == a``;
-- associativity: ``(a.merge(b)).merge(c) == a.merge(b.merge(c))``, and one side
-  fails exactly when the other does.
+- associativity: ``(a.merge(b)).merge(c) == a.merge(b.merge(c))`` (for overlays:
+  whenever ``b`` sets every key ``c`` sets), and one side fails exactly when the
+  other does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import ipaddress
 from dataclasses import dataclass
@@ -20,6 +27,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from securebedrock import Policy, PolicyConfigError
+from securebedrock._modelid import GEOGRAPHIES
+from securebedrock._operations import OPERATION_NAMES as OPERATIONS
 from securebedrock._policy import (
     AuditPolicy,
     AuthPolicy,
@@ -33,7 +42,7 @@ from securebedrock._policy import (
     ServiceTierPolicy,
     TLSPolicy,
 )
-from securebedrock._rules import Call, evaluate
+from securebedrock._rules import Call, ResolvedProfile, evaluate
 
 ARN_ABC = "arn:aws:bedrock:us-east-1:123456789012:guardrail/abc"
 ARN_ABC_OTHER_ACCOUNT = "arn:aws:bedrock:us-east-1:210987654321:guardrail/abc"
@@ -117,7 +126,10 @@ def test_cross_region_and_geographies() -> None:
     merged = a.merge(b).regions
     assert merged.cross_region is True
     assert merged.allowed_geographies == ("us",)
-    assert a.merge(Policy()).regions.cross_region is False
+    # A policy that does not set cross_region leaves it as it is; one that sets it
+    # to false turns it off.
+    assert a.merge(Policy()).regions.cross_region is True
+    assert a.merge(Policy(regions=RegionsPolicy(cross_region=False))).regions.cross_region is False
 
 
 @pytest.mark.parametrize(
@@ -227,9 +239,27 @@ def test_guardrail_trace_keeps_the_most_evidence() -> None:
     assert a.merge(Policy()).guardrail.trace == "disabled"
 
 
-def test_enforce_beats_log_only() -> None:
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        ("log_only", "enforce", "enforce"),
+        ("enforce", "log_only", "enforce"),
+        ("log_only", "apply", "apply"),
+        ("apply", "log_only", "apply"),
+        ("apply", "enforce", "enforce"),
+        ("enforce", "apply", "enforce"),
+        ("log_only", "log_only", "log_only"),
+        ("apply", "apply", "apply"),
+    ],
+)
+def test_mode_climbs_the_ladder(left: str, right: str, expected: str) -> None:
+    merged = Policy(mode=left).merge(Policy(mode=right))  # type: ignore[arg-type]
+    assert merged.mode == expected
+
+
+def test_a_policy_that_does_not_set_mode_keeps_the_floors_mode() -> None:
     log_only = Policy(mode="log_only")
-    assert log_only.merge(Policy()).mode == "enforce"
+    assert log_only.merge(Policy()).mode == "log_only"
     assert Policy().merge(log_only).mode == "enforce"
     assert log_only.merge(log_only).mode == "log_only"
 
@@ -305,6 +335,9 @@ def policies(draw: st.DrawFn, patterns: tuple[str, ...] = _EXACT_PATTERNS) -> Po
             require_private_endpoint=draw(st.booleans()),
             allowed_cidrs=tuple(draw(st.lists(st.sampled_from(_CIDRS), max_size=3))),
             endpoint_url=draw(st.sampled_from(_URLS)),
+            endpoint_urls=draw(
+                st.dictionaries(st.sampled_from(_REGIONS), st.sampled_from(_URLS[2:]), max_size=1)
+            ),
             allow_proxy=draw(st.booleans()),
         ),
         guardrail=GuardrailPolicy(
@@ -377,7 +410,8 @@ def _allowed(policy: Policy, call: _Call) -> bool:
             return False
     if call.via_proxy and not net.allow_proxy:
         return False
-    if net.endpoint_url and call.endpoint_url != net.endpoint_url:
+    pinned = net.endpoint_for(call.region)
+    if pinned and call.endpoint_url != pinned:
         return False
     if policy.guardrail.mandated:
         if call.operation in policy.operations.allow_without_guardrail:
@@ -463,8 +497,10 @@ def test_default_is_a_left_identity_up_to_defaults(a: Policy) -> None:
     assert merged.models == a.models
     assert merged.regions.allowed == a.regions.allowed
     assert merged.service_tier == a.service_tier
-    if a.guardrail.mandated:  # (an unmandated guardrail's trace means nothing)
-        assert merged.guardrail == a.guardrail
+    if a.guardrail.mandated:  # the trace is the most evidence of both ("enabled" by default)
+        assert merged.guardrail == dataclasses.replace(
+            a.guardrail, trace="enabled" if a.guardrail.trace == "disabled" else a.guardrail.trace
+        )
     assert merged.tls == a.tls
 
 
@@ -528,3 +564,306 @@ def test_engine_agrees_merge_never_loosens(a: Policy, b: Policy, sample: list[Ca
 def test_every_generated_policy_round_trips_through_toml(a: Policy) -> None:
     again = Policy.from_toml(a.to_toml())
     assert again == a and again.digest == a.digest and hash(again) == hash(a)
+
+
+# --------------------------------------------------------------------------- overlays
+
+_SECTION_CLASSES = {
+    "tls": TLSPolicy,
+    "network": NetworkPolicy,
+    "guardrail": GuardrailPolicy,
+    "inference_profile": InferenceProfilePolicy,
+    "regions": RegionsPolicy,
+    "models": ModelsPolicy,
+    "service_tier": ServiceTierPolicy,
+    "auth": AuthPolicy,
+    "operations": OperationsPolicy,
+    "audit": AuditPolicy,
+}
+_LEAVES = ("mode",) + tuple(
+    f"{name}.{f.name}" for name, cls in _SECTION_CLASSES.items() for f in dataclasses.fields(cls)
+)
+_GUARDRAIL_PAIR = {"guardrail.identifier", "guardrail.version"}
+
+
+def restrict(policy: Policy, keys: set[str]) -> Policy:
+    """``policy`` as an overlay that sets only ``keys`` (built in code, as an app would)."""
+    if keys & _GUARDRAIL_PAIR:
+        keys = keys | _GUARDRAIL_PAIR  # an identifier needs its version, and back
+    kwargs: dict[str, object] = {}
+    if "mode" in keys:
+        kwargs["mode"] = policy.mode
+    for name, cls in _SECTION_CLASSES.items():
+        section = getattr(policy, name)
+        chosen = {
+            f.name: getattr(section, f.name)
+            for f in dataclasses.fields(cls)
+            if f"{name}.{f.name}" in keys
+        }
+        if chosen:
+            kwargs[name] = cls(**chosen)
+    overlay = Policy(**kwargs)  # type: ignore[arg-type]
+    assert overlay.set_keys == keys
+    return overlay
+
+
+@st.composite
+def overlays(draw: st.DrawFn, full: st.SearchStrategy[Policy], max_keys: int = 8) -> Policy:
+    return restrict(draw(full), set(draw(st.sets(st.sampled_from(_LEAVES), max_size=max_keys))))
+
+
+#: The most permissive policy: ``TOP.merge(b)`` is ``b``'s keys and nothing else.
+TOP = Policy(
+    mode="log_only",
+    network=NetworkPolicy(allowed_cidrs=("0.0.0.0/0", "::/0"), allow_proxy=True),
+    guardrail=GuardrailPolicy(trace="disabled"),
+    regions=RegionsPolicy(cross_region=True, allowed_geographies=GEOGRAPHIES),
+    operations=OperationsPolicy(allow_without_guardrail=OPERATIONS),
+)
+
+
+@st.composite
+def layer_pairs(draw: st.DrawFn, full: st.SearchStrategy[Policy]) -> tuple[Policy, Policy]:
+    """A floor and an overlay: either any full policy and any overlay, or -- so that
+    most calls pass and a loosening merge has room to show -- both restricting keys of
+    the same one or two sections, the floor as permissive as it goes elsewhere."""
+    if draw(st.booleans()):
+        return draw(full), draw(overlays(full))
+    names = ["mode", *_SECTION_CLASSES]
+    focus = draw(st.sets(st.sampled_from(names), min_size=1, max_size=2))
+    domain = [key for key in _LEAVES if key.split(".")[0] in focus]
+    floor = _override(TOP, draw(full), set(draw(st.sets(st.sampled_from(domain)))))
+    return floor, restrict(draw(full), set(draw(st.sets(st.sampled_from(domain)))))
+
+
+def _override(base: Policy, source: Policy, keys: set[str]) -> Policy:
+    """``base`` with the values of ``keys`` taken from ``source`` (no merge involved)."""
+    if keys & _GUARDRAIL_PAIR:
+        keys = keys | _GUARDRAIL_PAIR
+    sections: dict[str, object] = {}
+    for name in _SECTION_CLASSES:
+        changes = {
+            f.name: getattr(getattr(source, name), f.name)
+            for f in dataclasses.fields(getattr(base, name))
+            if f"{name}.{f.name}" in keys
+        }
+        sections[name] = dataclasses.replace(getattr(base, name), **changes)
+    mode = source.mode if "mode" in keys else base.mode
+    return Policy(mode=mode, **sections)  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layer_pairs(policies(_GENERAL_PATTERNS)), st.lists(calls, max_size=8))
+def test_an_overlay_never_lets_through_what_either_layer_refuses(
+    layers: tuple[Policy, Policy], sample: list[_Call]
+) -> None:
+    a, b = layers
+    merged = _merge_or_none(a, b)
+    assume(merged is not None)
+    assert merged is not None
+    alone = TOP.merge(b)
+    for call in sample:
+        if _allowed(merged, call):
+            assert _allowed(a, call), call
+            assert _allowed(alone, call), call
+
+
+def _leaf_values(policy: Policy) -> dict[str, object]:
+    values: dict[str, object] = {"mode": policy.mode}
+    for name in _SECTION_CLASSES:
+        section = getattr(policy, name)
+        for f in dataclasses.fields(section):
+            values[f"{name}.{f.name}"] = getattr(section, f.name)
+    return values
+
+
+@_FAST
+@given(policies(_GENERAL_PATTERNS), overlays(policies(_GENERAL_PATTERNS)))
+def test_keys_an_overlay_does_not_set_come_from_the_floor_unchanged(a: Policy, b: Policy) -> None:
+    merged = _merge_or_none(a, b)
+    assume(merged is not None)
+    assert merged is not None
+    before, after = _leaf_values(a), _leaf_values(merged)
+    for key in _LEAVES:
+        if key not in b.set_keys:
+            assert after[key] == before[key], key
+    assert merged.set_keys == a.set_keys | b.set_keys
+
+
+@_FAST
+@given(policies(), st.data())
+def test_overlays_merge_associatively_when_the_middle_sets_the_last_ones_keys(
+    a: Policy, data: st.DataObject
+) -> None:
+    b_full = data.draw(policies())
+    c_full = data.draw(policies())
+    c_keys = set(data.draw(st.sets(st.sampled_from(_LEAVES))))
+    b_keys = c_keys | set(data.draw(st.sets(st.sampled_from(_LEAVES))))
+    b, c = restrict(b_full, b_keys), restrict(c_full, c_keys)
+    ab = _merge_or_none(a, b)
+    bc = _merge_or_none(b, c)
+    left = None if ab is None else _merge_or_none(ab, c)
+    right = None if bc is None else _merge_or_none(a, bc)
+    assert (left is None) == (right is None)
+    assert left == right
+
+
+# --------------------------------------------------------------------------- the engine, overlays
+
+_ACCOUNT = "123456789012"
+
+
+def _fm(region: str, model: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:bedrock:{region}::foundation-model/{model}"
+
+
+def _app(region: str, name: str) -> str:
+    return f"arn:aws:bedrock:{region}:{_ACCOUNT}:application-inference-profile/{name}"
+
+
+#: Where each application profile really routes (what GetInferenceProfile answers).
+_TRUTH: dict[str, tuple[str, ...]] = {
+    _app("us-east-1", "local"): (_fm("us-east-1", "anthropic.claude-3-haiku-v1:0"),),
+    # An allowed region listed before a forbidden one: every region must be checked.
+    _app("us-east-1", "multi"): (
+        _fm("us-east-1", "anthropic.claude-v2"),
+        _fm("eu-central-1", "amazon.nova-pro-v1:0"),
+    ),
+    _app("us-west-2", "west"): (_fm("us-west-2", "amazon.nova-lite-v1:0"),),
+}
+_UNRESOLVED = _app("us-east-1", "unknown")
+_SYSTEM_NO_GEO = f"arn:aws:bedrock:us-east-1:{_ACCOUNT}:inference-profile/anthropic.claude-v2"
+_ENGINE_MODEL_IDS = (
+    *_ENGINE_MODELS,
+    _fm("us-east-1", "anthropic.claude-v2"),
+    _fm("us-west-2", "amazon.nova-pro-v1:0"),
+    _fm("cn-north-1", "anthropic.claude-v2", "aws-cn"),
+    _fm("us-gov-west-1", "anthropic.claude-v2", "aws-us-gov"),
+    *_TRUTH,
+    _UNRESOLVED,
+    _SYSTEM_NO_GEO,
+    "arn:aws:sagemaker:us-east-1:123456789012:endpoint",  # malformed: fails closed
+    "arn:aws:bedrock:us-east-1:123456789012:prompt/P1",
+)
+_MAP_TARGETS = (*_TRUTH, "us.anthropic.claude-3-haiku-v1:0", _app("us-west-2", "west"))
+_GUARDRAIL_IDS = ("", "abc", "xyz")
+_CALL_GUARDRAILS = (
+    None,
+    ("abc", "3"),
+    ("abc", "4"),
+    ("xyz", "1"),
+    (f"arn:aws:bedrock:us-east-1:{_ACCOUNT}:guardrail/abc", "3"),
+    (f"arn:aws:bedrock:eu-central-1:{_ACCOUNT}:guardrail/qqq", "1"),
+    (f"arn:aws-cn:bedrock:cn-north-1:{_ACCOUNT}:guardrail/abc", "3"),
+)
+
+
+def _known(arns: list[str]) -> dict[str, KnownProfile]:
+    return {arn: KnownProfile(models=_TRUTH[arn]) for arn in arns}
+
+
+@st.composite
+def engine_full(draw: st.DrawFn) -> Policy:
+    identifier = draw(st.sampled_from(_GUARDRAIL_IDS))
+    maps = st.dictionaries(
+        st.sampled_from(("anthropic.claude-3-haiku-v1:0", "amazon.nova-pro-v1:0")),
+        st.sampled_from(_MAP_TARGETS),
+        max_size=2,
+    )
+    return Policy(
+        guardrail=GuardrailPolicy(identifier=identifier, version="3" if identifier else ""),
+        inference_profile=InferenceProfilePolicy(
+            required=draw(st.booleans()),
+            map=draw(maps),
+            regional_map=draw(st.dictionaries(st.sampled_from(_REGIONS), maps, max_size=1)),
+            known=_known(draw(st.lists(st.sampled_from(list(_TRUTH)), unique=True))),
+        ),
+        regions=RegionsPolicy(
+            allowed=draw(_maybe_list(st.sampled_from(_REGIONS))),
+            cross_region=draw(st.booleans()),
+            allowed_geographies=tuple(draw(st.lists(st.sampled_from(_GEOS), max_size=3))),
+        ),
+        models=ModelsPolicy(
+            allow=draw(_maybe_list(st.sampled_from(_GENERAL_PATTERNS))),
+            deny=tuple(draw(st.lists(st.sampled_from(_GENERAL_PATTERNS), max_size=2))),
+        ),
+        service_tier=ServiceTierPolicy(allowed=draw(_maybe_list(st.sampled_from(_TIERS)))),
+        auth=AuthPolicy(allow_api_keys=draw(st.booleans())),
+        operations=OperationsPolicy(
+            allow_without_guardrail=tuple(
+                draw(st.lists(st.sampled_from(OPERATIONS), max_size=4, unique=True))
+            )
+        ),
+    )
+
+
+def _routes(region: str) -> dict[str, ResolvedProfile]:
+    """What the adapter resolves for a client in ``region`` (its own region's profiles)."""
+    out = {}
+    for arn, models in _TRUTH.items():
+        if arn.split(":")[3] != region:
+            continue
+        refs = [m.split(":")[3] for m in models]
+        ids = [m.split("/", 1)[1] for m in models]
+        out[arn] = ResolvedProfile(arn=arn, regions=tuple(refs), model_ids=tuple(ids))
+    return out
+
+
+@st.composite
+def engine_every_call(draw: st.DrawFn) -> Call:
+    operation = draw(st.sampled_from((*OPERATIONS, "FutureOperation")))
+    region = draw(st.sampled_from(_REGIONS))
+    params: dict[str, object] = {"modelId": draw(st.sampled_from(_ENGINE_MODEL_IDS))}
+    guardrail = draw(st.sampled_from(_CALL_GUARDRAILS))
+    tier = draw(st.none() | st.sampled_from(_TIERS))
+    if operation in ("Converse", "ConverseStream"):
+        params["messages"] = []
+        if guardrail is not None:
+            params["guardrailConfig"] = {
+                "guardrailIdentifier": guardrail[0],
+                "guardrailVersion": guardrail[1],
+            }
+        if tier is not None:
+            params["serviceTier"] = {"type": tier}
+    elif operation in ("InvokeModel", "InvokeModelWithResponseStream"):
+        params["body"] = b"{}"
+        if guardrail is not None:
+            params["guardrailIdentifier"], params["guardrailVersion"] = guardrail
+        if tier is not None:
+            params["serviceTier"] = tier
+    elif operation == "ApplyGuardrail":
+        params = {"guardrailIdentifier": (guardrail or ("abc", "3"))[0], "content": []}
+    elif operation == "GetAsyncInvoke":
+        arn_region = draw(st.sampled_from(_REGIONS))
+        params = {"invocationArn": f"arn:aws:bedrock:{arn_region}:{_ACCOUNT}:async-invoke/x1"}
+    elif operation in ("ListAsyncInvokes", "InvokeGuardrailChecks"):
+        params = {}
+    return Call(
+        operation=operation,
+        region=region,
+        partition="aws",
+        params=params,
+        auth=draw(st.sampled_from(("sigv4", "bearer"))),
+        resolved_profiles=_routes(region),
+        unresolved_profiles={_UNRESOLVED: "GetInferenceProfile: not found"},
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layer_pairs(engine_full()), st.lists(engine_every_call(), max_size=6))
+def test_engine_over_every_operation_an_overlay_never_lets_out_what_a_layer_refuses(
+    layers: tuple[Policy, Policy], sample: list[Call]
+) -> None:
+    """What the merged policy sends (after its changes), each layer would send too."""
+    a, b = layers
+    merged = _merge_or_none(a, b)
+    assume(merged is not None)
+    assert merged is not None
+    alone = TOP.merge(b)
+    for call in sample:
+        decision = evaluate(merged, call)
+        if not decision.allowed:
+            continue
+        sent = dataclasses.replace(call, params=decision.params)
+        assert evaluate(a, sent).allowed, (call, evaluate(a, sent).violations)
+        assert evaluate(alone, sent).allowed, (call, evaluate(alone, sent).violations)

@@ -395,7 +395,7 @@ def test_anchor_without_a_policy_file_is_an_error(
 ) -> None:
     install_anchor(tmp_path / "trusted_keys.pem", monkeypatch, org_key)
     with pytest.raises(PolicyConfigError, match="no policy file") as info:
-        securebedrock.client(**bedrock.client_kwargs(), policy=bedrock.pin())
+        securebedrock.client(**bedrock.client_kwargs())
     assert "trust anchor" in (info.value.found or "")
 
 
@@ -452,12 +452,12 @@ def test_anchor_without_a_valid_key_is_an_error_never_no_keys(
     policy = write_signed(tmp_path / "policy.toml", release_text(bedrock, 1), org_key)
     monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(policy))
     with pytest.raises(PolicyConfigError, match=message):
-        securebedrock.client(**bedrock.client_kwargs(), policy=bedrock.pin())
+        securebedrock.client(**bedrock.client_kwargs())
     # One good key next to a broken block is still refused: fix the anchor.
     anchor.write_bytes(org_key.public_pem + content)
     if content.strip() and b"BEGIN" in content:
         with pytest.raises(PolicyConfigError, match=message):
-            securebedrock.client(**bedrock.client_kwargs(), policy=bedrock.pin())
+            securebedrock.client(**bedrock.client_kwargs())
 
 
 def test_anchor_with_a_non_ed25519_key_is_an_error(
@@ -476,7 +476,7 @@ def test_anchor_with_a_non_ed25519_key_is_an_error(
     policy = write_signed(tmp_path / "policy.toml", release_text(bedrock, 1), org_key)
     monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(policy))
     with pytest.raises(PolicyConfigError, match="not an Ed25519 key"):
-        securebedrock.client(**bedrock.client_kwargs(), policy=bedrock.pin())
+        securebedrock.client(**bedrock.client_kwargs())
 
 
 def test_writable_anchor_or_policy_fails_doctor_and_the_anchor_refuses_clients(
@@ -511,7 +511,7 @@ def test_writable_anchor_or_policy_fails_doctor_and_the_anchor_refuses_clients(
 
     anchor.chmod(0o664)
     with pytest.raises(PolicyConfigError, match="trust anchor is writable by others"):
-        securebedrock.client(**bedrock.client_kwargs(), policy=bedrock.pin())
+        securebedrock.client(**bedrock.client_kwargs())
     assert main(args) == 1
     checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert checks["policy.files"]["status"] == "FAIL"
@@ -579,7 +579,7 @@ def test_legacy_switch_rejects_unknown_values(
 ) -> None:
     monkeypatch.setenv("SECUREBEDROCK_ALLOW_LEGACY_SIGNATURES", "maybe")
     with pytest.raises(PolicyConfigError, match="legacy signature switch"):
-        securebedrock.client(**bedrock.client_kwargs(), policy=bedrock.pin())
+        securebedrock.client(**bedrock.client_kwargs())
 
 
 # --------------------------------------------------------------------------- state writers

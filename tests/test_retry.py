@@ -376,9 +376,8 @@ def test_secure_an_existing_client_does_not_multiply_attempts(
     users_config = Config(retries={"max_attempts": 5, "mode": mode})
     client = raw_client(config=users_config)
     users_retries = dict(users_config.retries)
-    securebedrock.secure(
-        client, bedrock.pin(), retry=RetryConfig(max_attempts=2, initial_backoff=0)
-    )
+    with bedrock.org_policy():
+        securebedrock.secure(client, retry=RetryConfig(max_attempts=2, initial_backoff=0))
     assert client.meta.config.retries == {"mode": mode, "total_max_attempts": 1}
     assert users_config.retries == users_retries  # the caller's object is untouched
     bedrock.faults.throttle(20)

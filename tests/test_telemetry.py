@@ -599,14 +599,14 @@ def test_sampling_relevant_attributes_are_set_at_span_start(
 
 def test_session_clients_use_the_sessions_providers(bedrock: EmbeddedBedrock, otel: Otel) -> None:
     kwargs = bedrock.client_kwargs()
-    session = securebedrock.Session(
-        region_name=kwargs.pop("region_name"),
-        aws_access_key_id=kwargs.pop("aws_access_key_id"),
-        aws_secret_access_key=kwargs.pop("aws_secret_access_key"),
-        policy=bedrock.pin(),
-        retry=FAST_RETRY,
-        **otel.kwargs(),
-    )
+    with bedrock.org_policy():
+        session = securebedrock.Session(
+            region_name=kwargs.pop("region_name"),
+            aws_access_key_id=kwargs.pop("aws_access_key_id"),
+            aws_secret_access_key=kwargs.pop("aws_secret_access_key"),
+            retry=FAST_RETRY,
+            **otel.kwargs(),
+        )
     bedrock.faults.throttle(1)
     session.client("bedrock-runtime", **kwargs).converse(modelId=MODEL_ID, messages=MESSAGES)
     assert otel.only_span().attributes[T.ATTR_ATTEMPTS] == 2
@@ -657,8 +657,8 @@ def test_works_with_only_the_opentelemetry_api(tmp_path: Path) -> None:
         "from securebedrock.testing import EmbeddedBedrock\n"
         f"MODEL = {MODEL_ID!r}\n"
         "MESSAGES = [{'role': 'user', 'content': [{'text': 'hi'}]}]\n"
-        "with EmbeddedBedrock() as server:\n"
-        "    c = securebedrock.client(**server.client_kwargs(), policy=server.pin())\n"
+        "with EmbeddedBedrock() as server, server.org_policy():\n"
+        "    c = securebedrock.client(**server.client_kwargs())\n"
         "    assert c.converse(modelId=MODEL, messages=MESSAGES)['stopReason'] == 'end_turn'\n"
         "    assert list(c.converse_stream(modelId=MODEL, messages=MESSAGES)['stream'])\n"
         "record = c._securebedrock_state.telemetry.start('Converse', {})\n"

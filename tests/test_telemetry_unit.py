@@ -94,8 +94,9 @@ def test_secure_takes_providers_and_re_securing_keeps_them(
 ) -> None:
     otel = make_otel()
     client = raw_client()
-    securebedrock.secure(client, bedrock.pin(), retry=FAST_RETRY, **otel.kwargs())
-    securebedrock.secure(client, bedrock.pin())  # again, without providers: the first ones stay
+    with bedrock.org_policy():
+        securebedrock.secure(client, retry=FAST_RETRY, **otel.kwargs())
+        securebedrock.secure(client)  # again, without providers: the first ones stay
     client.converse(modelId=MODEL_ID, messages=[{"role": "user", "content": [{"text": "hi"}]}])
     assert otel.only_span().attributes[T.ATTR_OPERATION] == "Converse"
     assert client._securebedrock_state.retrier.config is FAST_RETRY

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import select
 import socket
 import ssl
@@ -78,8 +79,16 @@ def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
 
 def make(server: EmbeddedBedrock, policy: Policy | None = None, **kwargs: Any) -> Any:
+    """A client for ``server``, as the ``secured_client`` fixture makes them: the ``org``
+    file (if the test installed one), pinned to the server, is the org layer and
+    ``policy`` the code layer; without one, ``policy`` pinned is the org layer."""
     options = {**server.client_kwargs(), **kwargs}
-    return securebedrock.client(**options, policy=server.pin(policy))
+    org_file = os.environ.get("SECUREBEDROCK_POLICY_FILE")
+    if org_file is None:
+        with server.org_policy(policy):
+            return securebedrock.client(**options)
+    with server.org_policy(Policy.from_file(org_file)):
+        return securebedrock.client(**options, policy=policy)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 3.0) -> bool:
@@ -268,8 +277,8 @@ def test_verify_false_is_refused(bedrock: EmbeddedBedrock) -> None:
     with pytest.raises(TransportSecurityError, match="verification disabled"):
         make(bedrock, verify="")  # botocore treats any falsy verify as "off"
     raw = boto3.client("bedrock-runtime", **{**bedrock.client_kwargs(), "verify": False})
-    with pytest.raises(TransportSecurityError, match="verification disabled"):
-        securebedrock.secure(raw, policy=bedrock.pin())
+    with pytest.raises(TransportSecurityError, match="verification disabled"), bedrock.org_policy():
+        securebedrock.secure(raw)
     assert bedrock.requests == []
 
 
@@ -329,9 +338,12 @@ def test_private_endpoint_checked_at_connect_even_if_dns_said_yes(
     connects: list[tuple[str, int]],
 ) -> None:
     """DNS rebinding: the pre-check sees 127.0.0.2 (allowed), the connect lands on 127.0.0.1."""
-    org('[network]\nrequire_private_endpoint = true\nallowed_cidrs = ["127.0.0.2/32"]\n')
     with EmbeddedBedrock() as server:
         url = f"https://localhost:{server.port}"
+        org(
+            '[network]\nrequire_private_endpoint = true\nallowed_cidrs = ["127.0.0.2/32"]\n'
+            f'endpoint_url = "{url}"\n'
+        )
         real = socket.getaddrinfo
         answers: list[str] = []
 
@@ -344,14 +356,9 @@ def test_private_endpoint_checked_at_connect_even_if_dns_said_yes(
             return real("127.0.0.1", port, *args, **kwargs)
 
         monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-        policy = dataclasses.replace(
-            network(allowed_cidrs=("127.0.0.2/32",)),
-        )
-        policy = dataclasses.replace(
-            policy, network=dataclasses.replace(policy.network, endpoint_url=url)
-        )
         client = securebedrock.client(
-            **{**server.client_kwargs(), "endpoint_url": url}, policy=policy
+            **{**server.client_kwargs(), "endpoint_url": url},
+            policy=network(allowed_cidrs=("127.0.0.2/32",)),
         )
         assert answers == ["127.0.0.2"]  # the construction-time pre-check passed
         with pytest.raises(TransportSecurityError) as caught:
@@ -604,7 +611,8 @@ def test_endpoint_from_environment_refused(
     assert caught.value.rule == "network.endpoint_override"
     assert f"environment variable {variable}" in str(caught.value)
     # The same override, pinned by the policy, is accepted and really used.
-    converse(securebedrock.client(**kwargs, policy=bedrock.pin()))
+    with bedrock.org_policy():
+        converse(securebedrock.client(**kwargs))
     assert len(bedrock.requests) == 1
 
 

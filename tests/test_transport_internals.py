@@ -110,8 +110,8 @@ def test_connection_classes_and_urllib3_hooks() -> None:
 def test_live_socket_reports_the_version_we_required() -> None:
     """End to end: the negotiated version on the live socket is the one the policy asked for."""
     floor = securebedrock.Policy(tls=securebedrock._policy.TLSPolicy(minimum_version="1.3"))
-    with EmbeddedBedrock() as server:
-        client = securebedrock.client(**server.client_kwargs(), policy=server.pin(floor))
+    with EmbeddedBedrock() as server, server.org_policy():
+        client = securebedrock.client(**server.client_kwargs(), policy=floor)
         assert isinstance(client._endpoint.http_session, HardenedSession)
         client.converse(
             modelId="anthropic.claude-3-haiku-20240307-v1:0",

@@ -19,9 +19,8 @@ import pytest
 from _telemetry_helpers import FAST_RETRY, Otel, events, make_otel
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from conftest import GUARDRAIL, MODEL_ID
+from conftest import GUARDRAIL, MODEL_ID, org_client
 
-import securebedrock
 from securebedrock import Policy, PolicyViolation, TransportSecurityError
 from securebedrock import _telemetry as T
 from securebedrock._constants import AUDIT_LOGGER_NAME
@@ -479,7 +478,7 @@ def test_a_transport_refusal_is_audited_as_a_deny(
 ) -> None:
     caplog.set_level(logging.INFO, logger=AUDIT_LOGGER_NAME)
     with EmbeddedBedrock(tls_max_version="1.2") as server:
-        c = securebedrock.client(
+        c = org_client(
             **server.client_kwargs(),
             policy=server.pin(Policy(tls=TLSPolicy(minimum_version="1.3"))),
             retry=FAST_RETRY,

@@ -32,7 +32,6 @@ def secured_client(server: EmbeddedBedrock, exporter: Any, reader: Any) -> Any:
     meter_provider = MeterProvider(metric_readers=[reader])
     return securebedrock.client(
         **server.client_kwargs(),  # region_name, endpoint_url, ... as for boto3.client
-        policy=server.pin(),
         tracer_provider=tracer_provider,  # default: the global provider
         meter_provider=meter_provider,  # default: the global provider
         retry=securebedrock.RetryConfig(max_attempts=3, total_timeout=10.0, initial_backoff=0.05),
@@ -46,7 +45,7 @@ def main() -> None:
     """A throttled call, retried; print what the audit span and the metrics recorded."""
     exporter = InMemorySpanExporter()
     reader = InMemoryMetricReader()
-    with EmbeddedBedrock() as server:
+    with EmbeddedBedrock() as server, server.org_policy():
         client = secured_client(server, exporter, reader)
         server.faults.throttle(1)  # the first attempt is throttled, the second succeeds
         client.converse(modelId=MODEL_ID, messages=[{"role": "user", "content": [{"text": "Hi"}]}])

@@ -26,19 +26,21 @@ version = "2"
 
 @pytest.fixture
 def bedrock() -> Iterator[EmbeddedBedrock]:
-    """A real HTTPS Bedrock endpoint on 127.0.0.1, with the org's guardrail configured."""
+    """A real HTTPS Bedrock endpoint on 127.0.0.1, with the org's guardrail configured,
+    running under the org policy (a temporary org policy file that pins this server)."""
     guardrail = GuardrailSpec(identifier="gr0app000001", version="2", blocked_words=("password",))
     with EmbeddedBedrock(guardrails=[guardrail]) as server:
-        yield server
+        # org_policy(): the org policy file for the test, its network.endpoint_url this
+        # server, so the endpoint-override rule accepts it (and nothing else). The
+        # machine's own org policy file is out of the picture until the block ends.
+        with server.org_policy(securebedrock.Policy.from_toml(ORG_POLICY)):
+            yield server
 
 
 @pytest.fixture
 def client(bedrock: EmbeddedBedrock) -> Any:
     """The client the application would get in production, pointed at the test server."""
-    policy = securebedrock.Policy.from_toml(ORG_POLICY)
-    # pin(): the policy's network.endpoint_url and control_plane_endpoint_url become
-    # this server, so the endpoint-override rule accepts it (and nothing else).
-    return securebedrock.client(**bedrock.client_kwargs(), policy=bedrock.pin(policy))
+    return securebedrock.client(**bedrock.client_kwargs())
 
 
 # --8<-- [end:fixtures]
@@ -77,7 +79,6 @@ def test_streaming(client: Any, bedrock: EmbeddedBedrock) -> None:
 def test_throttling_is_retried(bedrock: EmbeddedBedrock) -> None:
     client = securebedrock.client(
         **bedrock.client_kwargs(),
-        policy=bedrock.pin(securebedrock.Policy.from_toml(ORG_POLICY)),
         config=Config(retries={"mode": "standard", "total_max_attempts": 2}),
     )
     bedrock.faults.throttle(n=1)  # the next request gets 429 ThrottlingException

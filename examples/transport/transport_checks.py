@@ -1,16 +1,14 @@
 """Transport checks on the real connection: private endpoint, TLS floor, telemetry info.
 
 Run it: ``python examples/transport/transport_checks.py`` (starts its own
-embedded endpoints on loopback; no AWS account, no network). It writes a
-throwaway org policy file that allows loopback as the "private" range, since
-the tighten-only merge lets code narrow ``allowed_cidrs`` but never widen it.
+embedded endpoints on loopback; no AWS account, no network). Each server runs
+under a throwaway org policy file (``server.org_policy``) that pins it and
+allows loopback as the "private" range: only the org layer may widen
+``allowed_cidrs`` or pin an endpoint outside AWS.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import securebedrock
@@ -37,36 +35,25 @@ allow_proxy = false
 
 def main() -> None:
     """Show a compliant call's connection info, then a refused TLS 1.2 server."""
-    with tempfile.TemporaryDirectory() as directory:
-        policy_file = Path(directory) / "policy.toml"
-        policy_file.write_text(ORG_POLICY)
-        os.environ["SECUREBEDROCK_POLICY_FILE"] = str(policy_file)
-        code_policy = securebedrock.Policy.from_toml(
-            'version = 1\n[network]\nallowed_cidrs = ["127.0.0.0/8"]\n'
-        )
+    org = securebedrock.Policy.from_toml(ORG_POLICY)
+    with EmbeddedBedrock() as server, server.org_policy(org):
+        # --8<-- [start:connection-info]
+        client: Any = securebedrock.client(**server.client_kwargs())
+        client.converse(modelId=MODEL_ID, messages=MESSAGES)
+        info = _transport.last_connection()  # the connection that carried this request
+        assert info is not None
+        print(f"sent over {info.tls_version} to {info.peer_ip} ({info.address_class})")
+        # --8<-- [end:connection-info]
 
-        with EmbeddedBedrock() as server:
-            # --8<-- [start:connection-info]
-            client: Any = securebedrock.client(
-                **server.client_kwargs(), policy=server.pin(code_policy)
-            )
+    with EmbeddedBedrock(tls_max_version="1.2") as old_server, old_server.org_policy(org):
+        # --8<-- [start:tls-floor]
+        client = securebedrock.client(**old_server.client_kwargs())
+        try:
             client.converse(modelId=MODEL_ID, messages=MESSAGES)
-            info = _transport.last_connection()  # the connection that carried this request
-            assert info is not None
-            print(f"sent over {info.tls_version} to {info.peer_ip} ({info.address_class})")
-            # --8<-- [end:connection-info]
-
-        with EmbeddedBedrock(tls_max_version="1.2") as old_server:
-            # --8<-- [start:tls-floor]
-            client = securebedrock.client(
-                **old_server.client_kwargs(), policy=old_server.pin(code_policy)
-            )
-            try:
-                client.converse(modelId=MODEL_ID, messages=MESSAGES)
-            except securebedrock.TransportSecurityError as error:
-                print(f"refused by {error.rule}: {error.found}")
-            print(f"requests the TLS 1.2 server received: {len(old_server.requests)}")
-            # --8<-- [end:tls-floor]
+        except securebedrock.TransportSecurityError as error:
+            print(f"refused by {error.rule}: {error.found}")
+        print(f"requests the TLS 1.2 server received: {len(old_server.requests)}")
+        # --8<-- [end:tls-floor]
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ which adds its parser and sets ``func`` (``(argparse.Namespace) -> int``).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -28,14 +29,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit status when the reader of our output went away (``securebedrock policy show | head``):
+#: what a shell reports for a process ended by SIGPIPE.
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
     except SecureBedrockError as exc:
         print(f"securebedrock: error: {exc.diagnostics()}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader stopped reading: stop quietly, as Unix tools do, and point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     return result
 
 

@@ -1,8 +1,8 @@
-"""``securebedrock policy``: keygen, sign, verify, validate, show (and export, registered last).
+"""``securebedrock policy``: keygen, sign, verify, validate, show, diff (and export, last).
 
 Exit status: 0 on success, 1 when a policy or signature is refused (the error
 text names the key, what was found and expected, and the fix), 2 for usage
-errors (argparse).
+errors (argparse). ``diff``: 1 when NEW loosens anything, 2 for an unusable file.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import _discovery, _release, _signing, _trust
+from .. import _discovery, _policy_diff, _release, _signing, _trust
 from .._constants import ENV_POLICY_PUBLIC_KEY, TRUSTED_KEYS_FILE
 from .._errors import PolicyConfigError
 from .._policy import Policy
@@ -126,6 +128,21 @@ def register(subparsers: Any) -> None:
         old_options=("--file",),
     )
     show.set_defaults(func=_show)
+
+    diff = policy_subparsers.add_parser(
+        "diff",
+        help="list every key NEW changes from OLD, each marked tighten/loosen/neutral",
+        description="Compare two policy files key by key. Each change is marked tighten "
+        "(NEW refuses or mandates more), loosen (NEW may allow something OLD refused; "
+        "changes that cannot be ordered, such as a different endpoint or guardrail "
+        "version, count as loosen) or neutral. Exit status: 0 when nothing loosens, 1 when "
+        "NEW loosens anything (so CI can require a second approver), 2 on a usage error or "
+        "a file that is not a valid policy. Signatures are not checked.",
+    )
+    diff.add_argument("old", metavar="OLD", help="the policy file in force")
+    diff.add_argument("new", metavar="NEW", help="the proposed policy file")
+    diff.add_argument("--json", action="store_true", help="print JSON instead of text")
+    diff.set_defaults(func=_diff)
 
     # `policy export` lives in its own module; it registers under this command.
     from . import export
@@ -323,9 +340,56 @@ def _show(args: argparse.Namespace) -> int:
                 print(f"{key} = {table[key]}  # {source}")  # a TOML datetime, unquoted
             elif key in table:
                 print(f"{key} = {toml_value(table[key])}  # {source}")
+            elif isinstance(getattr(getattr(policy, section), key), Mapping):
+                print(f"{key} = {{}}  # {source}")  # an empty per-region table
             else:
                 print(f"# {key} not set: unrestricted  # {source}")
     return 0
+
+
+#: ``policy diff`` exit status when NEW loosens anything, and for an unusable input.
+EXIT_LOOSENS = 1
+EXIT_USAGE = 2
+
+
+def _diff(args: argparse.Namespace) -> int:
+    policies: list[Policy] = []
+    for name in (args.old, args.new):
+        try:
+            path = Path(name)
+            policies.append(
+                Policy.from_bytes(_signing.read_bytes(path, "policy file"), source=name)
+            )
+        except PolicyConfigError as exc:
+            print(f"securebedrock: error: {exc.diagnostics()}", file=sys.stderr)
+            return EXIT_USAGE
+    changes = _policy_diff.diff(policies[0], policies[1])
+    loosens = any(change.direction == "loosen" for change in changes)
+    if args.json:
+        document = {
+            "old": args.old,
+            "new": args.new,
+            "loosens": loosens,
+            "changes": [
+                {"key": c.key, "old": c.old, "new": c.new, "change": c.direction} for c in changes
+            ],
+        }
+        print(json.dumps(document, indent=2, sort_keys=True))
+        return EXIT_LOOSENS if loosens else 0
+    for change in changes:
+        old = "(absent)" if change.old is None else toml_value(change.old)
+        new = "(absent)" if change.new is None else toml_value(change.new)
+        print(f"{change.direction:<8} {change.key}: {old} -> {new}")
+    counts = {d: sum(c.direction == d for c in changes) for d in ("tighten", "loosen", "neutral")}
+    if not changes:
+        print("no changes")
+    else:
+        verdict = "NEW loosens the policy" if loosens else "NEW does not loosen the policy"
+        print(
+            f"{len(changes)} changed: {counts['tighten']} tighten, {counts['loosen']} loosen, "
+            f"{counts['neutral']} neutral; {verdict}"
+        )
+    return EXIT_LOOSENS if loosens else 0
 
 
 def _write_error(path: Path, exc: OSError) -> PolicyConfigError:

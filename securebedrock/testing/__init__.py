@@ -8,7 +8,8 @@ faults on demand::
     from securebedrock.testing import EmbeddedBedrock, GuardrailSpec
 
     with EmbeddedBedrock(guardrails=[GuardrailSpec(identifier="gr1", version="1")]) as server:
-        client = securebedrock.client(**server.client_kwargs(), policy=server.pin())
+        with server.org_policy():  # a temporary org policy file that pins this server
+            client = securebedrock.client(**server.client_kwargs())
         client.converse(modelId="anthropic.claude-3-haiku-20240307-v1:0", messages=[...])
         assert server.requests[-1].operation == "Converse"
 

@@ -8,6 +8,7 @@ connections as it does against the real service.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hmac
 import json
@@ -19,11 +20,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Literal
 
 from .._operations import OPERATIONS
 from .._policy import Policy
-from . import _ca, _eventstream, _handlers, _sigv4
+from . import _ca, _eventstream, _handlers, _org, _sigv4
 from ._handlers import ApiError, GuardrailSpec, InferenceProfileSpec, JsonResponse, StreamResponse
 
 __all__ = [
@@ -681,16 +683,41 @@ class EmbeddedBedrock:
         """A copy of ``policy`` (default ``Policy.default()``) pinned to this endpoint.
 
         Only ``network.endpoint_url`` and ``network.control_plane_endpoint_url``
-        change (this server answers both the runtime and the control plane), so the
-        endpoint-override rule accepts this loopback server and nothing else.
+        change (this server answers both the runtime and the control plane; per-region
+        pins are dropped), so the endpoint-override rule accepts this loopback server
+        and nothing else.
+        This is an *org* policy: only the org layer may pin an endpoint outside
+        AWS, and given in code (``policy=``) it is refused. :meth:`org_policy`
+        installs it as the org policy file.
         """
         base = policy if policy is not None else Policy.default()
         network = dataclasses.replace(
             base.network,
             endpoint_url=self.endpoint_url,
+            endpoint_urls={},
             control_plane_endpoint_url=self.endpoint_url,
+            control_plane_endpoint_urls={},
         )
         return dataclasses.replace(base, network=network)
+
+    def org_policy(self, policy: Policy | None = None) -> contextlib.AbstractContextManager[Path]:
+        """Run a block under an org policy file that pins this server.
+
+        ``with server.org_policy(policy):`` writes :meth:`pin` of ``policy``
+        (default ``Policy.default()``) to a temporary file, sets
+        ``SECUREBEDROCK_POLICY_FILE`` to it and unsets
+        ``SECUREBEDROCK_POLICY_PUBLIC_KEY`` (the file is unsigned); both are
+        restored when the block ends, and the file is removed. Clients and
+        sessions created inside the block enforce that org policy, with any
+        ``policy=`` given in code merged over it as an overlay, exactly as on a
+        host with an org file; the host's own org file is out of the picture.
+        Yields the file's path.
+
+        The variables belong to the process: the file applies to every thread
+        and to subprocesses started in the block. Blocks nest; the innermost
+        open one applies.
+        """
+        return _org.installed_org_policy(self.pin(policy))
 
     # -- behaviour -------------------------------------------------------------
 
