@@ -563,3 +563,31 @@ def test_a_cross_region_application_profile_is_refused(bedrock: EmbeddedBedrock)
         with_client(bedrock, lambda client: converse(client, APP), Policy())
     assert raised.value.rule == "region.cross_region"
     assert [r.operation for r in bedrock.requests] == ["GetInferenceProfile"]
+
+
+# --- evasive transport configurations ------------------------------------------------------
+
+
+def test_an_http_session_class_other_than_aiohttp_is_refused(bedrock: EmbeddedBedrock) -> None:
+    httpx_session = pytest.importorskip("aiobotocore.httpxsession")
+    from aiobotocore.config import AioConfig
+
+    config = AioConfig(http_session_cls=httpx_session.HttpxSession)
+    with pytest.raises(TransportSecurityError, match="http_session_cls"):
+        with_client(bedrock, converse, None, None, config=config)
+    assert bedrock.requests == []
+
+
+def test_log_only_records_a_peer_outside_allowed_cidrs_and_sends(
+    bedrock: EmbeddedBedrock, org: Callable[[str], None], otel: Otel
+) -> None:
+    org(
+        'mode = "log_only"\n[network]\nrequire_private_endpoint = true\n'
+        'allowed_cidrs = ["10.0.0.0/8"]\n'
+    )
+    with_client(bedrock, converse, Policy(mode="log_only"), otel)
+    assert len(bedrock.requests) == 1
+    span = otel.only_span()
+    assert span.attributes[T.ATTR_DECISION] == "log_only"
+    assert span.attributes[T.ATTR_RULES] == ("network.private_endpoint",)
+    assert span.attributes[T.ATTR_PEER_ADDRESS_CLASS] == "loopback"

@@ -9,6 +9,7 @@ and its HTTP session by :class:`~securebedrock.aio._transport.HardenedAIOHTTPSes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -141,7 +142,10 @@ async def _create_secured(
     try:
         return _secure_with(raw, effective, retry=retry, **observe)
     except BaseException:
-        await raw.close()
+        # The refusal is what the caller must see, not a failure to close what was
+        # never opened.
+        with contextlib.suppress(Exception):
+            await raw.close()
         raise
 
 
