@@ -34,16 +34,18 @@ def tests_lowest(session: nox.Session) -> None:
     """The test suite on the lowest boto3/botocore pyproject.toml claims, with the
     ``aio`` extra (``tests`` runs on the newest botocore, without it)."""
     floor = [f"boto3=={_lowest('boto3')}", f"botocore=={_lowest('botocore')}"]
-    session.install("-e", ".[test,aio]", *floor)
+    # aioboto3 too, for its test: pip can only pick aioboto3 7.0.0 (its later releases
+    # pin aiobotocore 2.x, whose botocore pins are below securebedrock's floor).
+    session.install("-e", ".[test,aio]", "aioboto3", *floor)
     session.run("python", "-c", "import botocore; print('botocore', botocore.__version__)")
     session.run("pytest", "-n", "2", "--dist", "loadfile", "-q", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def deps(session: nox.Session) -> None:
-    """The published requirements resolve (pip's resolver, nothing installed), with
-    and without the ``aio`` extra."""
-    for requirements in ([".[aio]"], ["."]):
+    """The published requirements resolve (pip's resolver, nothing installed): with
+    and without the ``aio`` extra, and next to aioboto3."""
+    for requirements in ([".[aio]"], ["."], [".[aio]", "aioboto3"]):
         session.run(
             "python",
             "-m",

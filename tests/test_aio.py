@@ -591,3 +591,23 @@ def test_log_only_records_a_peer_outside_allowed_cidrs_and_sends(
     assert span.attributes[T.ATTR_DECISION] == "log_only"
     assert span.attributes[T.ATTR_RULES] == ("network.private_endpoint",)
     assert span.attributes[T.ATTR_PEER_ADDRESS_CLASS] == "loopback"
+
+
+def test_an_aioboto3_client_is_secured_by_aio_secure(bedrock: EmbeddedBedrock, otel: Otel) -> None:
+    aioboto3 = pytest.importorskip("aioboto3")
+
+    async def main() -> None:
+        session = aioboto3.Session()
+        async with session.client("bedrock-runtime", **bedrock.client_kwargs()) as raw:
+            with pytest.raises(TypeError, match=r"securebedrock\.aio\.secure"):
+                securebedrock.secure(raw)
+            with bedrock.org_policy(Policy(guardrail=GUARDED)):
+                client = securebedrock.aio.secure(raw, **otel.kwargs())
+            await converse(client)
+            with pytest.raises(PolicyViolation):
+                await converse(client, "us." + MODEL_ID)  # cross-region profile
+
+    run(main())
+    (request,) = bedrock.requests
+    assert request.json["guardrailConfig"]["guardrailIdentifier"] == GUARDRAIL.identifier
+    assert [s.attributes[T.ATTR_DECISION] for s in otel.spans()] == ["allow", "deny"]
