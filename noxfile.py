@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "llamaindex", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = None  # the interpreter nox runs on; CI pins nothing else
@@ -56,6 +56,13 @@ def deps(session: nox.Session) -> None:
             "--ignore-installed",
             *requirements,
         )
+
+
+@nox.session(python=PYTHON)
+def llamaindex(session: nox.Session) -> None:
+    """The llama-index recipe's tests (a heavy dependency tree, kept out of ``tests``)."""
+    session.install("-e", ".[test,llamaindex]")
+    session.run("pytest", "-n", "2", "--dist", "loadfile", "tests/test_frameworks_llamaindex.py")
 
 
 @nox.session(python=PYTHON)
@@ -113,3 +120,19 @@ def bench_smoke(session: nox.Session) -> None:
         *session.posargs,
         env={"SECUREBEDROCK_BENCH_SMOKE": "1"},
     )
+
+
+@nox.session(python=PYTHON)
+def mutation(session: nox.Session) -> None:
+    """Mutation testing of the pure engine and the model-id classifier (not in CI's test run).
+
+    mutmut mutates ``_rules.py`` and ``_modelid.py`` (configured in ``[tool.mutmut]``)
+    and runs the pure tests that exercise them against each mutant; a surviving
+    mutant is a change no test notices. ``nox -s mutation -- results`` lists them,
+    ``nox -s mutation -- show <name>`` shows one. Artefacts go to ``mutants/``.
+    """
+    session.install("-e", ".[test]", "mutmut>=3.8")
+    args = session.posargs or ["run", "--max-children", "2"]
+    session.run("mutmut", *args)
+    if not session.posargs:
+        session.run("mutmut", "results")

@@ -23,6 +23,7 @@ from ._errors import (
     StreamInterruptedError,
     TransportSecurityError,
 )
+from ._install import UnsecuredClientWarning, install, uninstall
 from ._policy import (
     AuditPolicy,
     AuthPolicy,
@@ -66,7 +67,10 @@ __all__ = [
     "StreamInterruptedError",
     "TLSPolicy",
     "TransportSecurityError",
+    "UnsecuredClientWarning",
     "__version__",
     "client",
+    "install",
     "secure",
+    "uninstall",
 ]

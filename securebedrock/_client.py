@@ -8,6 +8,7 @@ working, because nothing is wrapped from the outside.
 from __future__ import annotations
 
 import inspect
+import threading
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 import boto3
@@ -113,6 +114,19 @@ def client(
     return cast("BedrockRuntimeClient", secured)
 
 
+class _CreatingSecured(threading.local):
+    depth = 0
+
+
+_creating = _CreatingSecured()
+
+
+def creating_secured() -> bool:
+    """Whether this thread is inside ``client()``/``Session.client()`` creating a client
+    they secure themselves (``install()``'s hook then leaves the client to them)."""
+    return _creating.depth > 0
+
+
 def _create_secured(
     boto_session: boto3.session.Session,
     effective: Policy,
@@ -125,7 +139,11 @@ def _create_secured(
     # One retry layer: botocore sends each request once; the caller's attempts bound ours.
     kwargs["config"], retry = _retry.merge_boto_config(kwargs.get("config"), retry)
     prepared = _transport.prepare_client_kwargs(effective, kwargs, boto_session)
-    raw: BaseClient = boto3.session.Session.client(boto_session, SERVICE_NAME, **prepared)
+    _creating.depth += 1
+    try:
+        raw: BaseClient = boto3.session.Session.client(boto_session, SERVICE_NAME, **prepared)
+    finally:
+        _creating.depth -= 1
     return _secure_with(
         raw, effective, boto_session=boto_session, fresh=True, retry=retry, **observe
     )

@@ -63,7 +63,20 @@ def load_key(policy: Policy, environ: Mapping[str, str] | None = None) -> bytes 
         return None
     env = os.environ if environ is None else environ
     raw = env.get(ENV_AUDIT_HMAC_KEY, "")
-    key = raw.encode("utf-8")
+    try:
+        key = raw.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # os.environ keeps bytes that are not valid in the locale's encoding as lone
+        # surrogates; such a value is not the text an auditor would recompute with.
+        # Only the position is quoted, never the key.
+        raise PolicyConfigError(
+            f"{ENV_AUDIT_HMAC_KEY} is not valid UTF-8 text",
+            path="audit.content",
+            found=f"{ENV_AUDIT_HMAC_KEY} with an undecodable byte at position {exc.start}",
+            expected=f"{ENV_AUDIT_HMAC_KEY} set to UTF-8 text of at least {MIN_KEY_BYTES} bytes",
+            fix=f"set {ENV_AUDIT_HMAC_KEY} to a printable secret (for example a hex or base64 "
+            "string from your secret store)",
+        ) from None
     if len(key) < MIN_KEY_BYTES:
         found = "not set" if not raw else f"a key of {len(key)} bytes"
         raise PolicyConfigError(

@@ -144,7 +144,7 @@ def classify_service_host(host: str, service: str) -> tuple[str, bool] | None:
     """
     name = host.lower().rstrip(".")
     for pattern in _host_patterns(service):
-        match = pattern.match(name)
+        match = pattern.fullmatch(name)
         if match:
             return match.group("region"), bool(match.group("fips"))
     return None

@@ -29,6 +29,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import reprlib
 import sys
 import types
 from collections.abc import Callable, Iterable, Mapping
@@ -92,25 +93,37 @@ SERVICE_TIERS: tuple[str, ...] = ("default", "priority", "flex", "reserved")
 
 _PARTITION = r"aws(?:-[a-z]+)*"
 _REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
-_REGION_RE = re.compile(rf"^{_REGION}$")
-_GUARDRAIL_ID_RE = re.compile(r"^[a-z0-9]{1,64}$")
+# Every pattern below is used with ``fullmatch`` only: ``re.match`` with a ``$`` anchor
+# also accepts a trailing newline ("us-east-1\n").
+_REGION_RE = re.compile(_REGION)
+_GUARDRAIL_ID_RE = re.compile(r"[a-z0-9]{1,64}")
 _GUARDRAIL_ARN_RE = re.compile(
-    rf"^arn:{_PARTITION}:bedrock:{_REGION}:\d{{12}}:guardrail/(?P<id>[a-z0-9]{{1,64}})$"
+    rf"arn:{_PARTITION}:bedrock:{_REGION}:\d{{12}}:guardrail/(?P<id>[a-z0-9]{{1,64}})"
 )
-_GUARDRAIL_VERSION_RE = re.compile(r"^(?:[1-9][0-9]{0,7}|DRAFT)$")
+_GUARDRAIL_VERSION_RE = re.compile(r"[1-9][0-9]{0,7}|DRAFT")
 _PROFILE_ARN_RE = re.compile(
-    rf"^arn:{_PARTITION}:bedrock:{_REGION}:\d{{12}}:"
+    rf"arn:{_PARTITION}:bedrock:{_REGION}:\d{{12}}:"
     r"(?:application-inference-profile/[a-z0-9]{1,64}"
-    r"|inference-profile/[A-Za-z0-9][A-Za-z0-9._:-]{0,200})$"
+    r"|inference-profile/[A-Za-z0-9][A-Za-z0-9._:-]{0,200})"
 )
 _PROFILE_ID_RE = re.compile(
-    r"^(?:" + "|".join(re.escape(g) for g in GEOGRAPHIES) + r")\.[a-z0-9-]+\.[A-Za-z0-9._:-]+$"
+    r"(?:" + "|".join(re.escape(g) for g in GEOGRAPHIES) + r")\.[a-z0-9-]+\.[A-Za-z0-9._:-]+"
 )
 _FOUNDATION_MODEL_ARN_RE = re.compile(
-    rf"^arn:{_PARTITION}:bedrock:{_REGION}::foundation-model/[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    rf"arn:{_PARTITION}:bedrock:{_REGION}::foundation-model/[A-Za-z0-9][A-Za-z0-9._:-]*"
 )
-_MODEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,2047}$")
+_MODEL_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,2047}")
 _GLOB_CHARS = frozenset("*?[")
+#: The deepest nesting a policy document may have. The schema needs 5 levels (the
+#: document, [inference_profile], known, a profile's table, its models array); anything
+#: deeper is invalid anyway, and a bound keeps every walk over the input iterative-safe.
+MAX_DEPTH = 16
+
+# Renders found values for error messages without unbounded recursion or length.
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 4
+_REPR.maxstring = _REPR.maxother = 120
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 12
 
 
 # --------------------------------------------------------------------------- helpers
@@ -130,9 +143,11 @@ def _show(value: object) -> str:
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, str):
-        text = json.dumps(value)
+        text = json.dumps(value[:200])
+    elif isinstance(value, int) and value.bit_length() > 256:
+        text = f"<an integer of {value.bit_length()} bits>"  # str() of a huge int may raise
     else:
-        text = repr(value)
+        text = _REPR.repr(value)
     if len(text) > 120:
         text = text[:117] + "..."
     return f"{text} ({kind})"
@@ -187,6 +202,7 @@ def _string_list(
             f'write {path.rsplit(".", 1)[-1]} = ["..."]',
         )
     out: list[str] = []
+    seen: set[str] = set()
     for index, item in enumerate(value):
         item_path = f"{path}[{index}]"
         if not isinstance(item, str):
@@ -198,7 +214,8 @@ def _string_list(
                 "quote each element of the array",
             )
         checked = check(item, item_path) if check else item
-        if checked not in out:
+        if checked not in seen:
+            seen.add(checked)
             out.append(checked)
     return tuple(out)
 
@@ -210,7 +227,7 @@ def _optional_list(
 
 
 def _check_region(item: str, path: str) -> str:
-    if not _REGION_RE.match(item):
+    if not _REGION_RE.fullmatch(item):
         raise _err(
             path,
             "is not an AWS region name",
@@ -270,7 +287,7 @@ def _check_https_url(value: object, path: str) -> str:
 
 
 def _check_profile_ref(value: str, path: str) -> str:
-    if not (_PROFILE_ARN_RE.match(value) or _PROFILE_ID_RE.match(value)):
+    if not (_PROFILE_ARN_RE.fullmatch(value) or _PROFILE_ID_RE.fullmatch(value)):
         raise _err(
             path,
             "is not an inference profile",
@@ -285,7 +302,7 @@ def _check_profile_ref(value: str, path: str) -> str:
 
 
 def _check_foundation_model_arn(item: str, path: str) -> str:
-    if not _FOUNDATION_MODEL_ARN_RE.match(item):
+    if not _FOUNDATION_MODEL_ARN_RE.fullmatch(item):
         raise _err(
             path,
             "is not a foundation-model ARN",
@@ -309,6 +326,36 @@ def _freeze_map(value: object, path: str) -> dict[str, object]:
         if not isinstance(key, str):
             raise _err(path, "keys must be strings", key, "string keys", "quote the keys")
     return dict(value)
+
+
+def _check_depth(document: Mapping[str, object]) -> None:
+    """Refuse a document nested deeper than :data:`MAX_DEPTH`, naming the first deep key.
+
+    Iterative (an explicit stack), so a document of any depth is refused without
+    recursion, and a self-referencing structure built in code ends at the bound too.
+    """
+    stack: list[tuple[object, str, int]] = [(document, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, Mapping):
+            children: Iterable[tuple[str, object]] = (
+                (_key(path, k) if isinstance(k, str) else f"{path}.<key>", v)
+                for k, v in value.items()
+            )
+        elif isinstance(value, (list, tuple)):
+            children = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise PolicyConfigError(
+                "is nested too deeply",
+                path=path or None,
+                found=f"tables or arrays nested more than {MAX_DEPTH} levels deep",
+                expected="the policy schema (at most 5 levels: "
+                "inference_profile.known.<profile>.models)",
+                fix="remove the nested tables or arrays; see docs/policy.md for the schema",
+            )
+        stack.extend((child, child_path, depth + 1) for child_path, child in children)
 
 
 def _set(obj: object, name: str, value: object) -> None:
@@ -352,7 +399,7 @@ def _with_set_keys(obj: _C, keys: Iterable[str]) -> _C:
 
 def guardrail_id(identifier: str) -> str:
     """The guardrail id of an identifier that is either an id or a guardrail ARN."""
-    match = _GUARDRAIL_ARN_RE.match(identifier)
+    match = _GUARDRAIL_ARN_RE.fullmatch(identifier)
     return match.group("id") if match else identifier
 
 
@@ -375,10 +422,10 @@ def model_pattern_covers(outer: str, inner: str) -> bool:
     """
     if outer == inner:
         return True
-    if _is_literal(inner):
-        return fnmatch.fnmatchcase(inner, outer)
     prefix = _prefix_of(outer)
-    return prefix is not None and inner.startswith(prefix)
+    if prefix is not None and inner.startswith(prefix):
+        return True  # for a literal ``inner`` this is fnmatch's answer, without compiling
+    return _is_literal(inner) and fnmatch.fnmatchcase(inner, outer)
 
 
 def _pattern_meet(left: str, right: str) -> str | None:
@@ -396,18 +443,78 @@ def _pattern_meet(left: str, right: str) -> str | None:
     return None
 
 
+def _literal_head(pattern: str) -> str:
+    """The part of ``pattern`` before its first glob character (all of it for a literal)."""
+    for index, ch in enumerate(pattern):
+        if ch in _GLOB_CHARS:
+            return pattern[:index]
+    return pattern
+
+
+class _Node:
+    """A node of the trie of the glob patterns' literal heads."""
+
+    __slots__ = ("children", "globs", "matcher", "prefix")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.prefix: str | None = None  # the pattern ``<path>*`` when the list has it
+        self.globs: list[str] = []  # other globs whose literal head is this node's path
+        self.matcher: re.Pattern[str] | None = None  # any of ``globs``, compiled on first use
+
+    def glob_matches(self, literal: str) -> bool:
+        """Whether one of this node's (non-prefix) globs matches ``literal``."""
+        if not self.globs:
+            return False
+        if self.matcher is None:
+            self.matcher = re.compile("|".join(fnmatch.translate(g) for g in self.globs))
+        return self.matcher.match(literal) is not None
+
+
 def _antichain(patterns: Iterable[str]) -> tuple[str, ...]:
-    """Drop duplicates and patterns another pattern of the list covers (order kept)."""
+    """Drop duplicates and patterns another pattern of the list covers (order kept).
+
+    Exactly: ``p`` is dropped when some ``q`` of the list has
+    ``model_pattern_covers(q, p) and not model_pattern_covers(p, q)``. Only a glob
+    whose literal head (the part before its first ``*?[``) is a prefix of ``p`` can
+    cover ``p``, so the candidates are found by walking ``p``'s head through a trie
+    of the globs' heads: linear in the total length of the list. A ``prefix*``
+    candidate always covers; a literal is also covered when one of the other globs
+    on its path matches it (for a literal, covering is exactly fnmatch), tested with
+    one compiled regex per trie node.
+    """
     unique = list(dict.fromkeys(patterns))
-    kept = [
-        p
-        for i, p in enumerate(unique)
-        if not any(
-            j != i and model_pattern_covers(q, p) and not model_pattern_covers(p, q)
-            for j, q in enumerate(unique)
-        )
-    ]
-    return tuple(kept)
+    root = _Node()
+    for q in unique:
+        if _is_literal(q):
+            continue
+        node = root
+        for ch in _literal_head(q):
+            node = node.children.setdefault(ch, _Node())
+        if _prefix_of(q) is not None:
+            node.prefix = q
+        else:
+            node.globs.append(q)
+
+    def covered(p: str) -> bool:
+        # A literal may be covered by any glob; a glob only by a ``prefix*`` one.
+        literal = _is_literal(p)
+        head = p if literal else _literal_head(p)
+        node = root
+        for index in range(len(head) + 1):
+            q = node.prefix
+            if q is not None and q != p:
+                if model_pattern_covers(q, p) and not model_pattern_covers(p, q):
+                    return True
+            if literal and node.glob_matches(p):
+                return True
+            child = node.children.get(head[index]) if index < len(head) else None
+            if child is None:
+                return False
+            node = child
+        return False  # pragma: no cover - the loop returns on its last step
+
+    return tuple(p for p in unique if not covered(p))
 
 
 # --------------------------------------------------------------------------- sections
@@ -556,7 +663,7 @@ class GuardrailPolicy:
                 "a guardrail id or ARN",
                 "quote the identifier",
             )
-        if ident and not (_GUARDRAIL_ID_RE.match(ident) or _GUARDRAIL_ARN_RE.match(ident)):
+        if ident and not (_GUARDRAIL_ID_RE.fullmatch(ident) or _GUARDRAIL_ARN_RE.fullmatch(ident)):
             raise _err(
                 "guardrail.identifier",
                 "is not a guardrail id or ARN",
@@ -573,7 +680,9 @@ class GuardrailPolicy:
                 'a quoted version such as "3", or "DRAFT"',
                 f'write guardrail.version = "{version}" (quoted)',
             )
-        if not isinstance(version, str) or (version and not _GUARDRAIL_VERSION_RE.match(version)):
+        if not isinstance(version, str) or (
+            version and not _GUARDRAIL_VERSION_RE.fullmatch(version)
+        ):
             raise _err(
                 "guardrail.version",
                 "is not a guardrail version",
@@ -723,7 +832,7 @@ def _profile_table(value: object, path: str) -> Mapping[str, str]:
     checked: dict[str, str] = {}
     for model, profile in raw_map.items():
         key = _key(path, model)
-        if not _MODEL_KEY_RE.match(model):
+        if not _MODEL_KEY_RE.fullmatch(model):
             raise _err(
                 key,
                 "is not a model id",
@@ -948,8 +1057,8 @@ def _merge_guardrail(a: GuardrailPolicy, b: GuardrailPolicy) -> GuardrailPolicy:
         kept = a if a.mandated else b
         return GuardrailPolicy(identifier=kept.identifier, version=kept.version, trace=trace)
     if a.guardrail_id != b.guardrail_id or (
-        _GUARDRAIL_ARN_RE.match(a.identifier)
-        and _GUARDRAIL_ARN_RE.match(b.identifier)
+        _GUARDRAIL_ARN_RE.fullmatch(a.identifier)
+        and _GUARDRAIL_ARN_RE.fullmatch(b.identifier)
         and a.identifier != b.identifier
     ):
         raise _conflict(
@@ -967,7 +1076,7 @@ def _merge_guardrail(a: GuardrailPolicy, b: GuardrailPolicy) -> GuardrailPolicy:
             f"use the same version of guardrail {a.guardrail_id} in both policies",
         )
     # Keep the ARN when one side names the guardrail by ARN: it says more.
-    identifier = a.identifier if _GUARDRAIL_ARN_RE.match(a.identifier) else b.identifier
+    identifier = a.identifier if _GUARDRAIL_ARN_RE.fullmatch(a.identifier) else b.identifier
     return GuardrailPolicy(identifier=identifier, version=a.version, trace=trace)
 
 
@@ -1125,10 +1234,20 @@ class Policy:
             )
         try:
             document = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+        except RecursionError:
+            # The parser recurses once per nested array or inline table.
+            raise PolicyConfigError(
+                "the policy is nested too deeply to parse",
+                found="arrays or inline tables nested hundreds of levels deep",
+                expected="the policy schema (at most 5 levels: "
+                "inference_profile.known.<profile>.models)",
+                fix="remove the nested arrays or inline tables",
+            ) from None
+        except ValueError as exc:
+            # TOMLDecodeError, and ValueError for an integer too long to convert.
             raise PolicyConfigError(
                 "the policy is not valid TOML",
-                found=str(exc),
+                found=str(exc)[:300],
                 expected="a TOML document (https://toml.io)",
                 fix="fix the syntax at the line and column shown",
             ) from None
@@ -1177,6 +1296,7 @@ class Policy:
     def from_dict(cls, document: Mapping[str, Any]) -> Policy:
         """Validate a file-shaped mapping (what ``tomllib`` returns, or :meth:`to_dict`)."""
         document = _freeze_map(document, "")
+        _check_depth(document)
         if "version" not in document:
             raise PolicyConfigError(
                 "the policy has no schema version",

@@ -9,12 +9,12 @@ import re
 
 __all__ = ["toml_key", "toml_string", "toml_value"]
 
-_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def toml_key(parent: str, name: str) -> str:
     """A dotted key path, quoting keys that are not bare TOML keys."""
-    part = name if _BARE_KEY_RE.match(name) else toml_string(name)
+    part = name if _BARE_KEY_RE.fullmatch(name) else toml_string(name)
     return f"{parent}.{part}" if parent else part
 
 

@@ -89,6 +89,15 @@ def _isolate_from_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     yield
 
 
+@pytest.fixture(autouse=True)
+def _no_install_leaks() -> Iterator[None]:
+    """``securebedrock.install()`` is process-wide: undo it (and forget the cached
+    org-policy-file look-up) around every test."""
+    securebedrock.uninstall()
+    yield
+    securebedrock.uninstall()
+
+
 @pytest.fixture
 def bedrock() -> Iterator[EmbeddedBedrock]:
     """A started embedded Bedrock endpoint with :data:`GUARDRAIL` configured."""

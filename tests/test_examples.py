@@ -29,6 +29,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     ),
     "session_for_frameworks.py": ("'guardrailIdentifier': 'gr0session01'",),
     "langchain_chat.py": ("LangChain reply:", "'guardrailIdentifier': 'gr0langch001'"),
+    "frameworks_install.py": (
+        "'guardrailIdentifier': 'gr0install01'",
+        "refused by model.not_allowed, not retried; server received 1",
+    ),
     "signed_policy.py": (
         "signed policy enforced; stop reason: end_turn",
         "'guardrailIdentifier': 'gr0signed001'",

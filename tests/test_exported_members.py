@@ -28,6 +28,9 @@ def test_contract_names_exist() -> None:
         "PolicyConfigError",
         "TransportSecurityError",
         "RetryConfig",
+        "install",
+        "uninstall",
+        "UnsecuredClientWarning",
         # Policy's sections, so a policy can be built in Python without TOML.
         "TLSPolicy",
         "NetworkPolicy",
