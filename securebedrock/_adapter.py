@@ -67,7 +67,7 @@ class SecuredState:
         self.endpoint_port: int = self.endpoint.port
         # Weak, like ``original`` (see _WeakOriginal): the state lives in the client.
         self._client_ref = weakref.ref(client)
-        # [telemetry + retry, issue 6] built once here, never per call.
+        # Telemetry and retry are built once here, never per call.
         self.observability = observability or _Observability()
         self.telemetry = Telemetry(
             mode=policy.mode,
@@ -82,7 +82,7 @@ class SecuredState:
             policy_serial=getattr(policy.release, "serial", None),
         )
         self.retrier = Retrier(self.observability.retry or RetryConfig(), client)
-        # [enforcement, issue 4] set by _install_enforcement before the state is used.
+        # Set by _install_enforcement before the state is used.
         self.profiles: _profiles.ProfileResolver | None = None
         self.wire()  # binds the session's wire check to this telemetry now
 
@@ -227,6 +227,7 @@ class CallInProgress:
         except SecureBedrockError as exc:
             state.telemetry.start(operation_name, {}).failed(exc)
             raise
+        # One audit span per call; its methods never raise.
         self.audit: CallRecord = state.telemetry.start(operation_name, self.params)
         self.context = _wire.CallContext(audit=self.audit, wire=state.wire(), enforce=state.enforce)
         try:
@@ -304,12 +305,12 @@ def _log_decision(
     audit: CallRecord, decision: _rules.Decision, outcome: str, params: Mapping[str, Any]
 ) -> None:
     """Record a decision: span attributes and events, the violation counter, the audit log."""
-    # [telemetry, issue 6] never raises (fail-open); see _telemetry.CallRecord.decided.
+    # Never raises (fail-open); see _telemetry.CallRecord.decided.
     audit.decided(decision, outcome, params)
 
 
 class _Observability:
-    """Per-client telemetry providers and retry bounds (issue 6); ``None``: the defaults."""
+    """Per-client telemetry providers and retry bounds; ``None``: the defaults."""
 
     __slots__ = ("meter_provider", "retry", "tracer_provider")
 
@@ -368,17 +369,16 @@ def install(
     else:
         original = _WeakOriginal(client)
     state = SecuredState(client, policy, original, observability=observability)
-    _install_enforcement(client, state, boto_session)  # [enforcement, issue 4]
-    # [retry, issue 6] one retry layer: ours (see _retry.py for what this relies on).
+    _install_enforcement(client, state, boto_session)
+    # One retry layer: ours (see _retry.py for what this relies on).
     disable_botocore_retries(client)
     client.__dict__[_ATTR] = state
     client.__dict__["_make_api_call"] = api_call(state)
 
 
-# --- [enforcement, issue 4] -----------------------------------------------------------------
+# --- enforcement ---------------------------------------------------------------------------
 # Profile resolution (only for calls the other rules allow), and the last-chance
-# bearer-token check on the prepared request. Owned by the enforcement engineer; see
-# docs/rules.md.
+# bearer-token check on the prepared request; see docs/rules.md.
 
 _AUTH_HANDLER_ID = "securebedrock-enforcement-auth-api-key"
 

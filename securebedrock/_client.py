@@ -104,8 +104,8 @@ def client(
     _check_service(service_name)
     effective = _discovery.effective_policy(policy)
     # As boto3.client() does: the module's default session, made once and reused. A new
-    # Session per client loads the service model from disk each time (~45 ms a client
-    # instead of ~2 ms; docs/performance.md).
+    # Session per client loads the service model from disk each time (docs/performance.md
+    # has the cost).
     boto_session = boto3.DEFAULT_SESSION
     if boto_session is None:
         boto_session = boto3.DEFAULT_SESSION = boto3.session.Session()

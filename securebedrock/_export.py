@@ -143,8 +143,9 @@ def _exempt(statements: list[dict[str, Any]], principals: tuple[str, ...]) -> No
         statement["Condition"] = dict(sorted(condition.items()))
 
 
-def _guardrail_condition_value(policy: Policy, partition: str) -> tuple[str, str]:
-    """(operator, value) for ``bedrock:GuardrailIdentifier``."""
+def _guardrail_condition_value(policy: Policy, partition: str) -> tuple[str, str | list[str]]:
+    """(operator, value or values) for ``bedrock:GuardrailIdentifier``: one value per
+    accepted version (several during a version change)."""
     identifier = policy.guardrail.identifier
     if identifier.startswith("arn:"):
         if not _ARN.match(identifier) or ":guardrail/" not in identifier:
@@ -160,9 +161,11 @@ def _guardrail_condition_value(policy: Policy, partition: str) -> tuple[str, str
         # A bare id: the ARN's region and account are unknown, so match any.
         base, operator = f"arn:{partition}:bedrock:*:*:guardrail/{identifier}", "StringNotLike"
     # AWS's example enforces "<guardrail-arn>:<version>"; the working draft is the bare ARN.
-    version = policy.guardrail.version
-    value = f"{base}:{version}" if version and version.upper() != "DRAFT" else base
-    return operator, value
+    values = [
+        f"{base}:{version}" if version.upper() != "DRAFT" else base
+        for version in policy.guardrail.accepted_versions
+    ]
+    return operator, _one_or_list(_sorted_unique(values)) if values else base
 
 
 def _model_arns(partition: str, patterns: Iterable[str]) -> list[str]:
@@ -190,6 +193,10 @@ def _statements(policy: Policy, fmt: ExportFormat, options: ExportOptions) -> li
                 # A negated operator also matches when the key is absent: a call
                 # with no guardrail at all is denied too.
                 condition={operator: {"bedrock:GuardrailIdentifier": value}},
+                # Calls to exempt models (embeddings) need no guardrail.
+                not_resource=_model_arns(partition, policy.guardrail.exempt_models)
+                if policy.guardrail.exempt_models
+                else None,
                 principal=principal,
             )
         )
@@ -357,7 +364,9 @@ def _statements(policy: Policy, fmt: ExportFormat, options: ExportOptions) -> li
 
 def _org_profile_arns(policy: Policy) -> list[str]:
     """The application inference profiles the policy names (mapped to, or known)."""
-    names = [*policy.inference_profile.map.values(), *policy.inference_profile.known]
+    profiles = policy.inference_profile
+    regional = (target for table in profiles.regional_map.values() for target in table.values())
+    names = [*profiles.map.values(), *regional, *profiles.known]
     return _sorted_unique(name for name in names if ":application-inference-profile/" in name)
 
 
@@ -429,8 +438,7 @@ def _refused_geographies(policy: Policy) -> list[str]:
 def _pinned_endpoint_urls(policy: Policy) -> list[str]:
     """Every runtime endpoint the policy pins (the single key and the per-region ones)."""
     urls = [policy.network.endpoint_url] if policy.network.endpoint_url else []
-    per_region: Mapping[str, str] = getattr(policy.network, "endpoint_urls", None) or {}
-    return urls + [url for _, url in sorted(per_region.items())]
+    return urls + [url for _, url in sorted(policy.network.endpoint_urls.items())]
 
 
 def _vpce_ids(policy: Policy, fmt: ExportFormat, options: ExportOptions) -> list[str]:

@@ -4,7 +4,7 @@ CONTRACT (other modules depend on these attribute names and types):
 - collections are tuples (ordered, hashable); mappings are ``types.MappingProxyType``
 - ``None`` on an allow-list means "the key was absent: anything is allowed";
   an empty tuple means "present but empty: nothing is allowed".
-- parsing/validation/merge/digest live in this module (issue 3).
+- parsing, validation, merge and digest live in this module.
 
 Every value is validated when a dataclass is constructed (from a file or from
 code), so a ``Policy`` that exists is a valid one. Errors are
@@ -646,15 +646,61 @@ def _region_table(value: object, path: str) -> Mapping[str, str]:
 @_tracks_set_keys
 @dataclass(frozen=True, kw_only=True)
 class GuardrailPolicy:
-    """``[guardrail]``: the guardrail mandated on every inference call (empty: none)."""
+    """``[guardrail]``: the guardrail mandated on every inference call (empty: none).
+
+    ``version`` is the version attached to calls. The file may list several
+    (``version = ["4", "3"]``) during a version change: the first is attached, and a
+    call that names the mandated guardrail with any listed version is accepted;
+    ``accepted_versions`` holds them all (the first is ``version``).
+    ``exempt_models``: globs over base model ids (``"amazon.titan-embed-*"``) whose calls
+    need no guardrail (embedding models, which guardrails do not apply to).
+    """
 
     identifier: str = ""
     version: str = ""
     trace: GuardrailTrace = "enabled"
+    exempt_models: tuple[str, ...] = ()
+    #: Every accepted version, the attached one first (derived from ``version``).
+    accepted_versions: tuple[str, ...] = field(default=(), init=False, metadata={"derived": True})
 
     def __post_init__(self) -> None:
         ident: object = self.identifier
         version: object = self.version
+        if isinstance(version, (list, tuple)):
+            listed = list(version)
+            if not listed:
+                raise _err(
+                    "guardrail.version",
+                    "must not be an empty list",
+                    listed,
+                    'a version such as "3", or a list such as ["4", "3"] (first attached)',
+                    "name at least one version",
+                )
+            for item in listed:
+                if not isinstance(item, str) or not _GUARDRAIL_VERSION_RE.fullmatch(item):
+                    raise _err(
+                        "guardrail.version",
+                        "lists something that is not a guardrail version",
+                        item,
+                        'positive integer strings such as "3", or "DRAFT"',
+                        "use the version numbers shown by `aws bedrock get-guardrail`",
+                    )
+            if len(set(listed)) != len(listed):
+                raise _err(
+                    "guardrail.version",
+                    "lists a version twice",
+                    listed,
+                    "each version once, the attached one first",
+                    "remove the duplicate",
+                )
+            version = listed[0]
+            _set(self, "version", version)
+            _set(self, "accepted_versions", tuple(listed))
+        elif isinstance(version, str) and version:
+            _set(self, "accepted_versions", (version,))
+        exempt = _string_list(self.exempt_models, "guardrail.exempt_models", _check_glob)
+        # Normalised like models.allow (a pattern another one covers says nothing more).
+        _set(self, "exempt_models", _antichain(exempt))
         if not isinstance(ident, str):
             raise _err(
                 "guardrail.identifier",
@@ -1053,9 +1099,16 @@ def _merge_guardrail(a: GuardrailPolicy, b: GuardrailPolicy) -> GuardrailPolicy:
     # The trace is the most evidence either side asks for, whichever mandates the guardrail
     # (an overlay that only sets trace raises it on the floor's guardrail).
     trace = _max_trace(a.trace, b.trace)
+    # Fewer exemptions is tighter: an overlay that sets exempt_models narrows the floor's.
+    exempt = _intersect_models(a.exempt_models, b.exempt_models) or ()
     if not a.mandated or not b.mandated:
         kept = a if a.mandated else b
-        return GuardrailPolicy(identifier=kept.identifier, version=kept.version, trace=trace)
+        return GuardrailPolicy(
+            identifier=kept.identifier,
+            version=_versions(kept.accepted_versions),
+            trace=trace,
+            exempt_models=exempt,
+        )
     if a.guardrail_id != b.guardrail_id or (
         _GUARDRAIL_ARN_RE.fullmatch(a.identifier)
         and _GUARDRAIL_ARN_RE.fullmatch(b.identifier)
@@ -1077,7 +1130,16 @@ def _merge_guardrail(a: GuardrailPolicy, b: GuardrailPolicy) -> GuardrailPolicy:
         )
     # Keep the ARN when one side names the guardrail by ARN: it says more.
     identifier = a.identifier if _GUARDRAIL_ARN_RE.fullmatch(a.identifier) else b.identifier
-    return GuardrailPolicy(identifier=identifier, version=a.version, trace=trace)
+    # Both attach the same version; a caller may name only versions both accept.
+    accepted = tuple(v for v in a.accepted_versions if v in b.accepted_versions)
+    return GuardrailPolicy(
+        identifier=identifier, version=_versions(accepted), trace=trace, exempt_models=exempt
+    )
+
+
+def _versions(accepted: tuple[str, ...]) -> Any:
+    """``version`` as the constructor takes it: one string, or the list during a change."""
+    return list(accepted) if len(accepted) > 1 else (accepted[0] if accepted else "")
 
 
 def _max_trace(a: str, b: str) -> Any:
@@ -1111,7 +1173,13 @@ _OMITTED_WHEN_EMPTY = frozenset({"endpoint_urls", "control_plane_endpoint_urls",
 def _section_to_dict(section: object) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields(section):  # type: ignore[arg-type]
+        if f.metadata.get("derived"):
+            continue
         value = getattr(section, f.name)
+        if isinstance(section, GuardrailPolicy) and f.name == "version":
+            value = _versions(section.accepted_versions)
+        elif isinstance(section, GuardrailPolicy) and f.name == "exempt_models" and not value:
+            continue  # left out when empty: policies without it keep their digest
         if isinstance(value, tuple):
             value = list(value)
         elif isinstance(value, Mapping):
@@ -1212,7 +1280,7 @@ class Policy:
         no content in telemetry.
         """
         # Immutable, so one validated instance per class is shared: building it
-        # re-runs the validation (~35 us) on every client construction otherwise.
+        # would re-run the validation on every client construction otherwise.
         cached = _DEFAULTS.get(cls)
         if cached is None:
             cached = _DEFAULTS.setdefault(cls, cls())
@@ -1325,7 +1393,7 @@ class Policy:
             if name not in document:
                 continue
             table = _freeze_map(document[name], name)
-            names = [f.name for f in fields(cls_)]
+            names = [f.name for f in fields(cls_) if f.init]
             _reject_unknown(table, names, name)
             if name == "inference_profile":
                 for sub in ("map", "regional_map", "known"):
@@ -1425,10 +1493,11 @@ def _overlay(
     sections: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
         values = {
-            f.name: getattr(
+            f.name: _init_value(
                 getattr(tightened if f"{name}.{f.name}" in overlay else base, name), f.name
             )
             for f in fields(cls)
+            if f.init
         }
         prefix = f"{name}."
         keys = (key[len(prefix) :] for key in result_keys if key.startswith(prefix))
@@ -1441,6 +1510,13 @@ def _overlay(
         **sections,
     )
     return _with_set_keys(merged, {"mode"} & result_keys)
+
+
+def _init_value(section: object, name: str) -> Any:
+    """The value to pass for field ``name`` to rebuild ``section`` as it was."""
+    if isinstance(section, GuardrailPolicy) and name == "version":
+        return _versions(section.accepted_versions)
+    return getattr(section, name)
 
 
 def _tighten(a: Policy, b: Policy) -> Policy:

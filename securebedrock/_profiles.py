@@ -263,8 +263,8 @@ def control_plane_factory(runtime: BaseClient, policy: Policy, boto_session: Any
         profile = getattr(getattr(boto_session, "_session", None), "profile", None)
         session = botocore.session.Session(profile=profile)
         # Share the application session's data loader: it has parsed the service
-        # models and endpoint rules already (the bedrock model alone costs ~50 ms
-        # to load and parse, paid on the first call of every secured client otherwise).
+        # models and endpoint rules already (loading and parsing the bedrock model would
+        # otherwise be paid on the first call of every secured client).
         parent = getattr(boto_session, "_session", None)
         if isinstance(parent, botocore.session.Session):
             session.register_component("data_loader", parent.get_component("data_loader"))

@@ -196,8 +196,8 @@ class _NoObserver:
         return None
 
 
-# Scanning every operation's input shape costs ~0.3 ms per client (a fifth of a
-# boto3 client's construction). Clients of one boto3 session share the loaded
+# Scanning every operation's input shape is a large part of a client's construction
+# (docs/performance.md). Clients of one boto3 session share the loaded
 # service description (the same dict object), so the scan is cached per
 # description; the cached entry holds the description itself, so an ``id()`` is
 # never reused for another one while its entry lives.

@@ -181,6 +181,10 @@ _ARN_REGION: Final = re.compile(r"arn:(aws(?:-[a-z0-9]+)*):[a-z0-9-]+:([a-z0-9-]
 class _Compiled:
     guardrail_id: str
     guardrail_version: str
+    # Every version a call may name (the attached one first in the policy).
+    guardrail_versions: frozenset[str]
+    # Base model ids whose calls need no guardrail (None: no exemption).
+    guardrail_exempt: re.Pattern[str] | None
     guardrail_key: str
     trace_converse: str
     trace_invoke: str
@@ -262,6 +266,8 @@ def _compile(policy: Policy) -> _Compiled:
     return _Compiled(
         guardrail_id=guardrail.identifier,
         guardrail_version=guardrail.version,
+        guardrail_versions=frozenset(guardrail.accepted_versions),
+        guardrail_exempt=_glob_union(guardrail.exempt_models) if guardrail.exempt_models else None,
         guardrail_key=_guardrail_key(guardrail.identifier),
         trace_converse=guardrail.trace,
         trace_invoke=guardrail.trace.upper(),
@@ -642,7 +648,7 @@ class _Evaluation:
                 self.conflict(str(identifier), version)
                 return True
             if version:
-                if version != c.guardrail_version and c.guardrail_version:
+                if c.guardrail_version and version not in c.guardrail_versions:
                     self.conflict(identifier, version)
                 return True
         if not c.guardrail_version:
@@ -770,6 +776,21 @@ class _Evaluation:
         )
 
 
+def _guardrail_exempt(c: _Compiled, op: Operation, call: Call) -> bool:
+    """Whether the call's model is one ``guardrail.exempt_models`` frees from the guardrail.
+
+    Only a model the id itself names (a foundation model id or ARN, or a geography
+    profile of one) can be exempt; an application profile hides its model, so it is not.
+    """
+    if c.guardrail_exempt is None or not op.model_param:
+        return False
+    raw = call.params.get(op.model_param)
+    if not isinstance(raw, str):
+        return False
+    base = parse_model_id(raw).base_model_id
+    return base is not None and c.guardrail_exempt.fullmatch(base) is not None
+
+
 def evaluate(policy: Policy, call: Call) -> Decision:
     """Decide what happens to ``call`` under ``policy`` (pure, no I/O, never raises on
     odd parameters: what it cannot read it refuses)."""
@@ -822,7 +843,8 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
             "create the client with region_name set to an allowed region",
         )
 
-    ev.guardrail(op)
+    if not _guardrail_exempt(c, op, call):
+        ev.guardrail(op)
 
     model_requested: str | None = None
     model_sent: str | None = None

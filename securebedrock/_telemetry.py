@@ -136,7 +136,7 @@ _transport_hooks: tuple[Callable[[], Any] | None, Callable[[], Any] | None] | No
 
 
 def _hooks() -> tuple[Callable[[], Any] | None, Callable[[], Any] | None]:
-    """The transport's ``last_connection``/``reset_last_connection`` (issue 5), looked up once.
+    """The transport's ``last_connection``/``reset_last_connection``, looked up once.
 
     Imported late: the transport module is complete only once the package is.
     """
@@ -1053,7 +1053,7 @@ class SecuredEventStream(_EventStreamBase):
                 self._sb_last_event = None
         # Text deltas are nearly every event of a ConverseStream, and once the first
         # chunk is timed there is nothing to record from them unless a completion
-        # digest is being computed: skipping the call saves ~1 us per event
+        # digest is being computed: skipping the call saves per-event work
         # (docs/performance.md). Every other event goes through stream_event().
         if not (
             self._sb_converse

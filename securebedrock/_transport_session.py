@@ -451,8 +451,8 @@ class HardenedSession(URLLib3Session):
         self.sb_guard = guard
         #: The last check of every request against its decision (see _wire.py).
         self.sb_wire = wire
-        # An unused context to harden instead of making a new one (OpenSSL 3 takes
-        # ~0.3 ms per context, a fifth of a client's construction): see
+        # An unused context to harden instead of making a new one (OpenSSL 3 contexts
+        # are a noticeable part of a client's construction, docs/performance.md): see
         # _transport.harden_client. Only for the direct pool manager; proxies get new ones.
         self._sb_spare_context = ssl_context
         super().__init__(**settings)

@@ -221,7 +221,7 @@ def read_endpoint(url: object) -> EndpointURL | str:
 @functools.lru_cache(maxsize=64)
 def _read_text(url: str) -> EndpointURL | str:
     # Cached: one client's construction reads the same few URLs (argument, final
-    # endpoint, pin) several times, ~40 us each. Results are immutable.
+    # endpoint, pin) several times. Results are immutable.
     if not url:
         return "an empty string"
     problem = _problem_with_characters(url)

@@ -1,4 +1,5 @@
-"""Every command shown in docs/signing.md and docs/rollout.md runs, in order, and succeeds.
+"""Every command shown in docs/signing.md, docs/rollout.md and docs/export.md runs, in order,
+and succeeds.
 
 The ``$ ...`` lines of each page's ``console`` blocks run as one bash script
 (``set -e``) in a fresh directory holding a ``policy.toml``, with a
@@ -21,7 +22,7 @@ import pytest
 from securebedrock.testing import EmbeddedBedrock
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ("signing.md", "rollout.md")
+PAGES = ("signing.md", "rollout.md", "export.md")
 MACHINE_PATHS = ("/etc/securebedrock", "/var/lib/securebedrock")
 
 _WRAPPER = """#!{python}
@@ -68,7 +69,10 @@ def policy_text(server: EmbeddedBedrock, mode: str) -> str:
     )
 
 
-@pytest.mark.parametrize(("page", "mode"), [("signing.md", "enforce"), ("rollout.md", "log_only")])
+@pytest.mark.parametrize(
+    ("page", "mode"),
+    [("signing.md", "enforce"), ("rollout.md", "log_only"), ("export.md", "enforce")],
+)
 def test_every_command_on_the_page_runs(
     page: str, mode: str, tmp_path: Path, bedrock: EmbeddedBedrock
 ) -> None:
@@ -135,3 +139,9 @@ def test_commands_are_found() -> None:
     )
     assert any(line.startswith("install -m 0644 org-policy.pub") for line in signing)
     assert "securebedrock doctor" in commands("rollout.md")
+
+
+def test_export_commands_are_found() -> None:
+    export = commands("export.md")
+    assert len(export) == 4
+    assert any("--vpce-org-id o-a1b2c3d4e5" in line and "--minify" in line for line in export)

@@ -323,6 +323,10 @@ def _maybe_list(
 @st.composite
 def policies(draw: st.DrawFn, patterns: tuple[str, ...] = _EXACT_PATTERNS) -> Policy:
     identifier, version = draw(st.sampled_from(_GUARDRAILS))
+    versions: str | list[str] = version
+    if version and version != "DRAFT" and draw(st.booleans()):
+        # A version change: the attached version first, an older one also accepted.
+        versions = [version, draw(st.sampled_from([v for v in ("3", "4") if v != version]))]
     profile_map = draw(
         st.dictionaries(st.sampled_from(("m.a", "m.b")), st.sampled_from((PROFILE_1, PROFILE_2)))
     )
@@ -342,8 +346,9 @@ def policies(draw: st.DrawFn, patterns: tuple[str, ...] = _EXACT_PATTERNS) -> Po
         ),
         guardrail=GuardrailPolicy(
             identifier=identifier,
-            version=version,
+            version=versions,  # type: ignore[arg-type]
             trace=draw(st.sampled_from(("enabled", "disabled", "enabled_full"))),
+            exempt_models=tuple(draw(st.lists(st.sampled_from(patterns), max_size=2, unique=True))),
         ),
         inference_profile=InferenceProfilePolicy(required=draw(st.booleans()), map=profile_map),
         regions=RegionsPolicy(
@@ -414,11 +419,13 @@ def _allowed(policy: Policy, call: _Call) -> bool:
     if pinned and call.endpoint_url != pinned:
         return False
     if policy.guardrail.mandated:
-        if call.operation in policy.operations.allow_without_guardrail:
+        if call.operation in policy.operations.allow_without_guardrail or any(
+            fnmatch.fnmatchcase(call.model, p) for p in policy.guardrail.exempt_models
+        ):
             pass
         elif (
             call.guardrail[0].rsplit("/", 1)[-1] != policy.guardrail.guardrail_id
-            or call.guardrail[1] != policy.guardrail.version
+            or call.guardrail[1] not in policy.guardrail.accepted_versions
         ):
             return False
     regions = policy.regions
@@ -498,8 +505,11 @@ def test_default_is_a_left_identity_up_to_defaults(a: Policy) -> None:
     assert merged.regions.allowed == a.regions.allowed
     assert merged.service_tier == a.service_tier
     if a.guardrail.mandated:  # the trace is the most evidence of both ("enabled" by default)
-        assert merged.guardrail == dataclasses.replace(
-            a.guardrail, trace="enabled" if a.guardrail.trace == "disabled" else a.guardrail.trace
+        # ... and the defaults exempt no model from the guardrail: an overlay cannot add one.
+        assert merged.guardrail == GuardrailPolicy(
+            identifier=a.guardrail.identifier,
+            version=_key_value(a.guardrail, "version"),  # type: ignore[arg-type]
+            trace="enabled" if a.guardrail.trace == "disabled" else a.guardrail.trace,
         )
     assert merged.tls == a.tls
 
@@ -581,8 +591,21 @@ _SECTION_CLASSES = {
     "audit": AuditPolicy,
 }
 _LEAVES = ("mode",) + tuple(
-    f"{name}.{f.name}" for name, cls in _SECTION_CLASSES.items() for f in dataclasses.fields(cls)
+    f"{name}.{f.name}"
+    for name, cls in _SECTION_CLASSES.items()
+    for f in dataclasses.fields(cls)
+    if f.init  # derived attributes (guardrail.accepted_versions) are not keys
 )
+
+
+def _key_value(section: object, name: str) -> object:
+    """A key's value as the constructor takes it (every accepted guardrail version)."""
+    if isinstance(section, GuardrailPolicy) and name == "version":
+        versions = section.accepted_versions
+        return list(versions) if len(versions) > 1 else section.version
+    return getattr(section, name)
+
+
 _GUARDRAIL_PAIR = {"guardrail.identifier", "guardrail.version"}
 
 
@@ -596,7 +619,7 @@ def restrict(policy: Policy, keys: set[str]) -> Policy:
     for name, cls in _SECTION_CLASSES.items():
         section = getattr(policy, name)
         chosen = {
-            f.name: getattr(section, f.name)
+            f.name: _key_value(section, f.name)
             for f in dataclasses.fields(cls)
             if f"{name}.{f.name}" in keys
         }
@@ -643,9 +666,9 @@ def _override(base: Policy, source: Policy, keys: set[str]) -> Policy:
     sections: dict[str, object] = {}
     for name in _SECTION_CLASSES:
         changes = {
-            f.name: getattr(getattr(source, name), f.name)
+            f.name: _key_value(getattr(source, name), f.name)
             for f in dataclasses.fields(getattr(base, name))
-            if f"{name}.{f.name}" in keys
+            if f.init and f"{name}.{f.name}" in keys
         }
         sections[name] = dataclasses.replace(getattr(base, name), **changes)
     mode = source.mode if "mode" in keys else base.mode
@@ -673,7 +696,8 @@ def _leaf_values(policy: Policy) -> dict[str, object]:
     for name in _SECTION_CLASSES:
         section = getattr(policy, name)
         for f in dataclasses.fields(section):
-            values[f"{name}.{f.name}"] = getattr(section, f.name)
+            if f.init:
+                values[f"{name}.{f.name}"] = _key_value(section, f.name)
     return values
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
 import types
 from collections.abc import Mapping
 from typing import Any
@@ -627,25 +626,31 @@ def test_violations_accumulate_and_hold_no_content() -> None:
         assert SECRET not in repr(v)
 
 
-def test_fast() -> None:
+def test_a_policy_is_compiled_once_not_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What keeps evaluate() cheap is that globs, sets and known profiles are compiled once
+    # per policy object; its speed is measured in the benchmark (docs/performance.md), never
+    # asserted as a time here.
+    import securebedrock._rules as rules
+
     policy = Policy(
         guardrail=GuardrailPolicy(identifier=GR_ID, version="3"),
         regions=RegionsPolicy(allowed=("us-east-1",)),
         models=ModelsPolicy(allow=("anthropic.claude-*", "amazon.nova-*"), deny=("*-haiku-*",)),
         service_tier=ServiceTierPolicy(allowed=("default", "priority")),
     )
+    compiled: list[Policy] = []
+    original = rules._compile
+
+    def counting(p: Policy) -> object:
+        compiled.append(p)
+        return original(p)
+
+    monkeypatch.setattr(rules, "_compile", counting)
     c = call(modelId=SONNET)
-    evaluate(policy, c)
-    best = min(_time_per_call(policy, c) for _ in range(5))
-    assert best < 20e-6, f"{best * 1e6:.1f} us per evaluate()"
-
-
-def _time_per_call(policy: Policy, c: Call, n: int = 2000) -> float:
-    # CPU time of this process: other test workers competing for the cores do not count.
-    start = time.process_time()
-    for _ in range(n):
-        evaluate(policy, c)
-    return (time.process_time() - start) / n
+    first = evaluate(policy, c)
+    for _ in range(50):
+        assert evaluate(policy, c) == first
+    assert compiled == [policy]
 
 
 def test_compiled_cache_follows_the_policy_object() -> None:

@@ -334,7 +334,7 @@ def _show(args: argparse.Namespace) -> int:
         if not isinstance(table, dict):
             continue
         print(f"\n[{section}]")
-        for key in (f.name for f in dataclasses.fields(getattr(policy, section))):
+        for key in (f.name for f in dataclasses.fields(getattr(policy, section)) if f.init):
             source = sources.get(f"{section}.{key}", "default")
             if section == "release" and key == "expires" and key in table:
                 print(f"{key} = {table[key]}  # {source}")  # a TOML datetime, unquoted

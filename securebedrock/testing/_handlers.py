@@ -266,6 +266,7 @@ class Backend:
         self.stream_events = stream_events
         self._lock = threading.Lock()
         self._guardrails: dict[str, GuardrailSpec] = {}
+        self._guardrail_versions: dict[tuple[str, str], GuardrailSpec] = {}
         self._profiles: dict[str, InferenceProfileSpec] = {}
         self._async: list[_AsyncInvoke] = []
         self._async_ids = itertools.count(1)
@@ -285,6 +286,8 @@ class Backend:
         """Configure (or replace) a guardrail."""
         with self._lock:
             self._guardrails[spec.identifier] = spec
+            # Every configured version answers (a guardrail in the middle of a version change).
+            self._guardrail_versions[(spec.identifier, spec.version)] = spec
 
     def add_inference_profile(
         self, identifier_or_arn: str, models: Sequence[str], type: str = "APPLICATION"
@@ -359,14 +362,14 @@ class Backend:
         match = _GUARDRAIL_ARN.match(identifier)
         key = match.group(3) if match else identifier
         with self._lock:
-            spec = self._guardrails.get(key)
+            spec = self._guardrail_versions.get((key, version or ""))
         if (
             spec is not None
             and match
             and (match.group(1) != self.region or match.group(2) != self.account_id)
         ):
             spec = None
-        if spec is None or version != spec.version:
+        if spec is None:
             raise ApiError(
                 "ValidationException",
                 "The guardrail identifier or version provided in the request does not exist.",
