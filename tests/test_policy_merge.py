@@ -883,7 +883,21 @@ def test_engine_over_every_operation_an_overlay_never_lets_out_what_a_layer_refu
     merged = _merge_or_none(a, b)
     assume(merged is not None)
     assert merged is not None
-    alone = TOP.merge(b)
+    # The overlay judged alone, with what the floor knows about profile routes: a
+    # ``[inference_profile.known]`` entry is a fact about where a profile goes (like a
+    # resolved route), not a permission, so without it the overlay alone would refuse a
+    # call merely for not knowing its route.
+    knowing = Policy(
+        mode=TOP.mode,
+        network=TOP.network,
+        guardrail=TOP.guardrail,
+        regions=TOP.regions,
+        operations=TOP.operations,
+        inference_profile=InferenceProfilePolicy(known=a.inference_profile.known),
+    )
+    alone = _merge_or_none(knowing, b)
+    assume(alone is not None)
+    assert alone is not None
     for call in sample:
         decision = evaluate(merged, call)
         if not decision.allowed:
