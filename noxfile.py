@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "llamaindex", "lint", "typecheck"]
@@ -16,6 +19,44 @@ def tests(session: nox.Session) -> None:
     """The test suite (real TLS on loopback; no network beyond 127.0.0.1)."""
     session.install("-e", ".[test]")
     session.run("pytest", "-n", "2", "--dist", "loadfile", *session.posargs)
+
+
+def _lowest(package: str) -> str:
+    """The floor pyproject.toml declares for ``package`` (``"botocore>=X"`` -> ``X``)."""
+    text = Path(__file__).with_name("pyproject.toml").read_text()
+    match = re.search(rf'"{package}>=([0-9.]+)"', text)
+    if match is None:
+        raise RuntimeError(f"no {package}>= floor in pyproject.toml")
+    return match.group(1)
+
+
+@nox.session(python=PYTHON)
+def tests_lowest(session: nox.Session) -> None:
+    """The test suite on the lowest boto3/botocore pyproject.toml claims, with the
+    ``aio`` extra (``tests`` runs on the newest botocore, without it)."""
+    floor = [f"boto3=={_lowest('boto3')}", f"botocore=={_lowest('botocore')}"]
+    # aioboto3 too, for its test: pip can only pick aioboto3 7.0.0 (its later releases
+    # pin aiobotocore 2.x, whose botocore pins are below securebedrock's floor).
+    session.install("-e", ".[test,aio]", "aioboto3", *floor)
+    session.run("python", "-c", "import botocore; print('botocore', botocore.__version__)")
+    session.run("pytest", "-n", "2", "--dist", "loadfile", "-q", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def deps(session: nox.Session) -> None:
+    """The published requirements resolve (pip's resolver, nothing installed): with
+    and without the ``aio`` extra, and next to aioboto3."""
+    for requirements in ([".[aio]"], ["."], [".[aio]", "aioboto3"]):
+        session.run(
+            "python",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--dry-run",
+            "--ignore-installed",
+            *requirements,
+        )
 
 
 @nox.session(python=PYTHON)

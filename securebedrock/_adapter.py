@@ -99,6 +99,10 @@ class SecuredState:
             wire.telemetry = self.telemetry
         return wire
 
+    def client(self) -> BaseClient | None:
+        """The secured client, while it exists."""
+        return self._client_ref()
+
     def auth_kind(self) -> _rules.AuthKind:
         client = self._client_ref()
         signer = getattr(client, "_request_signer", None)
@@ -181,43 +185,62 @@ class SecuredApiCall:
 
     def __call__(self, operation_name: str, api_params: Mapping[str, Any]) -> Any:
         state = self._state
+        call = CallInProgress(state, operation_name, api_params)
         try:
-            # Decided on, and sent: one plain copy (a Mapping that lies, a body that
-            # changes while it is read, cannot show the engine one thing and send another).
-            params = _snapshot.snapshot(api_params, operation_name)
+            # Current for the whole call: profile look-ups and each attempt nest under it.
+            with call.audit.active():
+                prepared = call.decide(_resolve_profiles(state, call.call))
+                response = state.retrier.run(
+                    lambda attempt_params: state.original(operation_name, attempt_params),
+                    prepared,
+                    call.audit,
+                )
+        except BaseException as exc:
+            call.failed(exc)
+            raise
+        finally:
+            call.close()
+        # Ends the span, or hands it to the wrapped event stream of a streaming call.
+        return call.audit.response(response)
+
+
+class CallInProgress:
+    """One secured call, from the snapshot to the parameters handed to botocore.
+
+    Shared by the sync adapter and ``securebedrock.aio``: only how profiles are
+    resolved and how attempts are awaited differ between them. Creating it copies
+    the parameters into plain values (``_snapshot.py``: a Mapping that lies, a body
+    that changes while it is read, cannot show the engine one thing and send another),
+    starts the audit span (one per call; its methods never raise) and makes the call
+    current for the wire check; :meth:`close` ends that.
+    """
+
+    __slots__ = ("_token", "audit", "call", "context", "operation", "params", "state")
+
+    def __init__(
+        self, state: SecuredState, operation_name: str, api_params: Mapping[str, Any]
+    ) -> None:
+        self.state = state
+        self.operation = operation_name
+        try:
+            self.params = _snapshot.snapshot(api_params, operation_name)
         except SecureBedrockError as exc:
             state.telemetry.start(operation_name, {}).failed(exc)
             raise
         # One audit span per call; its methods never raise.
-        audit = state.telemetry.start(operation_name, params)
-        wire = state.wire()
-        context = _wire.CallContext(audit=audit, wire=wire, enforce=state.enforce)
-        token = current_call.set(context)
+        self.audit: CallRecord = state.telemetry.start(operation_name, self.params)
+        self.context = _wire.CallContext(audit=self.audit, wire=state.wire(), enforce=state.enforce)
         try:
-            # Current for the whole call: profile look-ups and each attempt nest under it.
-            with audit.active():
-                response = self._secured_call(operation_name, params, audit, context)
+            self.call = state.build_call(operation_name, self.params)
         except BaseException as exc:
-            _audit_refusal(audit, exc)
-            audit.failed(exc)
+            self.audit.failed(exc)
             raise
-        finally:
-            current_call.reset(token)
-        # Ends the span, or hands it to the wrapped event stream of a streaming call.
-        return audit.response(response)
+        self._token = current_call.set(self.context)
 
-    def _secured_call(
-        self,
-        operation_name: str,
-        params: dict[str, Any],
-        audit: CallRecord,
-        context: _wire.CallContext,
-    ) -> Any:
-        state = self._state
-        call = state.build_call(operation_name, params)
-        # Profiles are resolved here, and only for calls no other rule refuses, so the
-        # engine stays pure and a refused call never reaches the control plane.
-        call, decision = _resolve_profiles(state, call)
+    def decide(self, resolved: tuple[_rules.Call, _rules.Decision]) -> dict[str, Any]:
+        """The parameters to send, given the decision (refused here in enforce mode)."""
+        state, audit, context = self.state, self.audit, self.context
+        call, decision = resolved
         outcome = _rules.outcome(decision, enforce=state.enforce)
         if outcome == "deny":
             _log_decision(audit, decision, "deny", decision.params)
@@ -227,20 +250,23 @@ class SecuredApiCall:
             outcome = "allow"
         # log_only changes nothing and refuses nothing: the caller's own parameters go out.
         # apply refuses nothing but makes the changes: the decided parameters go out.
-        sent: Mapping[str, Any] = decision.params if state.applies else params
+        sent: Mapping[str, Any] = decision.params if state.applies else self.params
         _log_decision(audit, decision, outcome, sent)
         # Our single retry layer (botocore's is off: see _retry.py).
-        prepared = state.retrier.prepare(operation_name, sent)
+        prepared = state.retrier.prepare(self.operation, sent)
         context.call = call
         context.decision = decision
         if context.wire is not None:
             # Fixed before botocore sees the parameters: handlers cannot move it.
-            context.expected = context.wire.expect(operation_name, prepared)
-        return state.retrier.run(
-            lambda attempt_params: state.original(operation_name, attempt_params),
-            prepared,
-            audit,
-        )
+            context.expected = context.wire.expect(self.operation, prepared)
+        return prepared
+
+    def failed(self, exc: BaseException) -> None:
+        _audit_refusal(self.audit, exc)
+        self.audit.failed(exc)
+
+    def close(self) -> None:
+        current_call.reset(self._token)
 
 
 def _audit_refusal(audit: CallRecord, exc: BaseException) -> None:
@@ -322,8 +348,12 @@ def install(
     tracer_provider: Any = None,
     meter_provider: Any = None,
     retry: RetryConfig | None = None,
+    api_call: Callable[[SecuredState], Any] = SecuredApiCall,
 ) -> None:
     """Secure ``client`` in place with ``policy`` (re-installing replaces the previous state).
+
+    ``api_call`` makes the ``_make_api_call`` replacement from the client's state
+    (``securebedrock.aio`` passes its async one).
 
     ``tracer_provider``/``meter_provider`` default to the global OpenTelemetry
     providers, ``retry`` to :class:`RetryConfig` defaults; re-installing keeps the
@@ -343,7 +373,7 @@ def install(
     # One retry layer: ours (see _retry.py for what this relies on).
     disable_botocore_retries(client)
     client.__dict__[_ATTR] = state
-    client.__dict__["_make_api_call"] = SecuredApiCall(state)
+    client.__dict__["_make_api_call"] = api_call(state)
 
 
 # --- enforcement ---------------------------------------------------------------------------
@@ -416,14 +446,30 @@ def _resolve_profiles(
     client at most), unresolvable ones are passed on with a reason (fail closed), and
     the call is decided on all its rules.
     """
-    decision = _rules.evaluate_before_resolution(state.policy, call)
-    arns = decision.pending_profiles
-    if not arns:
+    decision = decide_before_resolution(state, call)
+    if not needs_resolution(state, decision):
         return call, decision
-    if decision.violations and _rules.outcome(decision, enforce=state.enforce) == "deny":
-        return call, decision
+    return decide_with_profiles(state, call, decision)
+
+
+def decide_before_resolution(state: SecuredState, call: _rules.Call) -> _rules.Decision:
+    """Every rule that needs no profile routes (pure: no I/O)."""
+    return _rules.evaluate_before_resolution(state.policy, call)
+
+
+def needs_resolution(state: SecuredState, decision: _rules.Decision) -> bool:
+    """Whether the call could be sent and the engine needs profile routes to decide it."""
+    if not decision.pending_profiles:
+        return False
+    return not (decision.violations and _rules.outcome(decision, enforce=state.enforce) == "deny")
+
+
+def decide_with_profiles(
+    state: SecuredState, call: _rules.Call, decision: _rules.Decision
+) -> tuple[_rules.Call, _rules.Decision]:
+    """Resolve the pending profiles (control-plane I/O, cached) and decide on every rule."""
     if state.profiles is None:  # pragma: no cover - install() always sets it
         raise RuntimeError("securebedrock: profile resolver missing; the client was not installed")
-    resolved, unresolved = state.profiles.resolve_all(arns)
+    resolved, unresolved = state.profiles.resolve_all(decision.pending_profiles)
     call = dataclasses.replace(call, resolved_profiles=resolved, unresolved_profiles=unresolved)
     return call, _rules.evaluate(state.policy, call)

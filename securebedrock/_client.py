@@ -185,6 +185,12 @@ def secure(
     takes over the client's configured attempts (``Config(retries=...)``) unless
     ``retry`` is given.
     """
+    if inspect.iscoroutinefunction(getattr(type(client), "_make_api_call", None)):
+        raise TypeError(
+            f"securebedrock.secure() takes a boto3/botocore client; found the async "
+            f"{type(client).__name__} (aiobotocore, aioboto3): use "
+            "securebedrock.aio.secure(client) instead"
+        )
     if not isinstance(client, BaseClient):
         raise TypeError(
             f"secure() takes a botocore bedrock-runtime client; found {type(client).__name__}"

@@ -29,6 +29,7 @@ reason; the engine then refuses the call and says how to pre-declare the profile
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 import weakref
@@ -209,6 +210,14 @@ class _SameCredentials(botocore.credentials.CredentialProvider):
         return self._credentials
 
 
+#: Credentials to resolve profiles with instead of the runtime client's own object, for
+#: the look-up running in this context (``securebedrock.aio`` sets them: an aiobotocore
+#: client's credentials are read with ``await``, which a sync control-plane client cannot).
+override_credentials: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "securebedrock_control_plane_credentials", default=None
+)
+
+
 def control_plane_factory(runtime: BaseClient, policy: Policy, boto_session: Any) -> ClientFactory:
     """A factory (called lazily, at most once per resolver) of the ``bedrock`` client.
 
@@ -259,7 +268,9 @@ def control_plane_factory(runtime: BaseClient, policy: Policy, boto_session: Any
         parent = getattr(boto_session, "_session", None)
         if isinstance(parent, botocore.session.Session):
             session.register_component("data_loader", parent.get_component("data_loader"))
-        credentials = getattr(getattr(runtime, "_request_signer", None), "_credentials", None)
+        credentials = override_credentials.get() or getattr(
+            getattr(runtime, "_request_signer", None), "_credentials", None
+        )
         if credentials is not None:
             session.register_component(
                 "credential_provider",

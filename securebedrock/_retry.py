@@ -31,11 +31,12 @@ returned; an error while the caller iterates is the caller's.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 import types
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
@@ -273,52 +274,20 @@ class Retrier:
         observer: AttemptObserver | None = None,
     ) -> T:
         """Call ``send(params_copy)`` until it succeeds, fails for good or the budget is spent."""
-        config = self.config
-        watcher: AttemptObserver = observer if observer is not None else _NoObserver()
-        rewind = _rewinder(params.get("body"))
-        max_attempts = config.max_attempts if rewind is not None else 1
-        start = self._clock()
-        deadline = start + config.total_timeout
-        attempt_number = 0
+        plan = _AttemptPlan(self, params, observer)
 
         def one_attempt() -> T:
-            nonlocal attempt_number
-            attempt_number += 1
-            if attempt_number > 1 and rewind is not None:
-                rewind()
-            _notify_start(watcher, attempt_number)
-            # A fresh top-level dict per attempt: botocore handlers may add keys.
-            result = send(dict(params))
-            _notify(watcher, attempt_number, None, None)
-            return result
-
-        def stop(state: tenacity.RetryCallState) -> bool:
-            return state.attempt_number >= max_attempts or self._clock() >= deadline
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            ceiling = min(
-                config.max_backoff, config.initial_backoff * 2 ** (state.attempt_number - 1)
-            )
-            # Full jitter; not a security use of randomness.
-            delay = random.uniform(0, ceiling)  # noqa: S311
-            return max(0.0, min(delay, deadline - self._clock()))
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            outcome = state.outcome
-            error = outcome.exception() if outcome is not None else None
-            delay = state.next_action.sleep if state.next_action is not None else 0.0
-            _notify(watcher, state.attempt_number, error, delay)
+            return plan.finished(send(plan.next_params()))
 
         # Fast path: almost every call succeeds at its first attempt, and building and
         # driving tenacity's machinery costs tens of microseconds per call
         # (docs/performance.md). So the first attempt runs directly; only after a
         # failure does tenacity take over, replaying that failure as its own first
         # attempt, so stop/wait/retry/notification behave exactly as before.
-        first_failure: BaseException | None = None
         try:
             return one_attempt()
         except BaseException as exc:
-            first_failure = exc
+            first_failure: BaseException | None = exc
 
         def replay_then_attempt() -> T:
             nonlocal first_failure
@@ -327,19 +296,122 @@ class Retrier:
                 raise failure
             return one_attempt()
 
-        retrying = tenacity.Retrying(
-            stop=stop,
-            wait=wait,
-            retry=tenacity.retry_if_exception(is_retryable),
-            before_sleep=before_sleep,
-            sleep=self._sleep,
-            reraise=True,
-        )
+        retrying = tenacity.Retrying(sleep=self._sleep, **plan.tenacity_options())
         try:
             return retrying(replay_then_attempt)
         except BaseException as exc:
-            _notify(watcher, attempt_number, exc, None)
+            plan.failed(exc)
             raise
+
+    async def run_async(
+        self,
+        send: Callable[[dict[str, Any]], Awaitable[T]],
+        params: dict[str, Any],
+        observer: AttemptObserver | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> T:
+        """:meth:`run` for a coroutine ``send``: the same attempts, bounds, backoff and
+        notifications, sleeping with ``sleep`` (default ``asyncio.sleep``)."""
+        plan = _AttemptPlan(self, params, observer)
+
+        async def one_attempt() -> T:
+            return plan.finished(await send(plan.next_params()))
+
+        try:
+            return await one_attempt()
+        except BaseException as exc:
+            first_failure: BaseException | None = exc
+
+        async def replay_then_attempt() -> T:
+            nonlocal first_failure
+            if first_failure is not None:
+                failure, first_failure = first_failure, None
+                raise failure
+            return await one_attempt()
+
+        retrying = tenacity.AsyncRetrying(sleep=sleep or asyncio.sleep, **plan.tenacity_options())
+        try:
+            return await retrying(replay_then_attempt)
+        except BaseException as exc:
+            plan.failed(exc)
+            raise
+
+
+class _AttemptPlan:
+    """One call's attempts: numbering, body rewinding, the bounds and the notifications.
+
+    Shared by :meth:`Retrier.run` and :meth:`Retrier.run_async`: only the way an
+    attempt is awaited and the way a backoff sleeps differ between them.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_config",
+        "_params",
+        "_rewind",
+        "_watcher",
+        "deadline",
+        "max_attempts",
+        "number",
+    )
+
+    def __init__(
+        self, retrier: Retrier, params: dict[str, Any], observer: AttemptObserver | None
+    ) -> None:
+        config = retrier.config
+        self._config = config
+        self._clock = retrier._clock
+        self._params = params
+        self._watcher: AttemptObserver = observer if observer is not None else _NoObserver()
+        self._rewind = _rewinder(params.get("body"))
+        self.max_attempts = config.max_attempts if self._rewind is not None else 1
+        self.deadline = self._clock() + config.total_timeout
+        self.number = 0
+
+    def next_params(self) -> dict[str, Any]:
+        """Start the next attempt: its parameters (a fresh top-level dict per attempt:
+        botocore handlers may add keys), after rewinding a replayable body."""
+        self.number += 1
+        if self.number > 1 and self._rewind is not None:
+            self._rewind()
+        _notify_start(self._watcher, self.number)
+        return dict(self._params)
+
+    def finished(self, result: T) -> T:
+        _notify(self._watcher, self.number, None, None)
+        return result
+
+    def failed(self, exc: BaseException) -> None:
+        _notify(self._watcher, self.number, exc, None)
+
+    def tenacity_options(self) -> dict[str, Any]:
+        config = self._config
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            return state.attempt_number >= self.max_attempts or self._clock() >= self.deadline
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            ceiling = min(
+                config.max_backoff, config.initial_backoff * 2 ** (state.attempt_number - 1)
+            )
+            # Full jitter; not a security use of randomness.
+            delay = random.uniform(0, ceiling)  # noqa: S311
+            return max(0.0, min(delay, self.deadline - self._clock()))
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            outcome = state.outcome
+            error = outcome.exception() if outcome is not None else None
+            delay = state.next_action.sleep if state.next_action is not None else 0.0
+            _notify(self._watcher, state.attempt_number, error, delay)
+
+        return {
+            "stop": stop,
+            "wait": wait,
+            "retry": tenacity.retry_if_exception(is_retryable),
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
 
 
 def _notify(

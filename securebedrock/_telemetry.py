@@ -621,16 +621,20 @@ class CallRecord:
 
     # -- outcome ------------------------------------------------------------------------
 
-    def response(self, response: Any) -> Any:
-        """Record a successful response; wrap a stream so the span ends with it. Never raises."""
+    def response(self, response: Any, stream_wrapper: Any = None) -> Any:
+        """Record a successful response; wrap a stream so the span ends with it. Never raises.
+
+        ``stream_wrapper``: the class that wraps an event stream (default
+        :class:`SecuredEventStream`; ``securebedrock.aio`` passes its async one).
+        """
         try:
-            return self._response(response)
+            return self._response(response, stream_wrapper or SecuredEventStream)
         except Exception as exc:
             _log.debug("securebedrock telemetry error in response: %s", type(exc).__name__)
             self.end()
             return response
 
-    def _response(self, response: Any) -> Any:
+    def _response(self, response: Any, stream_wrapper: Any) -> Any:
         if not isinstance(response, dict):
             self.end()
             return response
@@ -649,7 +653,7 @@ class CallRecord:
                 self._header_guardrail(headers)
                 if self._t.hmac_key is not None:
                     self._completion = _digest.Digester(self._t.hmac_key)
-                response[stream_key] = SecuredEventStream(inner, self)
+                response[stream_key] = stream_wrapper(inner, self)
                 return response
         elif self.operation == "Converse":
             self._converse_result(response)
@@ -1010,58 +1014,71 @@ class SecuredEventStream(_EventStreamBase):
         self._sb_events = 0
         self._sb_last_event: Any = None
         self._sb_complete = record.operation not in _TERMINAL_EVENTS
+        self._sb_converse = record.operation == "ConverseStream"
         # The callback holds the record and the inner stream, never ``self``.
         finalizer = weakref.finalize(self, _stream_abandoned, record, inner)
         finalizer.atexit = False
         self._sb_finalizer = finalizer
 
     def __iter__(self) -> Iterator[Any]:
-        record = self._sb_record
         iterator = iter(self._sb_inner)
-        # Text deltas are nearly every event of a ConverseStream, and once the first
-        # chunk is timed there is nothing to record from them unless a completion
-        # digest is being computed: skipping the call saves per-event work
-        # (docs/performance.md). Every other event goes through stream_event().
-        skip_deltas = record.operation == "ConverseStream" and record._completion is None
-        operation = record.operation
-        converse = operation == "ConverseStream"
         while True:
             try:
                 event = next(iterator)
             except StopIteration:
-                if self._sb_complete:
-                    self._sb_done("exhausted")
-                    return
-                error = StreamInterruptedError(
-                    operation=operation,
-                    events=self._sb_events,
-                    terminal=_TERMINAL_EVENTS[operation],
-                    last_event=_event_type(self._sb_last_event),
-                )
-                self._sb_done("interrupted", error)
-                raise error from None
+                self._sb_stopped()
+                return
             except BaseException as exc:
                 self._sb_done("error", exc)
                 raise
-            self._sb_events += 1
-            if not self._sb_complete:
-                # Kept (not inspected) until the stream ends: only its type is reported.
-                self._sb_last_event = event
-                # A ConverseStream event is a one-key dict: test it inline (hot path).
-                if converse and type(event) is dict:
-                    self._sb_complete = "metadata" in event
-                else:
-                    self._sb_complete = _is_terminal(operation, event)
-                if self._sb_complete:
-                    self._sb_last_event = None
-            if not (
-                skip_deltas
-                and record.first_chunk_seen
-                and type(event) is dict
-                and "contentBlockDelta" in event
-            ):
-                record.stream_event(event)
+            self._sb_seen(event)
             yield event
+
+    def _sb_seen(self, event: Any) -> None:
+        """One event the wrapped stream yielded: completeness, then telemetry.
+
+        Shared by every way of iterating (``securebedrock.aio``'s async streams too).
+        """
+        record = self._sb_record
+        self._sb_events += 1
+        if not self._sb_complete:
+            # Kept (not inspected) until the stream ends: only its type is reported.
+            self._sb_last_event = event
+            # A ConverseStream event is a one-key dict: test it inline (hot path).
+            if self._sb_converse and type(event) is dict:
+                self._sb_complete = "metadata" in event
+            else:
+                self._sb_complete = _is_terminal(record.operation, event)
+            if self._sb_complete:
+                self._sb_last_event = None
+        # Text deltas are nearly every event of a ConverseStream, and once the first
+        # chunk is timed there is nothing to record from them unless a completion
+        # digest is being computed: skipping the call saves per-event work
+        # (docs/performance.md). Every other event goes through stream_event().
+        if not (
+            self._sb_converse
+            and record._completion is None
+            and record.first_chunk_seen
+            and type(event) is dict
+            and "contentBlockDelta" in event
+        ):
+            record.stream_event(event)
+
+    def _sb_stopped(self) -> None:
+        """The wrapped stream ended without error: complete, or cut short (raises
+        :class:`~securebedrock.StreamInterruptedError`)."""
+        if self._sb_complete:
+            self._sb_done("exhausted")
+            return
+        operation = self._sb_record.operation
+        error = StreamInterruptedError(
+            operation=operation,
+            events=self._sb_events,
+            terminal=_TERMINAL_EVENTS[operation],
+            last_event=_event_type(self._sb_last_event),
+        )
+        self._sb_done("interrupted", error)
+        raise error
 
     def _sb_done(self, how: str, error: BaseException | None = None) -> None:
         self._sb_finalizer.detach()

@@ -26,6 +26,7 @@ import os
 import ssl
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from botocore.client import BaseClient
@@ -513,18 +514,31 @@ def _spare_ssl_context(session: Any) -> ssl.SSLContext | None:
     return context
 
 
-def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) -> None:
-    """Check the created client and route its requests through a hardened session.
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CheckedClient:
+    """What :func:`check_created_client` found: the checked endpoint, the client's HTTP
+    session settings (read from the session botocore or aiobotocore built) and the guard."""
 
-    ``fresh``: securebedrock created ``client`` a moment ago and no other code has
-    used it, so the unused SSL context of the session being replaced is hardened and
-    reused rather than a new one made (a client handed to ``secure()`` always gets a
-    new context: its own may have been changed).
+    endpoint: Any
+    old_session: Any
+    url: str
+    host: str
+    kind: Literal["runtime", "control-plane"]
+    settings: dict[str, Any]
+    proxies: Any
+    proxies_settings: Any
+    guard: Guard
 
-    Idempotent: hardening a client again with the same policy changes nothing;
-    with a different (merged, tighter) policy, the session is rebuilt with the
-    same settings. Works for ``bedrock-runtime`` and control-plane ``bedrock``
-    clients.
+
+def check_created_client(client: Any, policy: Policy) -> CheckedClient:
+    """The construction-time checks on a created client, for any HTTP session.
+
+    Checks the *final* ``client.meta.endpoint_url`` (whatever set it), the FIPS
+    region, ``verify``, and the proxy the client would use (a forwarding-mode HTTPS
+    proxy is refused in every mode; under ``require_private_endpoint`` a proxy is
+    refused unless allowed, and the DNS pre-check runs). Shared by the sync client
+    and ``securebedrock.aio``: botocore's ``URLLib3Session`` and aiobotocore's
+    ``AIOHTTPSession`` keep these settings under the same attribute names.
     """
     service_name = str(client.meta.service_model.service_name)
     if service_name not in (SERVICE_NAME, CONTROL_PLANE_SERVICE_NAME):
@@ -533,8 +547,6 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     old = getattr(endpoint, "http_session", None)
     if endpoint is None or old is None:
         raise _internals_changed("client._endpoint.http_session is missing")
-    if isinstance(old, HardenedSession) and old.sb_guard.policy == policy:
-        return
 
     final = client.meta.endpoint_url
     region = client.meta.region_name
@@ -549,7 +561,7 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
         proxies = proxy_config._proxies
         proxies_settings = proxy_config._proxies_settings
     except AttributeError as exc:
-        raise _internals_changed(f"URLLib3Session settings ({exc})") from None
+        raise _internals_changed(f"HTTP session settings ({exc})") from None
     if not settings["_verify"]:
         raise _refuse_unverified(host, "client created with verify=False")
 
@@ -578,7 +590,37 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
                 _precheck_peer(proxy.host, proxy.port, policy, "proxy")
         else:
             _precheck_peer(host, checked.port, policy, "endpoint")
+    return CheckedClient(
+        endpoint=endpoint,
+        old_session=old,
+        url=url,
+        host=host,
+        kind="runtime" if service_name == SERVICE_NAME else "control-plane",
+        settings=settings,
+        proxies=proxies,
+        proxies_settings=proxies_settings,
+        guard=guard,
+    )
 
+
+def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) -> None:
+    """Check the created client and route its requests through a hardened session.
+
+    ``fresh``: securebedrock created ``client`` a moment ago and no other code has
+    used it, so the unused SSL context of the session being replaced is hardened and
+    reused rather than a new one made (a client handed to ``secure()`` always gets a
+    new context: its own may have been changed).
+
+    Idempotent: hardening a client again with the same policy changes nothing;
+    with a different (merged, tighter) policy, the session is rebuilt with the
+    same settings. Works for ``bedrock-runtime`` and control-plane ``bedrock``
+    clients.
+    """
+    old = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    if isinstance(old, HardenedSession) and old.sb_guard.policy == policy:
+        return
+    checked = check_created_client(client, policy)
+    settings = checked.settings
     timeout = settings["_timeout"]
     if not isinstance(timeout, int | float):
         # URLLib3Session turned botocore's (connect, read) tuple into a urllib3 Timeout.
@@ -586,23 +628,20 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     client_cert: Any = settings["_cert_file"]
     if settings["_key_file"]:
         client_cert = (settings["_cert_file"], settings["_key_file"])
-    kind: Literal["runtime", "control-plane"] = (
-        "runtime" if service_name == SERVICE_NAME else "control-plane"
-    )
     new = HardenedSession(
-        guard=guard,
-        wire=WireCheck(policy, url, kind=kind),
-        ssl_context=_spare_ssl_context(old) if fresh else None,
+        guard=checked.guard,
+        wire=WireCheck(policy, checked.url, kind=checked.kind),
+        ssl_context=_spare_ssl_context(checked.old_session) if fresh else None,
         verify=settings["_verify"],
-        proxies=proxies,
+        proxies=checked.proxies,
         timeout=timeout,
         max_pool_connections=settings["_max_pool_connections"],
         socket_options=settings["_socket_options"],
         client_cert=client_cert,
-        proxies_config=proxies_settings,
+        proxies_config=checked.proxies_settings,
     )
-    endpoint.http_session = new
-    old.close()
+    checked.endpoint.http_session = new
+    checked.old_session.close()
 
 
 def mask_proxy_url(proxy_url: str) -> str:

@@ -33,10 +33,10 @@ fails loudly when botocore or urllib3 changes any of them):
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import socket
 import ssl
-import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -140,8 +140,25 @@ class ConnectionInfo:
     violations: tuple[str, ...] = ()
 
 
-class _LastConnection(threading.local):
-    info: ConnectionInfo | None = None
+class _LastConnection:
+    """The connection of the request sent last in this thread or asyncio task.
+
+    A context variable, so concurrent tasks on one event loop (``securebedrock.aio``)
+    each see their own; in plain threads it behaves like a thread-local.
+    """
+
+    __slots__ = ()
+    _var: ClassVar[contextvars.ContextVar[ConnectionInfo | None]] = contextvars.ContextVar(
+        "securebedrock_last_connection", default=None
+    )
+
+    @property
+    def info(self) -> ConnectionInfo | None:
+        return self._var.get()
+
+    @info.setter
+    def info(self, value: ConnectionInfo | None) -> None:
+        self._var.set(value)
 
 
 _last = _LastConnection()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -267,7 +268,8 @@ def test_disable_botocore_retries_replaces_the_needs_retry_handler(raw: BaseClie
     def ask() -> list[Any]:
         responses = raw.meta.events.emit(
             event,
-            response=(None, throttled),
+            # An HTTP response object, as botocore passes one (some versions read it).
+            response=(SimpleNamespace(status_code=400, headers={}), throttled),
             endpoint=None,
             operation=raw.meta.service_model.operation_model("Converse"),
             attempts=1,
