@@ -97,8 +97,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the package and the examples."""
-    session.install("-e", ".[test]", "mypy>=1.11", "boto3-stubs[bedrock-runtime,bedrock]>=1.34")
+    """mypy --strict over the package and the examples (with the optional extras the
+    package's modules import: aio for securebedrock.aio)."""
+    session.install("-e", ".[test,aio]", "mypy>=1.11", "boto3-stubs[bedrock-runtime,bedrock]>=1.34")
     session.run("mypy", "--strict")
 
 
