@@ -210,12 +210,12 @@ def secure(
     return client
 
 
-class Session(boto3.session.Session):
-    """A ``boto3.Session`` whose ``.client("bedrock-runtime")`` is secured.
+class SecuredSessionSettings:
+    """What a secured session keeps for the bedrock-runtime clients it makes: the
+    effective policy and the telemetry/retry settings (sync and async sessions alike).
 
-    Other services are untouched. Hand it to agent frameworks that build their
-    own clients from a session: the Bedrock runtime clients they make are
-    secured too.
+    A mixin placed before the session class, so its ``__init__`` takes securebedrock's
+    keyword arguments and passes the rest to the session's own.
     """
 
     def __init__(
@@ -240,6 +240,15 @@ class Session(boto3.session.Session):
     def securebedrock_policy(self) -> Policy:
         """The effective policy the session's bedrock-runtime clients enforce."""
         return self._securebedrock_policy
+
+
+class Session(SecuredSessionSettings, boto3.session.Session):
+    """A ``boto3.Session`` whose ``.client("bedrock-runtime")`` is secured.
+
+    Other services are untouched. Hand it to agent frameworks that build their
+    own clients from a session: the Bedrock runtime clients they make are
+    secured too.
+    """
 
     @overload  # type: ignore[override]
     def client(

@@ -33,15 +33,12 @@ from ._policy import Policy
 __all__ = ["AsyncHTTPTransport", "HTTPTransport"]
 
 
-class HTTPTransport(httpx.BaseTransport):
-    """An httpx (or httpx2) transport that enforces the org policy on Bedrock's
-    OpenAI- and Anthropic-compatible APIs.
+class _PolicyTransport:
+    """What both transports hold: the policy core, and one inner transport per HTTP
+    library (httpx or httpx2), made on first use with the hardened SSL context."""
 
-    ``httpx.Client(transport=HTTPTransport(region_name="us-east-1", policy=...))``.
-    ``policy`` tightens the org policy file, as with :func:`securebedrock.client`;
-    ``verify`` is a CA bundle path (never ``False``); credentials for SigV4 come from
-    the arguments, ``botocore_session``, or the AWS credential chain.
-    """
+    #: The inner transport class of the HTTP library (``HTTPTransport`` or the async one).
+    _inner_class: str
 
     def __init__(
         self,
@@ -82,9 +79,23 @@ class HTTPTransport(httpx.BaseTransport):
             with self._lock:
                 inner = self._inner.get(name)
                 if inner is None:
-                    inner = module.HTTPTransport(verify=self._core.ssl_context, trust_env=False)
+                    factory = getattr(module, self._inner_class)
+                    inner = factory(verify=self._core.ssl_context, trust_env=False)
                     self._inner[name] = inner
         return inner
+
+
+class HTTPTransport(_PolicyTransport, httpx.BaseTransport):
+    """An httpx (or httpx2) transport that enforces the org policy on Bedrock's
+    OpenAI- and Anthropic-compatible APIs.
+
+    ``httpx.Client(transport=HTTPTransport(region_name="us-east-1", policy=...))``.
+    ``policy`` tightens the org policy file, as with :func:`securebedrock.client`;
+    ``verify`` is a CA bundle path (never ``False``); credentials for SigV4 come from
+    the arguments, ``botocore_session``, or the AWS credential chain.
+    """
+
+    _inner_class = "HTTPTransport"
 
     def handle_request(self, request: Any) -> Any:
         """Check, decide, sign and send one request (refusals raise before sending)."""
@@ -115,48 +126,11 @@ class HTTPTransport(httpx.BaseTransport):
             inner.close()
 
 
-class AsyncHTTPTransport(httpx.AsyncBaseTransport):
+class AsyncHTTPTransport(_PolicyTransport, httpx.AsyncBaseTransport):
     """The async counterpart of :class:`HTTPTransport`, for ``httpx.AsyncClient``
     (or ``httpx2.AsyncClient``); same arguments, same checks."""
 
-    def __init__(
-        self,
-        *,
-        region_name: str,
-        policy: Policy | None = None,
-        verify: str | bool = True,
-        aws_access_key_id: str | None = None,
-        aws_secret_access_key: str | None = None,
-        aws_session_token: str | None = None,
-        botocore_session: Any = None,
-        tracer_provider: Any = None,
-        meter_provider: Any = None,
-    ) -> None:
-        self._core = Core(
-            region_name=region_name,
-            policy=policy,
-            verify=verify,
-            aws_access_key_id=aws_access_key_id,
-            aws_secret_access_key=aws_secret_access_key,
-            aws_session_token=aws_session_token,
-            botocore_session=botocore_session,
-            tracer_provider=tracer_provider,
-            meter_provider=meter_provider,
-        )
-        self._inner: dict[str, Any] = {}
-
-    @property
-    def policy(self) -> Policy:
-        """The effective policy this transport enforces."""
-        return self._core.policy
-
-    def _transport_for(self, module: Any) -> Any:
-        name = module.__name__
-        inner = self._inner.get(name)
-        if inner is None:
-            inner = module.AsyncHTTPTransport(verify=self._core.ssl_context, trust_env=False)
-            self._inner[name] = inner
-        return inner
+    _inner_class = "AsyncHTTPTransport"
 
     async def handle_async_request(self, request: Any) -> Any:
         """Check, decide, sign and send one request (refusals raise before sending)."""

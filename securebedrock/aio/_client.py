@@ -18,7 +18,7 @@ from aiobotocore.client import AioBaseClient
 from aiobotocore.session import AioSession, ClientCreatorContext
 
 from .. import _adapter, _discovery, _profiles, _retry, _rules, _transport
-from .._client import _bind_client_arguments, _check_service
+from .._client import SecuredSessionSettings, _bind_client_arguments, _check_service
 from .._constants import SERVICE_NAME
 from .._policy import Policy
 from .._telemetry import SecuredEventStream
@@ -210,34 +210,12 @@ def secure(
     return client
 
 
-class Session(AioSession):  # type: ignore[misc]
+class Session(SecuredSessionSettings, AioSession):  # type: ignore[misc]
     """An aiobotocore ``AioSession`` whose ``bedrock-runtime`` clients are secured.
 
     ``async with session.create_client("bedrock-runtime", ...) as client:``; other
     services are untouched.
     """
-
-    def __init__(
-        self,
-        *args: Any,
-        policy: Policy | None = None,
-        tracer_provider: TracerProvider | None = None,
-        meter_provider: MeterProvider | None = None,
-        retry: _retry.RetryConfig | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._securebedrock_policy = _discovery.effective_policy(policy)
-        self._securebedrock_observe: dict[str, Any] = {
-            "tracer_provider": tracer_provider,
-            "meter_provider": meter_provider,
-            "retry": retry,
-        }
-
-    @property
-    def securebedrock_policy(self) -> Policy:
-        """The effective policy the session's bedrock-runtime clients enforce."""
-        return self._securebedrock_policy
 
     def create_client(self, *args: Any, **kwargs: Any) -> ClientCreatorContext:
         """Like ``AioSession.create_client``; ``bedrock-runtime`` clients come back secured."""
