@@ -179,8 +179,11 @@ class PolicyConfigError(SecureBedrockError):
 class TransportSecurityError(SecureBedrockError):
     """A connection that does not meet the transport rules.
 
-    ``rule`` is ``tls.version``, ``tls.fips``, ``network.private_endpoint``,
-    ``network.proxy`` or ``network.endpoint_override``; ``host`` is the host the
+    ``rule`` is one of the transport rule ids (``tls.version``, ``tls.plaintext``,
+    ``tls.verify_disabled``, ``tls.ssl_disabled``, ``tls.context_tampered``,
+    ``tls.fips``, ``network.private_endpoint``, ``network.proxy``,
+    ``network.endpoint_override``, ``transport.internals_changed``,
+    ``transport.unchecked_connection``; see docs/rules.md); ``host`` is the host the
     client tried to reach.
     """
 

@@ -20,6 +20,7 @@ from . import _netcheck
 from ._errors import PolicyViolation, TransportSecurityError
 from ._fips import fips_regions
 from ._policy import Policy
+from ._transport_refusals import plaintext_refused
 
 __all__ = [
     "GUARDRAIL_HEADERS",
@@ -170,12 +171,8 @@ def check_endpoint(
     """
     host = host.rstrip(".").lower()
     if scheme != "https":
-        raise TransportSecurityError(
-            rule="tls.version",
-            host=host or None,
-            found=f"{scheme or 'no'}:// request to {host!r}",
-            expected="an https:// base_url",
-            fix="use https://; securebedrock never sends Bedrock calls in plain text",
+        raise plaintext_refused(
+            host or None, f"{scheme or 'no'}:// request to {host!r}", "an https:// base_url"
         )
     if userinfo:
         raise TransportSecurityError(

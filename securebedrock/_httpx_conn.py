@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import TransportSecurityError
+from ._transport_refusals import plaintext_refused, unchecked_connection, verify_disabled
 from ._transport_session import ConnectionInfo, Guard
 
 __all__ = ["ConnectionChecks", "ssl_context"]
@@ -33,13 +34,7 @@ def ssl_context(guard: Guard, verify: str | bool) -> ssl.SSLContext:
     """The context every connection of a transport is made with: the floor, full checks."""
     if verify is False:
         # Never log_only: verification off means anyone on the path is the endpoint.
-        raise TransportSecurityError(
-            rule="tls.version",
-            host=None,
-            found="verify=False (certificate verification disabled)",
-            expected="verify=True or verify='<path of a CA bundle>'",
-            fix="pass verify='/path/to/ca.pem' to trust a private CA",
-        )
+        raise verify_disabled(None, "verify=False")
     cafile = verify if isinstance(verify, str) else None
     context = ssl.create_default_context(cafile=cafile)
     context.minimum_version = guard.context_floor
@@ -63,10 +58,9 @@ class _Peer:
 def _address(stream: Any) -> tuple[str, int]:
     address = stream.get_extra_info("server_addr")
     if not isinstance(address, tuple) or len(address) < 2:
-        raise TransportSecurityError(
-            rule="network.private_endpoint",
-            host=None,
-            found=f"a connection whose peer address cannot be read ({type(address).__name__})",
+        raise unchecked_connection(
+            None,
+            f"a connection whose peer address cannot be read ({type(address).__name__})",
             expected="a TCP connection with a peer address",
             fix="use httpx's default network backend",
         )
@@ -101,12 +95,10 @@ class ConnectionChecks:
             ssl_object = stream.get_extra_info("ssl_object")
             if ssl_object is None:
                 stream.close()
-                raise TransportSecurityError(
-                    rule="tls.version",
-                    host=self.host,
-                    found="a connection without TLS",
+                raise plaintext_refused(
+                    self.host,
+                    "a connection without TLS",
                     expected=f"TLS {self.guard.floor} or newer",
-                    fix="use an https:// endpoint",
                 )
             try:
                 self.info = self.guard.check_established(

@@ -34,7 +34,7 @@ from botocore.config import Config
 from botocore.httpsession import ProxyConfiguration
 from botocore.utils import get_environ_proxies, should_bypass_proxies
 
-from . import _netcheck, _urls
+from . import _urls
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
     ENV_AWS_REGION,
@@ -42,17 +42,30 @@ from ._constants import (
     ENV_IGNORE_CONFIGURED_ENDPOINT_URLS,
     SERVICE_NAME,
 )
-from ._errors import PolicyConfigError, TransportSecurityError
+from ._errors import TransportSecurityError
 from ._fips import fips_regions, openssl_fips_mode
 from ._policy import Policy
+from ._transport_checks import (
+    PIN_KEYS,
+    check_endpoint,
+    check_fips_region,
+    dns_precheck,
+    pinned_endpoint,
+    precheck_peer,
+)
+from ._transport_refusals import (
+    forwarding_refused,
+    forwards_https,
+    internals_changed,
+    refuse,
+    ssl_disabled,
+    verify_disabled,
+)
 from ._transport_session import (
     ConnectionInfo,
     Guard,
     HardenedSession,
-    forwarding_refused,
-    forwards_https,
     last_connection,
-    refuse,
     reset_last_connection,
     tls_context,
 )
@@ -194,167 +207,6 @@ def client_region(
     return env.get(ENV_AWS_REGION) or None
 
 
-# --- endpoint checks ------------------------------------------------------------------------
-
-#: The policy key that pins each service's endpoint. The runtime and the control plane
-#: are different services behind different (VPC) endpoints: one never uses the other's pin.
-_PIN_KEYS = {
-    SERVICE_NAME: "network.endpoint_url",
-    CONTROL_PLANE_SERVICE_NAME: "network.control_plane_endpoint_url",
-}
-
-
-def pinned_endpoint(
-    policy: Policy, service_name: str = SERVICE_NAME, region: str | None = None
-) -> str:
-    """The endpoint the policy pins for ``service_name`` in ``region`` (``""``: none).
-
-    ``bedrock-runtime`` uses ``network.endpoint_urls`` of the region, else
-    ``network.endpoint_url``; the ``bedrock`` control plane
-    ``network.control_plane_endpoint_urls`` of the region, else
-    ``network.control_plane_endpoint_url``; any other service has no pin.
-    """
-    if service_name == SERVICE_NAME:
-        return policy.network.endpoint_for(region)
-    if service_name == CONTROL_PLANE_SERVICE_NAME:
-        return policy.network.control_plane_endpoint_for(region)
-    return ""
-
-
-def _check_endpoint(
-    url: object, source: str, policy: Policy, service_name: str, region: str | None
-) -> _urls.EndpointURL:
-    """The endpoint URL must be https and a Bedrock host of an allowed region, or the pin.
-
-    Read by urllib3's parser (the one that opens the socket); a URL it reads
-    differently from ``urllib.parse``, or that is not plain, is refused in
-    every mode (:func:`securebedrock._urls.parse_endpoint`). Returns the parsed URL.
-    """
-    enforce = policy.mode == "enforce"
-    endpoint = _urls.parse_endpoint(url, source=source)
-    url, host = endpoint.url, endpoint.host
-    if endpoint.scheme != "https":
-        # Never log_only: without TLS there is no floor, no certificate, nothing to observe.
-        raise TransportSecurityError(
-            rule="tls.version",
-            host=host,
-            found=f"{endpoint.scheme}:// endpoint {url!r} (from {source})",
-            expected="an https:// endpoint",
-            fix="use https://; securebedrock never sends Bedrock calls in plain text",
-        )
-    pinned = pinned_endpoint(policy, service_name, region)
-    pin_key = _PIN_KEYS.get(service_name, "network.endpoint_url")
-    classified = _netcheck.classify_service_host(host, service_name)
-    allowed_regions = policy.regions.allowed
-    problem: str | None = None
-    pinned_here = _urls.same_endpoint(url, pinned)
-    if pinned_here:
-        # A pin outside AWS (a gateway, a test server) comes from the org layer, which
-        # alone may set one (discovery refuses it in code). A pin that names a Bedrock
-        # host must still be one of the client's region: a us-east-1 VPC endpoint
-        # cannot serve a us-west-2 client (pin one per region in endpoint_urls).
-        if classified is None or not region or classified[0] == region:
-            return endpoint
-        problem = (
-            f"the pinned endpoint is a host of region {classified[0]}, but the client is in "
-            f"{region}"
-        )
-    elif classified is None:
-        problem = "not a Bedrock endpoint host"
-    else:
-        host_region, is_fips = classified
-        if region and host_region != region:
-            problem = f"a host of region {host_region}, but the client is in {region}"
-        elif allowed_regions is not None and host_region not in allowed_regions:
-            problem = f"a host of region {host_region}, not in regions.allowed"
-        elif policy.tls.fips and not is_fips:
-            refuse(
-                TransportSecurityError(
-                    rule="tls.fips",
-                    host=host,
-                    found=f"non-FIPS endpoint {url!r} (from {source}); botocore ignores "
-                    "use_fips_endpoint when an endpoint is set",
-                    expected=f"{service_name}-fips.<region>.amazonaws.com, or the pinned {pin_key}",
-                    fix="remove the endpoint override, point it to the FIPS host, or pin "
-                    f"your VPC endpoint in {pin_key}",
-                ),
-                enforce=enforce,
-            )
-            return endpoint
-    if problem is None:
-        return endpoint
-    refuse(
-        TransportSecurityError(
-            rule="network.endpoint_override",
-            host=host or None,
-            found=f"endpoint {url!r} from {source}: {problem}",
-            expected=f"{service_name}[-fips].<region>.amazonaws.com (or .api.aws, "
-            f".amazonaws.com.cn, vpce-...{service_name}.<region>.vpce.amazonaws.com) "
-            f"of the client's region"
-            + (f" in {list(allowed_regions)}" if allowed_regions is not None else "")
-            + (f", or the pinned {pinned!r}" if pinned else ""),
-            fix=(
-                f'pin the region\'s own endpoint in [network.endpoint_urls] ("{region}" = '
-                '"https://..."), or create the client in the pinned endpoint\'s region'
-                if pinned_here and service_name == SERVICE_NAME
-                else f"pin the region's own endpoint in {pin_key}, or create the client in "
-                "the pinned endpoint's region"
-                if pinned_here
-                else f"remove the override ({source}), or pin the endpoint in the policy's "
-                f"{pin_key}"
-                + (
-                    " (or network.endpoint_urls for the region)"
-                    if service_name == SERVICE_NAME
-                    else ""
-                )
-            ),
-        ),
-        enforce=enforce,
-    )
-    return endpoint
-
-
-def _check_fips_region(policy: Policy, service_name: str, region: str | None) -> bool:
-    """Whether FIPS endpoints can be used; raises when the region has none (enforce)."""
-    if not policy.tls.fips:
-        return False
-    available = fips_regions(service_name)
-    if region in available:
-        return True
-    error = PolicyConfigError(
-        f"no FIPS {service_name} endpoint in region {region!r}",
-        path="tls.fips",
-        found=f"region {region!r}",
-        expected=f"one of {sorted(available)} (from botocore's endpoint data)",
-        fix="use a region with a FIPS endpoint, or a policy without tls.fips",
-    )
-    if policy.mode == "enforce":
-        raise error
-    refuse(
-        TransportSecurityError(
-            rule="tls.fips",
-            host=None,
-            found=str(error.found),
-            expected=str(error.expected),
-            fix=str(error.fix),
-        ),
-        enforce=False,
-    )
-    return False
-
-
-def _refuse_unverified(host: str | None, source: str) -> TransportSecurityError:
-    # Never log_only: certificate verification off means anyone on the path is the endpoint.
-    return TransportSecurityError(
-        rule="tls.version",
-        host=host,
-        found=f"certificate verification disabled ({source})",
-        expected="verify=True or verify='<path of a CA bundle>'",
-        fix="pass verify='/path/to/ca.pem' to trust a private CA instead of turning "
-        "verification off",
-    )
-
-
 def prepare_client_kwargs(
     policy: Policy,
     kwargs: dict[str, Any],
@@ -367,21 +219,16 @@ def prepare_client_kwargs(
     ``service_name`` is ``bedrock-runtime`` (default) or ``bedrock`` for the
     control-plane client. Returns the kwargs to create the client with.
     Raises :class:`TransportSecurityError` (or :class:`PolicyConfigError` for a
-    FIPS policy in a region without FIPS endpoints).
+    FIPS policy in a region without FIPS endpoints, in enforce mode).
     """
     prepared = dict(kwargs)
     verify = prepared.get("verify")
     if verify is not None and not verify:
         # False, but also "" or 0: botocore treats any falsy value as "do not verify".
-        raise _refuse_unverified(None, f"verify={verify!r}")
+        # Never log_only: verification off means anyone on the path is the endpoint.
+        raise verify_disabled(None, f"verify={verify!r}")
     if prepared.get("use_ssl") is False:
-        raise TransportSecurityError(
-            rule="tls.version",
-            host=None,
-            found="use_ssl=False",
-            expected="use_ssl=True (the default)",
-            fix="remove use_ssl=False",
-        )
+        raise ssl_disabled()
     region = client_region(prepared.get("region_name"), boto_session)
     if region and not prepared.get("region_name"):
         prepared["region_name"] = region
@@ -392,13 +239,13 @@ def prepare_client_kwargs(
     if url is None and pinned:
         # A pinned (VPC) endpoint is where this client's calls go unless told otherwise.
         prepared["endpoint_url"] = url = pinned
-        source = f"policy {_PIN_KEYS[service_name]}"
+        source = f"policy {PIN_KEYS[service_name]}"
     if url is not None:
-        checked = _check_endpoint(url, source, policy, service_name, region)
+        checked = check_endpoint(url, source, policy, service_name, region)
         if prepared.get("endpoint_url") is not None:
             # botocore gets the exact text that was checked (a plain str, never a subclass).
             prepared["endpoint_url"] = checked.url
-    if _check_fips_region(policy, service_name, region):
+    if check_fips_region(policy, service_name, region):
         fips = Config(use_fips_endpoint=True)
         config = prepared.get("config")
         prepared["config"] = config.merge(fips) if isinstance(config, Config) else fips
@@ -435,66 +282,7 @@ def proxy_url_for(url: str, proxies: Mapping[str, str] | None = None) -> str | N
     return configured or _environment_all_proxy(url)
 
 
-def dns_precheck(host: str, policy: Policy, port: int = 443) -> list[tuple[str, bool]]:
-    """Resolve ``host`` and say, for each address, whether it is in ``allowed_cidrs``.
-
-    Advisory only (for ``doctor`` and early errors): DNS answers can change
-    before the connect, which is why every connection is checked again on the
-    live socket. Raises ``OSError`` (``socket.gaierror``) when the name does
-    not resolve.
-    """
-    networks = _netcheck.parse_networks(policy.network.allowed_cidrs)
-    if _netcheck.is_ip_literal(host):
-        addresses = [host.strip("[]")]
-    else:
-        addresses = _netcheck.resolve(host, port)
-    return [(ip, _netcheck.ip_allowed(ip, networks)) for ip in addresses]
-
-
-def _precheck_peer(host: str, port: int, policy: Policy, what: str) -> None:
-    enforce = policy.mode == "enforce"
-    try:
-        answers = dns_precheck(host, policy, port)
-    except OSError as exc:
-        refuse(
-            TransportSecurityError(
-                rule="network.private_endpoint",
-                host=host,
-                found=f"{what} {host!r} does not resolve ({exc})",
-                expected="a name that resolves to addresses inside network.allowed_cidrs",
-                fix="check DNS for the VPC endpoint (private DNS, resolver rules)",
-            ),
-            enforce=enforce,
-        )
-        return
-    outside = [ip for ip, allowed in answers if not allowed]
-    if outside:
-        refuse(
-            TransportSecurityError(
-                rule="network.private_endpoint",
-                host=host,
-                found=f"{what} {host!r} resolves to {', '.join(outside)} "
-                f"({_netcheck.address_class(outside[0])}), outside the allowed ranges",
-                expected="every address inside network.allowed_cidrs "
-                f"[{', '.join(policy.network.allowed_cidrs) or '(none)'}]",
-                fix="use the VPC (PrivateLink) endpoint with private DNS, pin it in "
-                "network.endpoint_url, or correct network.allowed_cidrs",
-            ),
-            enforce=enforce,
-        )
-
-
 # --- the created client ---------------------------------------------------------------------
-
-
-def _internals_changed(what: str) -> TransportSecurityError:
-    return TransportSecurityError(
-        rule="tls.version",
-        host=None,
-        found=f"botocore internals changed: {what}",
-        expected="a botocore version whose client internals securebedrock supports",
-        fix="pin botocore to a supported version, or upgrade securebedrock",
-    )
 
 
 def _spare_ssl_context(session: Any) -> ssl.SSLContext | None:
@@ -542,18 +330,18 @@ def check_created_client(client: Any, policy: Policy) -> CheckedClient:
     """
     service_name = str(client.meta.service_model.service_name)
     if service_name not in (SERVICE_NAME, CONTROL_PLANE_SERVICE_NAME):
-        raise _internals_changed(f"unexpected service {service_name!r}")
+        raise internals_changed(f"unexpected service {service_name!r}")
     endpoint = getattr(client, "_endpoint", None)
     old = getattr(endpoint, "http_session", None)
     if endpoint is None or old is None:
-        raise _internals_changed("client._endpoint.http_session is missing")
+        raise internals_changed("client._endpoint.http_session is missing")
 
     final = client.meta.endpoint_url
     region = client.meta.region_name
     source = _final_source(final, service_name)
-    checked = _check_endpoint(final, source, policy, service_name, region)
+    checked = check_endpoint(final, source, policy, service_name, region)
     url, host = checked.url, checked.host
-    _check_fips_region(policy, service_name, region)
+    check_fips_region(policy, service_name, region)
 
     try:
         settings = {name: getattr(old, name) for name in _SESSION_SETTINGS}
@@ -561,9 +349,9 @@ def check_created_client(client: Any, policy: Policy) -> CheckedClient:
         proxies = proxy_config._proxies
         proxies_settings = proxy_config._proxies_settings
     except AttributeError as exc:
-        raise _internals_changed(f"HTTP session settings ({exc})") from None
+        raise internals_changed(f"HTTP session settings ({exc})") from None
     if not settings["_verify"]:
-        raise _refuse_unverified(host, "client created with verify=False")
+        raise verify_disabled(host, "client created with verify=False")
 
     guard = Guard(policy)
     proxy_url = proxy_url_for(url, proxies)
@@ -587,9 +375,9 @@ def check_created_client(client: Any, policy: Policy) -> CheckedClient:
         if proxy_url:
             proxy = _urls.read_proxy(proxy_url)
             if proxy is not None:
-                _precheck_peer(proxy.host, proxy.port, policy, "proxy")
+                precheck_peer(proxy.host, proxy.port, policy, "proxy")
         else:
-            _precheck_peer(host, checked.port, policy, "endpoint")
+            precheck_peer(host, checked.port, policy, "endpoint")
     return CheckedClient(
         endpoint=endpoint,
         old_session=old,

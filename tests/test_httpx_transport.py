@@ -247,7 +247,7 @@ def test_without_credentials_a_banned_bearer_key_is_refused(bedrock: EmbeddedBed
         ("https://user:pw@bedrock-runtime.us-east-1.amazonaws.com/openai/v1/chat/completions",
          "network.endpoint_override"),
         ("http://bedrock-runtime.us-east-1.amazonaws.com/openai/v1/chat/completions",
-         "tls.version"),
+         "tls.plaintext"),
     ],
 )  # fmt: skip
 def test_only_bedrock_hosts_of_the_region_or_the_pin(

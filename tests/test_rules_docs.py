@@ -21,6 +21,7 @@ from securebedrock._policy import (
     ServiceTierPolicy,
 )
 from securebedrock._rules import RULE_IDS, Call, Decision, evaluate
+from securebedrock._transport_refusals import TRANSPORT_RULE_IDS
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
 ACCT = "123456789012"
@@ -230,14 +231,7 @@ def test_docs_blocks_are_current() -> None:
 
 def test_docs_name_every_rule() -> None:
     text = DOC.read_text(encoding="utf-8")
-    transport = (
-        "tls.version",
-        "tls.fips",
-        "network.private_endpoint",
-        "network.proxy",
-        "network.endpoint_override",
-    )
-    for rule in (*RULE_IDS, *transport):
+    for rule in (*RULE_IDS, *TRANSPORT_RULE_IDS):
         assert f"`{rule}`" in text, rule
     assert "transport.md" in text
     examples = rule_examples()

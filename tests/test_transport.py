@@ -273,7 +273,7 @@ def test_log_only_records_a_low_version_and_sends(
 def test_verify_false_is_refused(bedrock: EmbeddedBedrock) -> None:
     with pytest.raises(TransportSecurityError) as caught:
         make(bedrock, verify=False)
-    assert caught.value.rule == "tls.version" and "verify=False" in str(caught.value)
+    assert caught.value.rule == "tls.verify_disabled" and "verify=False" in str(caught.value)
     with pytest.raises(TransportSecurityError, match="verification disabled"):
         make(bedrock, verify="")  # botocore treats any falsy verify as "off"
     raw = boto3.client("bedrock-runtime", **{**bedrock.client_kwargs(), "verify": False})
@@ -302,7 +302,7 @@ def test_plain_http_is_refused(bedrock: EmbeddedBedrock) -> None:
     url = f"http://127.0.0.1:{bedrock.port}"
     with pytest.raises(TransportSecurityError) as caught:
         securebedrock.client(**{**bedrock.client_kwargs(), "endpoint_url": url})
-    assert caught.value.rule == "tls.version" and "http://" in str(caught.value)
+    assert caught.value.rule == "tls.plaintext" and "http://" in str(caught.value)
     with pytest.raises(TransportSecurityError, match="use_ssl=False"):
         make(bedrock, use_ssl=False)
     assert bedrock.requests == []

@@ -44,10 +44,11 @@ from botocore.httpsession import create_urllib3_context
 from .. import _transport, _urls
 from .._errors import TransportSecurityError
 from .._policy import Policy
+from .._transport_guard import _last
+from .._transport_refusals import unchecked_connection
 from .._transport_session import (
     ConnectionInfo,
     Guard,
-    _last,
     forwarding_refused,
     forwards_https,
     harden_tls_context,
@@ -60,12 +61,8 @@ _INFO_ATTR = "_securebedrock_connection"
 
 
 def _unchecked(host: str, what: str) -> TransportSecurityError:
-    return TransportSecurityError(
-        rule="tls.version",
-        host=host,
-        found=what,
-        expected="every connection checked before a request is written on it",
-        fix="report this: aiohttp's connector internals changed",
+    return unchecked_connection(
+        host, what, fix="report this: aiohttp's connector internals changed"
     )
 
 
@@ -209,10 +206,9 @@ class HardenedAIOHTTPSession(AIOHTTPSession):  # type: ignore[misc]
 
 
 def _refuse_session(session: object) -> TransportSecurityError:
-    return TransportSecurityError(
-        rule="tls.version",
-        host=None,
-        found=f"an aiobotocore client sending through {type(session).__name__}",
+    return unchecked_connection(
+        None,
+        f"an aiobotocore client sending through {type(session).__name__}",
         expected="aiobotocore's aiohttp session (AIOHTTPSession), whose connections "
         "securebedrock checks",
         fix="remove http_session_cls from the client's AioConfig",
@@ -235,10 +231,9 @@ def harden_client(client: Any, policy: Policy) -> None:
     # The policy's guard is per client; a different one needs connections made anew.
     entered = old._sessions is not None
     if old._sessions:
-        raise TransportSecurityError(
-            rule="tls.version",
-            host=checked.host,
-            found="an aiobotocore client that already opened connections",
+        raise unchecked_connection(
+            checked.host,
+            "an aiobotocore client that already opened connections",
             expected="a client secured before its first call",
             fix="call securebedrock.aio.secure() right after creating the client, or use "
             "securebedrock.aio.client()",

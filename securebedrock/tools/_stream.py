@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import ToolGateError
-from ._gate import Principal, ToolDecision, ToolGate, _record
+from ._gate import Principal, ToolDecision, ToolGate
+from ._record import record as _record
 
 
 @dataclass(kw_only=True)
