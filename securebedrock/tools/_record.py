@@ -31,21 +31,39 @@ def redact(message: str, policy: ToolPolicy, known: set[str]) -> str:
     A fragment is kept only when it is a policy id, one of the request's entity
     uids, or a path of identifiers that all appear in the policy or schema text.
     Positional policy ids are replaced by the policy's ``@id``.
+
+    Cedar does not escape a backtick inside a value, so once a fragment may be input,
+    the backticks after it can no longer be paired truthfully: everything from that
+    fragment on is replaced, and so is everything after an unpaired backtick.
     """
+    kept: list[str] = []
+    position = 0
+    for match in _QUOTED.finditer(message):
+        kept.append(message[position : match.start()])
+        fragment = _kept_fragment(match.group(1), policy, known)
+        if fragment is None:
+            kept.append("`…`")
+            return "".join(kept)
+        kept.append(fragment)
+        position = match.end()
+    tail = message[position:]
+    if "`" in tail:
+        tail = tail[: tail.index("`")] + "`…`"
+    kept.append(tail)
+    return "".join(kept)
 
-    def keep(match: re.Match[str]) -> str:
-        fragment = match.group(1)
-        if fragment in policy._display_ids:
-            return f"`{policy._display_id(fragment)}`"
-        if fragment in known or fragment in policy.policy_ids:
-            return match.group(0)
-        if _IDENTIFIER_PATH.fullmatch(fragment) and all(
-            part in policy._identifiers for part in fragment.split(".")
-        ):
-            return match.group(0)
-        return "`…`"
 
-    return _QUOTED.sub(keep, message)
+def _kept_fragment(fragment: str, policy: ToolPolicy, known: set[str]) -> str | None:
+    """The quoted ``fragment`` as it may appear in a decision, or ``None`` (may be input)."""
+    if fragment in policy._display_ids:
+        return f"`{policy._display_id(fragment)}`"
+    if fragment in known or fragment in policy.policy_ids:
+        return f"`{fragment}`"
+    if _IDENTIFIER_PATH.fullmatch(fragment) and all(
+        part in policy._identifiers for part in fragment.split(".")
+    ):
+        return f"`{fragment}`"
+    return None
 
 
 def record(decision: ToolDecision, principal: Principal, gate: ToolGate) -> None:
