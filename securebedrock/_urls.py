@@ -275,7 +275,7 @@ def parse_endpoint(url: object, *, source: str) -> EndpointURL:
     ``"environment variable AWS_ENDPOINT_URL"``, ...). Refused in every mode,
     ``log_only`` included: the host such a URL reaches cannot be recorded
     truthfully. The scheme is not checked here (callers refuse ``http://``
-    with the ``tls.version`` rule).
+    with the ``tls.plaintext`` rule).
     """
     parsed = read_endpoint(url)
     if isinstance(parsed, EndpointURL):

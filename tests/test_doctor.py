@@ -463,3 +463,25 @@ def test_doctor_handshakes_with_the_clients_tls_context() -> None:
         assert [c["name"] for c in doctor_context.get_ciphers()] == [
             c["name"] for c in client_context.get_ciphers()
         ]
+
+
+def test_doctor_names_the_plaintext_rule_for_an_http_endpoint(
+    server: EmbeddedBedrock, tmp_path: Path
+) -> None:
+    policy_file = write_policy(tmp_path, policy_text(server))
+    http_url = f"http://127.0.0.1:{server.port}"
+    results = run_checks(
+        DoctorOptions(
+            region="us-east-1",
+            policy_file=policy_file,
+            endpoint_url=http_url,
+            control_plane_endpoint_url=http_url,
+            ca_bundle=server.ca_bundle,
+        )
+    )
+    checks = {result.name: result for result in results}
+    assert checks["endpoint"].status == "FAIL"
+    assert "[tls.plaintext]" in checks["endpoint"].detail
+    assert "tls.version" not in checks["endpoint"].detail
+    assert "[tls.plaintext]" in checks["control_plane"].detail
+    assert server.requests == []
