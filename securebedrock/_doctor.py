@@ -3,8 +3,11 @@
 Each check is a small function that returns a :class:`CheckResult` (PASS,
 WARN or FAIL, a one-line detail, and a fix for anything that is not a pass);
 ``run_checks`` runs them in order, sharing what earlier checks learnt (the
-policy, the region, the endpoint) through a :class:`_Context`. The CLI
-(``securebedrock._cli.doctor``) only renders.
+policy, the region, the endpoint) through a :class:`Context`. The checks live
+by what they look at: the host's own configuration (``_doctor_local``), the
+endpoint and connection a client would use (``_doctor_network``) and the control
+plane (``_doctor_control_plane``). The CLI (``securebedrock._cli.doctor``) only
+renders.
 
 Network use is deliberately narrow: DNS for, and one TLS handshake with, the
 endpoint a client would use (and the control-plane endpoint, when a rule needs
@@ -33,9 +36,9 @@ from ._doctor_network import (
     check_tls,
 )
 
-__all__ = ["CHECKS", "CheckResult", "DoctorOptions", "Status", "run_checks"]
+__all__ = ["CHECKS", "CheckResult", "Context", "DoctorOptions", "Status", "run_checks"]
 
-#: What the checks share (the name it had before the checks moved to their own modules).
+#: The name :class:`Context` had when the checks lived in this module.
 _Context = Context
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,12 +17,6 @@ from ._policy import Policy
 __all__ = ["CheckResult", "Context", "DoctorOptions", "Status"]
 
 Status = Literal["PASS", "WARN", "FAIL"]
-
-#: Certificates expiring sooner than this are a WARN.
-_EXPIRY_WARNING = datetime.timedelta(days=14)
-#: Control-plane errors that mean "not allowed to look", not "missing".
-_ACCESS_DENIED = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
-_NOT_FOUND = frozenset({"ResourceNotFoundException", "ValidationException"})
 
 
 @dataclass(frozen=True, kw_only=True)

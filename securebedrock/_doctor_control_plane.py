@@ -12,8 +12,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import _rules, _transport, _urls
 from ._constants import CONTROL_PLANE_SERVICE_NAME
 from ._doctor_base import (
-    _ACCESS_DENIED,
-    _NOT_FOUND,
     CheckResult,
     Context,
     _fail,
@@ -26,6 +24,10 @@ from ._doctor_network import _dns, _handshake
 from ._errors import SecureBedrockError
 
 __all__ = ["check_control_plane", "check_guardrail", "check_inference_profiles"]
+
+#: Control-plane errors that mean "not allowed to look", not "missing".
+_ACCESS_DENIED = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
+_NOT_FOUND = frozenset({"ResourceNotFoundException", "ValidationException"})
 
 
 def _control_plane_kwargs(ctx: Context) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from botocore.exceptions import BotoCoreError
 from . import _netcheck, _transport, _urls
 from ._constants import SERVICE_NAME
 from ._doctor_base import (
-    _EXPIRY_WARNING,
     CheckResult,
     Context,
     Status,
@@ -38,6 +37,9 @@ __all__ = [
     "check_proxy",
     "check_tls",
 ]
+
+#: Certificates expiring sooner than this are a WARN.
+_EXPIRY_WARNING = datetime.timedelta(days=14)
 
 
 def check_endpoint(ctx: Context) -> Iterable[CheckResult]:
