@@ -39,7 +39,7 @@ from __future__ import annotations
 from .._modelid import GEOGRAPHIES
 from .._release import ReleasePolicy
 from .._toml import toml_value
-from . import _lattice, _schema, _sections
+from . import _combine, _lattice, _schema
 from ._compare import Direction
 from ._guardrail import GuardrailPolicy
 from ._inference_profile import InferenceProfilePolicy, KnownProfile
@@ -114,6 +114,6 @@ _GUARDRAIL_ID_RE = _schema._GUARDRAIL_ID_RE
 _GUARDRAIL_VERSION_RE = _schema._GUARDRAIL_VERSION_RE
 _PARTITION = _schema._PARTITION
 _REGION_RE = _schema._REGION_RE
-_SECTIONS = _sections._SECTIONS
+_SECTIONS = _combine.sections(Policy)
 _antichain = _lattice._antichain
 _toml_value = toml_value

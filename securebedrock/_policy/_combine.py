@@ -218,6 +218,25 @@ def _merge_section(left: _S, right: _S, site: Site) -> _S:
 SECTION = MergeRule(kind="section", combine=_merge_section, judge=_compare.neutral)
 
 
+_SECTIONS_OF: dict[type[Any], Mapping[str, type[Any]]] = {}
+
+
+def sections(policy_type: type[Any]) -> Mapping[str, type[Any]]:
+    """The sections of ``policy_type`` (its fields merged as a section), by TOML table
+    name, in file order: the class's own field list is the one list of sections."""
+    cached = _SECTIONS_OF.get(policy_type)
+    if cached is not None:
+        return cached
+    found: dict[str, type[Any]] = {}
+    for f in fields(policy_type):
+        if rule_of(f) is SECTION:
+            # A section's default is the empty section: its factory is the section class.
+            if not isinstance(f.default_factory, type):
+                raise TypeError(f"{policy_type.__name__}.{f.name}: a section needs its class")
+            found[f.name] = f.default_factory
+    return _SECTIONS_OF.setdefault(policy_type, types.MappingProxyType(found))
+
+
 def tighten(cls: type[_S], left: _S, right: _S, prefix: str = "") -> _S:
     """``cls`` built from every key of ``left`` and ``right`` combined by its rule.
 

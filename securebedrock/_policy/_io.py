@@ -12,10 +12,9 @@ from .._release import release_from
 from .._toml import toml_key as _key
 from .._toml import toml_string as _toml_string
 from .._toml import toml_value
-from ._combine import init_value, is_derived, omitted_when_empty
+from ._combine import init_value, is_derived, omitted_when_empty, sections
 from ._inference_profile import KnownProfile
 from ._schema import MODES, SCHEMA_VERSION
-from ._sections import _SECTIONS
 from ._validate import _check_depth, _check_schema_version, _choice, _freeze_map, _reject_unknown
 
 if sys.version_info >= (3, 11):
@@ -27,9 +26,6 @@ if TYPE_CHECKING:
     from ._model import Policy
 
 _P = TypeVar("_P", bound="Policy")
-
-#: The top-level keys of a policy document, in the order error messages list them.
-_TOP_LEVEL = ("version", "mode", "release", *_SECTIONS)
 
 
 def parse_toml(text: str) -> dict[str, Any]:
@@ -102,12 +98,13 @@ def policy_from_dict(cls: type[_P], document: Mapping[str, Any]) -> _P:
     _check_schema_version(
         version, f"write `version = {SCHEMA_VERSION}` (this library reads schema 1)"
     )
-    _reject_unknown(document, _TOP_LEVEL, "")
+    # The top-level keys, in the order the error message lists them.
+    _reject_unknown(document, ("version", "mode", "release", *sections(cls)), "")
     if "release" in document:
         kwargs["release"] = release_from(document["release"])
     if "mode" in document:
         kwargs["mode"] = _choice(document["mode"], "mode", MODES)
-    for name, section_cls in _SECTIONS.items():
+    for name, section_cls in sections(cls).items():
         if name not in document:
             continue
         table = _freeze_map(document[name], name)
@@ -156,7 +153,7 @@ def section_to_dict(section: object) -> dict[str, Any]:
 def policy_to_dict(policy: Policy) -> dict[str, Any]:
     """The policy as a file-shaped, JSON-compatible dict (see :meth:`Policy.to_dict`)."""
     out: dict[str, Any] = {"version": policy.version, "mode": policy.mode}
-    for name in _SECTIONS:
+    for name in sections(type(policy)):
         out[name] = section_to_dict(getattr(policy, name))
     if policy.release is not None:
         out["release"] = policy.release.to_dict()

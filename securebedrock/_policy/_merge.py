@@ -6,9 +6,8 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from .._errors import PolicyConfigError
-from ._combine import init_value, tighten
+from ._combine import init_value, sections, tighten
 from ._schema import SCHEMA_VERSION
-from ._sections import _SECTIONS
 from ._setkeys import _with_set_keys
 
 if TYPE_CHECKING:
@@ -41,8 +40,8 @@ def _overlay(
     policy_type: type[Policy],
 ) -> Policy:
     """``base`` with the keys in ``overlay`` taken from ``tightened`` (the all-keys merge)."""
-    sections: dict[str, Any] = {}
-    for name, cls in _SECTIONS.items():
+    rebuilt: dict[str, Any] = {}
+    for name, cls in sections(policy_type).items():
         values = {
             f.name: init_value(
                 getattr(tightened if f"{name}.{f.name}" in overlay else base, name), f
@@ -52,12 +51,12 @@ def _overlay(
         }
         prefix = f"{name}."
         keys = (key[len(prefix) :] for key in result_keys if key.startswith(prefix))
-        sections[name] = _with_set_keys(cls(**values), keys)
+        rebuilt[name] = _with_set_keys(cls(**values), keys)
     merged = policy_type(
         version=SCHEMA_VERSION,
         mode=tightened.mode if "mode" in overlay else base.mode,
         # The release names the org file: the floor's is reported.
         release=base.release,
-        **sections,
+        **rebuilt,
     )
     return _with_set_keys(merged, {"mode"} & result_keys)

@@ -11,14 +11,13 @@ from typing import Any
 from .._errors import PolicyConfigError
 from .._release import ReleasePolicy
 from . import _compare, _digest, _io, _merge
-from ._combine import ORG_ONLY, SECTION, MergeRule, judge_change, key_rule, ladder
+from ._combine import ORG_ONLY, SECTION, MergeRule, judge_change, key_rule, ladder, sections
 from ._compare import Direction
 from ._guardrail import GuardrailPolicy
 from ._inference_profile import InferenceProfilePolicy
 from ._network import NetworkPolicy, TLSPolicy
 from ._schema import MODE_LADDER, MODES, SCHEMA_VERSION, Mode
 from ._sections import (
-    _SECTIONS,
     AuditPolicy,
     AuthPolicy,
     ModelsPolicy,
@@ -87,7 +86,7 @@ class Policy:
         mode: object = self.mode
         if mode not in MODES:
             _choice(mode, "mode", MODES)
-        for name, cls in _SECTIONS.items():
+        for name, cls in sections(type(self)).items():
             value = getattr(self, name)
             if not isinstance(value, cls):
                 raise _err(
@@ -113,7 +112,7 @@ class Policy:
         Equality and :attr:`digest` do not depend on them.
         """
         keys = {"mode"} & _set_keys_of(self)
-        for name in _SECTIONS:
+        for name in sections(type(self)):
             keys.update(f"{name}.{key}" for key in _set_keys_of(getattr(self, name)))
         return frozenset(keys)
 
@@ -225,9 +224,10 @@ def change_direction(key: str, old: Any, new: Any) -> Direction:
     policy_fields = {f.name: f for f in fields(Policy)}
     if section not in policy_fields:
         return "loosen"
-    if section not in _SECTIONS or not name:
+    section_types = sections(Policy)
+    if section not in section_types or not name:
         return judge_change(policy_fields[section], old, new)
-    section_fields = {f.name: f for f in fields(_SECTIONS[section])}
+    section_fields = {f.name: f for f in fields(section_types[section])}
     if name not in section_fields:
         return "loosen"
     return judge_change(section_fields[name], old, new)

@@ -1,9 +1,8 @@
-"""The small sections of a policy, and the table of every section by its TOML name."""
+"""The small sections of a policy: regions, models, tiers, auth, operations, audit."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from ._combine import (
     ALL_TRUE,
@@ -13,10 +12,7 @@ from ._combine import (
     key_rule,
     ladder,
 )
-from ._guardrail import GuardrailPolicy
-from ._inference_profile import InferenceProfilePolicy
 from ._lattice import _antichain
-from ._network import NetworkPolicy, TLSPolicy
 from ._schema import AUDIT_CONTENTS, AuditContent
 from ._setkeys import _tracks_set_keys
 from ._validate import (
@@ -124,18 +120,3 @@ class AuditPolicy:
 
     def __post_init__(self) -> None:
         _choice(self.content, "audit.content", AUDIT_CONTENTS)
-
-
-#: Every section, by its TOML table name, in file order.
-_SECTIONS: dict[str, type[Any]] = {
-    "tls": TLSPolicy,
-    "network": NetworkPolicy,
-    "guardrail": GuardrailPolicy,
-    "inference_profile": InferenceProfilePolicy,
-    "regions": RegionsPolicy,
-    "models": ModelsPolicy,
-    "service_tier": ServiceTierPolicy,
-    "auth": AuthPolicy,
-    "operations": OperationsPolicy,
-    "audit": AuditPolicy,
-}
