@@ -25,10 +25,17 @@ The modules, each with one job:
 - ``_validate``: one validator per kind of value;
 - ``_lattice``: the orders a merge tightens along (globs, CIDRs, lists);
 - ``_combine``: the merge rule each key declares in its field metadata, and
-  the one walk that applies them;
+  the one walk that applies them; ``_compare``: which way a change of a key
+  goes (``policy diff``), carried by the same rules;
+- ``_setkeys``: which keys a policy sets (an overlay merges only those);
 - ``_network``, ``_guardrail``, ``_inference_profile``, ``_sections``: the sections;
 - ``_model``: :class:`Policy`; ``_merge``: the overlay; ``_io``: TOML and
   mappings in and out; ``_digest``: the digest.
+
+A new key is one field in its section, declared with its rule
+(``field(default=..., metadata=key_rule(...))``) and validated in the section's
+``__post_init__``; parsing, rendering, the digest, the merge, the overlay and
+``policy diff`` follow from the field (and docs/policy.md documents it).
 
 Private names other modules and tests imported when this was one module stay
 reachable here (``_SECTIONS``, ``_antichain``, the id patterns).
@@ -50,10 +57,15 @@ from ._network import NetworkPolicy, TLSPolicy
 from ._schema import (
     AUDIT_CONTENTS,
     DEFAULT_PRIVATE_CIDRS,
+    GUARDRAIL_ARN_RE,
+    GUARDRAIL_ID_RE,
     GUARDRAIL_TRACES,
+    GUARDRAIL_VERSION_RE,
     MAX_DEPTH,
     MODE_LADDER,
     MODES,
+    PARTITION_RE,
+    REGION_RE,
     SCHEMA_VERSION,
     SERVICE_TIERS,
     TLS_VERSIONS,
@@ -76,10 +88,15 @@ __all__ = [
     "AUDIT_CONTENTS",
     "DEFAULT_PRIVATE_CIDRS",
     "GEOGRAPHIES",
+    "GUARDRAIL_ARN_RE",
+    "GUARDRAIL_ID_RE",
+    "GUARDRAIL_VERSION_RE",
     "GUARDRAIL_TRACES",
     "MAX_DEPTH",
     "MODES",
     "MODE_LADDER",
+    "PARTITION_RE",
+    "REGION_RE",
     "SCHEMA_VERSION",
     "SERVICE_TIERS",
     "TLS_VERSIONS",
@@ -109,11 +126,11 @@ __all__ = [
 ]
 
 # Private names other modules and tests imported when this was one module.
-_GUARDRAIL_ARN_RE = _schema._GUARDRAIL_ARN_RE
-_GUARDRAIL_ID_RE = _schema._GUARDRAIL_ID_RE
-_GUARDRAIL_VERSION_RE = _schema._GUARDRAIL_VERSION_RE
+_GUARDRAIL_ARN_RE = GUARDRAIL_ARN_RE
+_GUARDRAIL_ID_RE = GUARDRAIL_ID_RE
+_GUARDRAIL_VERSION_RE = GUARDRAIL_VERSION_RE
 _PARTITION = _schema._PARTITION
-_REGION_RE = _schema._REGION_RE
+_REGION_RE = REGION_RE
 _SECTIONS = _combine.sections(Policy)
 _antichain = _lattice._antichain
 _toml_value = toml_value

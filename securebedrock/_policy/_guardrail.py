@@ -10,10 +10,10 @@ from . import _compare
 from ._combine import DERIVED, INTERSECT_MODELS, MergeRule, Site, conflict, key_rule, ladder
 from ._lattice import _antichain
 from ._schema import (
-    _GUARDRAIL_ARN_RE,
-    _GUARDRAIL_ID_RE,
-    _GUARDRAIL_VERSION_RE,
+    GUARDRAIL_ARN_RE,
+    GUARDRAIL_ID_RE,
     GUARDRAIL_TRACES,
+    GUARDRAIL_VERSION_RE,
     GuardrailTrace,
     guardrail_id,
 )
@@ -31,7 +31,7 @@ def _merge_identifier(left: str, right: str, site: Site) -> str:
     if not left or not right:
         return left or right
     if guardrail_id(left) != guardrail_id(right) or (
-        _GUARDRAIL_ARN_RE.fullmatch(left) and _GUARDRAIL_ARN_RE.fullmatch(right) and left != right
+        GUARDRAIL_ARN_RE.fullmatch(left) and GUARDRAIL_ARN_RE.fullmatch(right) and left != right
     ):
         raise conflict(
             site.path,
@@ -41,7 +41,7 @@ def _merge_identifier(left: str, right: str, site: Site) -> str:
             "policy or make it name the organisation's guardrail",
         )
     # Keep the ARN when one side names the guardrail by ARN: it says more.
-    return left if _GUARDRAIL_ARN_RE.fullmatch(left) else right
+    return left if GUARDRAIL_ARN_RE.fullmatch(left) else right
 
 
 def _merge_versions(_left: object, _right: object, site: Site) -> Any:
@@ -115,7 +115,7 @@ class GuardrailPolicy:
                     "name at least one version",
                 )
             for item in listed:
-                if not isinstance(item, str) or not _GUARDRAIL_VERSION_RE.fullmatch(item):
+                if not isinstance(item, str) or not GUARDRAIL_VERSION_RE.fullmatch(item):
                     raise _err(
                         "guardrail.version",
                         "lists something that is not a guardrail version",
@@ -147,7 +147,7 @@ class GuardrailPolicy:
                 "a guardrail id or ARN",
                 "quote the identifier",
             )
-        if ident and not (_GUARDRAIL_ID_RE.fullmatch(ident) or _GUARDRAIL_ARN_RE.fullmatch(ident)):
+        if ident and not (GUARDRAIL_ID_RE.fullmatch(ident) or GUARDRAIL_ARN_RE.fullmatch(ident)):
             raise _err(
                 "guardrail.identifier",
                 "is not a guardrail id or ARN",
@@ -165,7 +165,7 @@ class GuardrailPolicy:
                 f'write guardrail.version = "{version}" (quoted)',
             )
         if not isinstance(version, str) or (
-            version and not _GUARDRAIL_VERSION_RE.fullmatch(version)
+            version and not GUARDRAIL_VERSION_RE.fullmatch(version)
         ):
             raise _err(
                 "guardrail.version",

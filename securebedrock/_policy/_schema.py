@@ -34,14 +34,16 @@ SERVICE_TIERS: tuple[str, ...] = ("default", "priority", "flex", "reserved")
 
 _PARTITION = r"aws(?:-[a-z]+)*"
 _REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
+#: An AWS partition (``aws``, ``aws-us-gov``, ``aws-cn``...).
+PARTITION_RE = re.compile(_PARTITION)
 # Every pattern below is used with ``fullmatch`` only: ``re.match`` with a ``$`` anchor
 # also accepts a trailing newline ("us-east-1\n").
-_REGION_RE = re.compile(_REGION)
-_GUARDRAIL_ID_RE = re.compile(r"[a-z0-9]{1,64}")
-_GUARDRAIL_ARN_RE = re.compile(
+REGION_RE = re.compile(_REGION)
+GUARDRAIL_ID_RE = re.compile(r"[a-z0-9]{1,64}")
+GUARDRAIL_ARN_RE = re.compile(
     rf"arn:{_PARTITION}:bedrock:{_REGION}:\d{{12}}:guardrail/(?P<id>[a-z0-9]{{1,64}})"
 )
-_GUARDRAIL_VERSION_RE = re.compile(r"[1-9][0-9]{0,7}|DRAFT")
+GUARDRAIL_VERSION_RE = re.compile(r"[1-9][0-9]{0,7}|DRAFT")
 _PROFILE_ARN_RE = re.compile(
     rf"arn:{_PARTITION}:bedrock:{_REGION}:\d{{12}}:"
     r"(?:application-inference-profile/[a-z0-9]{1,64}"
@@ -62,5 +64,5 @@ MAX_DEPTH = 16
 
 def guardrail_id(identifier: str) -> str:
     """The guardrail id of an identifier that is either an id or a guardrail ARN."""
-    match = _GUARDRAIL_ARN_RE.fullmatch(identifier)
+    match = GUARDRAIL_ARN_RE.fullmatch(identifier)
     return match.group("id") if match else identifier

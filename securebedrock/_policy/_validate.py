@@ -19,8 +19,8 @@ from ._schema import (
     _MODEL_KEY_RE,
     _PROFILE_ARN_RE,
     _PROFILE_ID_RE,
-    _REGION_RE,
     MAX_DEPTH,
+    REGION_RE,
     SCHEMA_VERSION,
     SERVICE_TIERS,
 )
@@ -130,7 +130,7 @@ def _optional_list(
 
 
 def _check_region(item: str, path: str) -> str:
-    if not _REGION_RE.fullmatch(item):
+    if not REGION_RE.fullmatch(item):
         raise _err(
             path,
             "is not an AWS region name",
