@@ -3,8 +3,8 @@
 Every dataclass field of :class:`Policy` and of its sections carries a
 :class:`MergeRule` in its metadata (``field(metadata=key_rule(...))``), and one
 generic walk (:func:`tighten`) combines two policies key by key with those
-rules. A new key without a rule fails the schema test instead of being
-silently left out of merges.
+rules. A field without a rule is refused by the walk (``TypeError``) and by
+``tests/test_policy_fields.py``, instead of being silently left out of merges.
 """
 
 from __future__ import annotations
