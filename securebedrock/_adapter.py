@@ -20,7 +20,6 @@ check, transport) is recorded on the same span.
 from __future__ import annotations
 
 import dataclasses
-import os
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import botocore
 from botocore.client import BaseClient
 
-from . import _digest, _profiles, _rules, _snapshot, _urls, _wire
+from . import _digest, _env, _profiles, _rules, _snapshot, _urls, _wire
 from ._errors import PolicyViolation, SecureBedrockError, TransportSecurityError
 from ._policy import Policy
 from ._retry import Retrier, RetryConfig, disable_botocore_retries
@@ -136,7 +135,7 @@ def _prefers_env_bearer(client: Any, signer: Any) -> bool:
         return False
     signing_name = str(getattr(client.meta.service_model, "signing_name", "") or "")
     variable = "AWS_BEARER_TOKEN_" + signing_name.replace("-", "_").replace(" ", "_").upper()
-    if not signing_name or not os.environ.get(variable):
+    if not signing_name or not _env.aws_setting(variable):
         return False
     config = client.meta.config
     for value in (config.signature_version, getattr(config, "auth_scheme_preference", None)):
