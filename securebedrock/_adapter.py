@@ -288,16 +288,7 @@ def _audit_refusal(audit: CallRecord, exc: BaseException) -> None:
 
 
 def _violation_error(decision: _rules.Decision) -> PolicyViolation:
-    first = decision.violations[0]
-    error = PolicyViolation(
-        rule=first.rule,
-        operation=decision.operation,
-        found=first.found,
-        expected=first.expected,
-        fix=first.fix,
-        violations=decision.violations,
-    )
-    return error
+    return PolicyViolation.refusing(decision.operation, decision.violations)
 
 
 def _log_decision(
@@ -415,14 +406,7 @@ def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: 
         if audit is not None:
             audit.late((violation,), outcome, "before-send")
         if current.enforce:
-            error = PolicyViolation(
-                rule=violation.rule,
-                operation=operation,
-                found=violation.found,
-                expected=violation.expected,
-                fix=violation.fix,
-                violations=(violation,),
-            )
+            error = PolicyViolation.refusing(operation, (violation,))
             error.audited = audit is not None  # type: ignore[attr-defined]
             raise error
 
