@@ -159,6 +159,20 @@ def _create_secured(
     )
 
 
+def _securing(
+    client: Any, policy: Policy | None, retry: _retry.RetryConfig | None
+) -> tuple[Policy, _retry.RetryConfig | None]:
+    """The policy and retry bounds to secure an existing (sync or async) client with.
+
+    The client's own retry configuration bounds the one retry layer unless ``retry`` is
+    given or the client is secured already (its layer keeps the bounds it has).
+    """
+    _check_service(client.meta.service_model.service_name)
+    if retry is None and _adapter.installed_policy(client) is None:
+        retry = _retry.retry_config_of(client.meta.config)
+    return _discovery.effective_policy(policy), retry
+
+
 def _secure_with(
     raw: BaseClient,
     effective: Policy,
@@ -205,10 +219,7 @@ def secure(
         raise TypeError(
             f"secure() takes a botocore bedrock-runtime client; found {type(client).__name__}"
         )
-    _check_service(client.meta.service_model.service_name)
-    if retry is None and _adapter.installed_policy(client) is None:
-        retry = _retry.retry_config_of(client.meta.config)
-    effective = _discovery.effective_policy(policy)
+    effective, retry = _securing(client, policy, retry)
     _secure_with(
         client,
         effective,

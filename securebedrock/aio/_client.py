@@ -23,6 +23,7 @@ from .._client import (
     _bind_client_arguments,
     _check_service,
     _creation_kwargs,
+    _securing,
 )
 from .._constants import SERVICE_NAME
 from .._policy import Policy
@@ -198,10 +199,7 @@ def secure(
             "securebedrock.aio.secure() takes an aiobotocore bedrock-runtime client; "
             f"found {type(client).__name__} (use securebedrock.secure() for boto3 clients)"
         )
-    _check_service(client.meta.service_model.service_name)
-    if retry is None and _adapter.installed_policy(client) is None:
-        retry = _retry.retry_config_of(client.meta.config)
-    effective = _discovery.effective_policy(policy)
+    effective, retry = _securing(client, policy, retry)
     _secure_with(
         client,
         effective,
