@@ -36,7 +36,7 @@ _FALSE: frozenset[str] = frozenset({"0", "false", "no"})
 
 
 def source(environ: Mapping[str, str] | None = None) -> Mapping[str, str]:
-    """``environ`` when given (tests, ``doctor --env``-style callers), else ``os.environ``."""
+    """``environ`` when given (tests, ``DoctorOptions.environ``), else ``os.environ``."""
     return os.environ if environ is None else environ
 
 
