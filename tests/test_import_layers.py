@@ -41,8 +41,9 @@ import is still a dependency), or under ``if TYPE_CHECKING``.
 from __future__ import annotations
 
 import ast
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -249,7 +250,13 @@ def all_imports(root: Path = PACKAGE_DIR) -> list[Import]:
     return found
 
 
-def violations(found: list[Import]) -> list[tuple[Import, str]]:
+@functools.cache
+def package_imports() -> tuple[Import, ...]:
+    """Every import in the package, read once per test session."""
+    return tuple(all_imports())
+
+
+def violations(found: Iterable[Import]) -> list[tuple[Import, str]]:
     return [(imp, why) for imp in found if (why := problem(imp)) is not None]
 
 
@@ -277,14 +284,14 @@ def test_every_layer_map_entry_names_a_room() -> None:
 
 
 def test_imports_run_one_way() -> None:
-    wrong = [(imp, why) for imp, why in violations(all_imports()) if allowance(imp) is None]
+    wrong = [(imp, why) for imp, why in violations(package_imports()) if allowance(imp) is None]
     assert not wrong, "imports that run the wrong way:\n" + "\n".join(
         _describe(imp, why) for imp, why in wrong
     )
 
 
 def test_every_allow_list_entry_is_still_needed() -> None:
-    used = {allowance(imp) for imp, _ in violations(all_imports())}
+    used = {allowance(imp) for imp, _ in violations(package_imports())}
     stale = [
         f"{importer} -> {imported}"
         for (importer, imported), why in ALLOWED_WRONG_WAY.items()
