@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -10,7 +9,8 @@ from typing import Any, Literal
 import boto3
 import boto3.session
 
-from . import _transport, _urls
+from . import _env, _transport, _urls
+from ._constants import ENV_CA_BUNDLE
 from ._errors import SecureBedrockError
 from ._policy import Policy
 
@@ -39,7 +39,7 @@ class DoctorOptions:
     control_plane_endpoint_url: str | None = None
     ca_bundle: str | None = None
     timeout: float = 5.0
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    environ: Mapping[str, str] = field(default_factory=_env.source)
 
 
 class Context:
@@ -60,7 +60,7 @@ class Context:
     def verify(self) -> str | bool:
         if self.options.ca_bundle:
             return self.options.ca_bundle
-        env = self.options.environ.get("AWS_CA_BUNDLE")
+        env = _env.aws_setting(ENV_CA_BUNDLE, self.options.environ)
         if env:
             return env
         configured = self.session._session.get_config_variable("ca_bundle")

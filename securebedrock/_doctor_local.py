@@ -8,7 +8,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError
 
-from . import _discovery, _trust
+from . import _discovery, _env, _trust
 from ._constants import ENV_BEARER_TOKEN_BEDROCK, ENV_POLICY_PUBLIC_KEY
 from ._doctor_base import CheckResult, Context, _fail, _one_line, _pass, _warn
 from ._errors import SecureBedrockError
@@ -161,7 +161,7 @@ def check_region(ctx: Context) -> Iterable[CheckResult]:
 
 def check_credentials(ctx: Context) -> Iterable[CheckResult]:
     """Where SigV4 credentials come from (never the secret), and bearer-token auth."""
-    token = bool(ctx.options.environ.get(ENV_BEARER_TOKEN_BEDROCK))
+    token = _env.aws_setting(ENV_BEARER_TOKEN_BEDROCK, ctx.options.environ) is not None
     try:
         credentials = ctx.session.get_credentials()
     except (BotoCoreError, ValueError) as exc:
