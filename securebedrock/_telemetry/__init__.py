@@ -12,10 +12,12 @@ type is. With ``audit.content = "digest"`` the keyed digests of
 
 The rooms: ``names`` (our attribute, event and metric names; the shared
 OpenTelemetry names are vendored in :mod:`securebedrock._telemetry_semconv`),
-``instruments`` (the metric instruments), ``spans`` (:class:`Telemetry`,
-:class:`CallRecord`: the span lifecycle), ``bodies`` (per-model request and
-response facts), ``streams`` (:class:`SecuredEventStream`), ``audit_log`` (the
-structured decision records) and ``failopen`` (never raise into a call).
+``instruments`` (the metric instruments), ``client`` (:class:`Telemetry`: what a
+client builds once), ``spans`` (:class:`CallRecord`: the span lifecycle), ``quiet``
+(:class:`QuietRecord`: the record when nothing would keep spans or metrics),
+``bodies`` (per-model request and response facts), ``streams``
+(:class:`SecuredEventStream`), ``audit_log`` (the structured decision records)
+and ``failopen`` (never raise into a call).
 
 The reference of every attribute, event and metric is docs/telemetry.md.
 """
@@ -26,6 +28,7 @@ from .bodies import MAX_PARSE_BYTES as _MAX_PARSE_BYTES
 from .bodies import gen_ai_operation as _gen_ai_operation
 from .bodies import json_object as _json_object
 from .bodies import request_parameters as _request_parameters
+from .client import ConnectionFacts, Telemetry
 from .failopen import error_type
 from .names import (
     ATTR_ATTEMPT_NUMBER,
@@ -61,7 +64,8 @@ from .names import (
     EVENT_VIOLATION,
     METRIC_VIOLATIONS,
 )
-from .spans import CallRecord, ConnectionFacts, Telemetry
+from .quiet import QuietRecord
+from .spans import CallRecord
 from .streams import SecuredEventStream
 
 __all__ = [
@@ -99,6 +103,7 @@ __all__ = [
     "METRIC_VIOLATIONS",
     "CallRecord",
     "ConnectionFacts",
+    "QuietRecord",
     "SecuredEventStream",
     "Telemetry",
     "_MAX_PARSE_BYTES",

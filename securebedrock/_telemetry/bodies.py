@@ -30,7 +30,7 @@ from .names import (
 )
 
 if TYPE_CHECKING:
-    from .spans import Telemetry
+    from .client import Telemetry
 
 __all__ = [
     "MAX_PARSE_BYTES",
@@ -173,14 +173,13 @@ def guardrail_of(operation: str, params: Mapping[str, Any]) -> tuple[str | None,
     return text(params.get("guardrailIdentifier")), text(params.get("guardrailVersion"))
 
 
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 class ResponseFacts:
     """What a call record reads from responses and stream events (no content is kept)."""
 
     # Set by the call record (spans.CallRecord).
+    #: Span attributes found after the decision, set in one go when the span ends
+    #: (one validation pass and one lock, not one per response fact).
+    pending_attributes: dict[str, Any]
     _t: Telemetry
     _start: float
     _completion: _digest.Digester | None
@@ -199,9 +198,10 @@ class ResponseFacts:
         cache_read: Any = None,
         cache_write: Any = None,
     ) -> None:
-        if _int(input_tokens):
+        # ``type() is int``: a count, never a bool (an int subclass); inline, per response.
+        if type(input_tokens) is int:
             self.input_tokens = input_tokens
-        if _int(output_tokens):
+        if type(output_tokens) is int:
             self.output_tokens = output_tokens
         if not self.recording:
             return
@@ -212,16 +212,16 @@ class ResponseFacts:
             (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cache_read),
             (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, cache_write),
         ):
-            if _int(value):
+            if type(value) is int:
                 attributes[name] = value
-        self.span.set_attributes(attributes)
+        self.pending_attributes.update(attributes)
 
     def _finish_reason(self, reason: Any) -> None:
         if not isinstance(reason, str) or not reason:
             return
         if self.recording:
             # Bounded vocabulary set by the service; never model text.
-            self.span.set_attribute(sc.GEN_AI_RESPONSE_FINISH_REASONS, (reason[:64],))
+            self.pending_attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (reason[:64],)
         if reason == _GUARDRAIL_INTERVENED:
             self._guardrail_event(reason, "stopReason")
 
@@ -235,7 +235,7 @@ class ResponseFacts:
         self.span.add_event(
             EVENT_GUARDRAIL, {ATTR_GUARDRAIL_ACTION: action[:64], ATTR_GUARDRAIL_SOURCE: source}
         )
-        self.span.set_attribute(ATTR_GUARDRAIL_ACTION, action[:64])
+        self.pending_attributes[ATTR_GUARDRAIL_ACTION] = action[:64]
 
     def _header_guardrail(self, headers: Mapping[str, Any]) -> None:
         action = headers.get("x-amzn-bedrock-guardrailaction")
@@ -254,7 +254,7 @@ class ResponseFacts:
         key = self._t.hmac_key
         if key is not None and self.recording and "output" in response:
             completion = _digest.digest(key, _digest.canonical_json(response["output"]))
-            self.span.set_attribute(ATTR_COMPLETION_DIGEST, completion)
+            self.pending_attributes[ATTR_COMPLETION_DIGEST] = completion
 
     def _invoke_model_result(self, response: dict[str, Any], headers: Mapping[str, Any]) -> None:
         def header_int(name: str) -> int | None:
@@ -283,7 +283,7 @@ class ResponseFacts:
         response["body"] = StreamingBody(io.BytesIO(data), len(data))
         key = self._t.hmac_key
         if key is not None:
-            self.span.set_attribute(ATTR_COMPLETION_DIGEST, _digest.digest(key, data))
+            self.pending_attributes[ATTR_COMPLETION_DIGEST] = _digest.digest(key, data)
         chunk = json_object(data)
         if chunk is not None:
             self._chunk_facts(chunk)
@@ -307,8 +307,8 @@ class ResponseFacts:
                     reason = holder.get(key)
                     if isinstance(reason, str) and reason:
                         if self.recording:
-                            self.span.set_attribute(
-                                sc.GEN_AI_RESPONSE_FINISH_REASONS, (reason[:64],)
+                            self.pending_attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (
+                                reason[:64],
                             )
                         return
         outputs = chunk.get("outputs") or chunk.get("results") or chunk.get("generations")
@@ -316,7 +316,7 @@ class ResponseFacts:
             for key in _STOP_KEYS:
                 reason = outputs[0].get(key)
                 if isinstance(reason, str) and reason and self.recording:
-                    self.span.set_attribute(sc.GEN_AI_RESPONSE_FINISH_REASONS, (reason[:64],))
+                    self.pending_attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (reason[:64],)
                     return
 
     @safe
@@ -325,8 +325,8 @@ class ResponseFacts:
         if not self.first_chunk_seen:
             self.first_chunk_seen = True
             if self.recording:
-                self.span.set_attribute(
-                    sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, time.monotonic() - self._start
+                self.pending_attributes[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
+                    time.monotonic() - self._start
                 )
         if not isinstance(event, Mapping):
             return

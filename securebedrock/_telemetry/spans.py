@@ -1,37 +1,31 @@
-"""The span lifecycle: a client's :class:`Telemetry` and one :class:`CallRecord` per call.
+"""The span lifecycle: one :class:`CallRecord` per call (its span, metrics, audit log).
 
 Every method a caller uses *fails open*: an exception inside telemetry is
 logged at DEBUG (its type only; the message could quote data) and swallowed,
-so a broken exporter, processor or meter never breaks a Bedrock call.
-
-Connection facts (the negotiated TLS version and the peer's address class of
-the connection an attempt used) come from whoever builds the :class:`Telemetry`:
-the adapter passes the transport's ``last_connection``/``reset_last_connection``
-as a :class:`ConnectionFacts`; telemetry never imports the transport.
+so a broken exporter, processor or meter never breaks a Bedrock call. The hot
+methods catch inline rather than through a wrapper: one call frame less each.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from botocore.eventstream import EventStream
 from botocore.exceptions import ClientError
 from opentelemetry import context as otel_context
-from opentelemetry import metrics, trace
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import _bounded, _digest
 from .. import _telemetry_semconv as sc
-from .._constants import INSTRUMENTATION_NAME
 from .._operations import operation as operation_row
-from .._version import __version__
 from .audit_log import audit_fields, log_decision_record
 from .bodies import ResponseFacts, gen_ai_operation, guardrail_of, request_parameters, text
 from .failopen import error_type, log, qualified, safe
-from .instruments import instruments
 from .names import (
     ATTR_ATTEMPT_NUMBER,
     ATTR_ATTEMPTS,
@@ -48,9 +42,6 @@ from .names import (
     ATTR_MODEL_SENT,
     ATTR_OPERATION,
     ATTR_PEER_ADDRESS_CLASS,
-    ATTR_POLICY_DIGEST,
-    ATTR_POLICY_RELEASE,
-    ATTR_POLICY_SERIAL,
     ATTR_PROMPT_DIGEST,
     ATTR_RETRY_DELAY,
     ATTR_RULE,
@@ -64,81 +55,42 @@ from .names import (
 )
 from .streams import SecuredEventStream
 
-__all__ = ["CallRecord", "ConnectionFacts", "Telemetry"]
+if TYPE_CHECKING:
+    from .client import Telemetry
+
+__all__ = ["CallRecord"]
 
 
-class ConnectionFacts:
-    """Where a call record reads the connection an attempt used.
+class _Active:
+    """The call's span made current while the call runs (a context manager).
 
-    ``last``: the connection facts (``tls_version``, ``address_class``,
-    ``violations``) of the request sent last on this thread or task, or ``None``;
-    ``forget``: clears them before an attempt, so a failed attempt never reports a
-    stale connection. The transport provides both; telemetry only calls them.
+    A small class rather than ``contextlib.contextmanager``: no generator per call.
     """
 
-    __slots__ = ("forget", "last")
+    __slots__ = ("_span", "_token")
 
-    def __init__(self, *, last: Callable[[], Any], forget: Callable[[], Any]) -> None:
-        self.last = last
-        self.forget = forget
+    def __init__(self, span: trace.Span) -> None:
+        self._span = span
+        self._token: object = None
 
-
-class Telemetry:
-    """A secured client's tracer, instruments and digest key: built once, at construction."""
-
-    def __init__(
-        self,
-        *,
-        mode: str,
-        policy_digest: str | None,
-        region: str,
-        server_address: str,
-        server_port: int,
-        tracer_provider: trace.TracerProvider | None = None,
-        meter_provider: metrics.MeterProvider | None = None,
-        hmac_key: bytes | None = None,
-        policy_release: str | None = None,
-        policy_serial: int | None = None,
-        connection: ConnectionFacts | None = None,
-    ) -> None:
-        self.mode = mode
-        self.policy_digest = policy_digest
-        self.policy_release = policy_release
-        self.policy_serial = policy_serial
-        self.connection = connection
-        # The org release beside the digest, computed once here: a fleet dashboard
-        # sees which release each host runs.
-        self.policy_attributes: dict[str, Any] = {}
-        if policy_digest:
-            self.policy_attributes[ATTR_POLICY_DIGEST] = policy_digest
-        if policy_release:
-            self.policy_attributes[ATTR_POLICY_RELEASE] = policy_release
-        if policy_serial is not None:
-            self.policy_attributes[ATTR_POLICY_SERIAL] = policy_serial
-        self.region = region
-        self.hmac_key = hmac_key
-        # ``None`` means the global providers; the API's proxies follow a global
-        # provider set after this client was built.
-        self.tracer = trace.get_tracer(
-            INSTRUMENTATION_NAME, __version__, tracer_provider=tracer_provider
-        )
-        self.duration, self.token_usage, self.violations = instruments(meter_provider)
-        self.base_attributes: dict[str, Any] = {
-            sc.GEN_AI_PROVIDER_NAME: sc.PROVIDER_AWS_BEDROCK,
-            sc.SERVER_ADDRESS: server_address,
-            sc.SERVER_PORT: server_port,
-            ATTR_MODE: mode,
-        }
-        if region:
-            self.base_attributes[sc.CLOUD_REGION] = region
-
-    def start(self, operation: str, params: Mapping[str, Any]) -> CallRecord:
-        """Open the span for one call (never raises: a failure gives a no-op record)."""
+    def __enter__(self) -> None:
         try:
-            return CallRecord(self, operation, params)
+            self._token = otel_context.attach(trace.set_span_in_context(self._span))
         except Exception as exc:
-            log.debug("securebedrock telemetry error in start: %s", type(exc).__name__)
-            return CallRecord(self, operation, {}, span=trace.INVALID_SPAN)
+            log.debug("securebedrock telemetry error in active: %s", type(exc).__name__)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                otel_context.detach(token)  # type: ignore[arg-type]
+            except Exception as error:
+                log.debug("securebedrock telemetry error in active: %s", type(error).__name__)
 
 
 class _Finding:
@@ -179,28 +131,41 @@ class CallRecord(ResponseFacts):
         self.guardrail_intervened = False
         self._completion: _digest.Digester | None = None
         self._audit_fields: dict[str, Any] = {}
+        self.pending_attributes = {}
         if span is None:
-            attributes = dict(telemetry.base_attributes)
+            # Everything fixed for the client (provider, endpoint, region, mode, policy)
+            # was computed once; only the call's own facts are added here.
+            attributes = dict(telemetry.start_attributes)
             attributes[sc.GEN_AI_OPERATION_NAME] = self.gen_ai_operation
             attributes[ATTR_OPERATION] = operation
             if model is not None:
-                attributes[sc.GEN_AI_REQUEST_MODEL] = _bounded.model(model)
-            span = telemetry.tracer.start_span(
-                self._span_name(model), kind=SpanKind.CLIENT, attributes=attributes
-            )
+                shown = telemetry.shown_model(model)
+                attributes[sc.GEN_AI_REQUEST_MODEL] = shown
+                if operation_row(operation).gen_ai_operation is not None:
+                    name = f"{self.gen_ai_operation} {shown}"
+                else:
+                    name = f"bedrock-runtime.{operation}"
+            else:
+                name = f"bedrock-runtime.{operation}"
+            span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         self.span = span
         self.recording = span.is_recording()
 
     def _span_name(self, model: str | None) -> str:
         if operation_row(self.operation).gen_ai_operation is not None and model:
-            return f"{self.gen_ai_operation} {_bounded.model(model)}"
+            return f"{self.gen_ai_operation} {self._t.shown_model(model)}"
         return f"bedrock-runtime.{self.operation}"
 
     # -- the decision -------------------------------------------------------------------
 
-    @safe
     def decided(self, decision: Any, outcome: str, params_sent: Mapping[str, Any]) -> None:
         """Record the policy decision (``allow``/``deny``/``log_only``) and what will be sent."""
+        try:
+            self._decided(decision, outcome, params_sent)
+        except Exception as exc:
+            log.debug("securebedrock telemetry error in decided: %s", type(exc).__name__)
+
+    def _decided(self, decision: Any, outcome: str, params_sent: Mapping[str, Any]) -> None:
         self.outcome = outcome
         violations = tuple(getattr(decision, "violations", ()) or ())
         rules = tuple(v.rule for v in violations)
@@ -221,9 +186,9 @@ class CallRecord(ResponseFacts):
         profile = text(getattr(decision, "inference_profile", None))
         # From here on, only what may be recorded: unrecognised values become placeholders.
         requested, model_sent, profile = (
-            _bounded.model(requested),
-            _bounded.model(model_sent),
-            _bounded.model(profile),
+            self._t.shown_model(requested),
+            self._t.shown_model(model_sent),
+            self._t.shown_model(profile),
         )
         guardrail_id = _bounded.guardrail_id(guardrail_id)
         guardrail_version = _bounded.guardrail_version(guardrail_version)
@@ -234,11 +199,11 @@ class CallRecord(ResponseFacts):
         if not self.recording:
             return
         span = self.span
+        # The policy digest, release and serial were passed at span start.
         attributes: dict[str, Any] = {
             ATTR_DECISION: outcome,
             ATTR_RULES: rules,
         }
-        attributes.update(self._t.policy_attributes)
         if model_sent is not None:
             attributes[sc.GEN_AI_REQUEST_MODEL] = model_sent
             attributes[ATTR_MODEL_SENT] = model_sent
@@ -310,22 +275,9 @@ class CallRecord(ResponseFacts):
 
     # -- sending ------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
+    def active(self) -> AbstractContextManager[None]:
         """Make the span current while the request is sent (botocore instrumentation nests)."""
-        token = None
-        try:
-            token = otel_context.attach(trace.set_span_in_context(self.span))
-        except Exception as exc:
-            log.debug("securebedrock telemetry error in active: %s", type(exc).__name__)
-        try:
-            yield
-        finally:
-            if token is not None:
-                try:
-                    otel_context.detach(token)
-                except Exception as exc:
-                    log.debug("securebedrock telemetry error in active: %s", type(exc).__name__)
+        return _Active(self.span)
 
     def _count_violation(self, rule: str) -> None:
         self._t.violations.add(
@@ -338,16 +290,23 @@ class CallRecord(ResponseFacts):
             },
         )
 
-    @safe
     def attempt_started(self, number: int) -> None:
         """An attempt is about to be sent (the retrier calls this)."""
         connection = self._t.connection
         if connection is not None:
-            connection.forget()
+            try:
+                connection.forget()
+            except Exception as exc:
+                log.debug("securebedrock telemetry error in attempt: %s", type(exc).__name__)
 
-    @safe
     def attempt(self, number: int, error: BaseException | None, retry_delay: float | None) -> None:
         """One attempt ended (the retrier calls this): an event, and the connection it used."""
+        try:
+            self._attempt(number, error, retry_delay)
+        except Exception as exc:
+            log.debug("securebedrock telemetry error in attempt: %s", type(exc).__name__)
+
+    def _attempt(self, number: int, error: BaseException | None, retry_delay: float | None) -> None:
         connection = self._t.connection
         info = connection.last() if connection is not None else None
         self._transport_violations(info)
@@ -367,7 +326,7 @@ class CallRecord(ResponseFacts):
                 span_attributes[ATTR_TLS_VERSION] = str(tls_version)
             if address_class:
                 span_attributes[ATTR_PEER_ADDRESS_CLASS] = str(address_class)
-        self.span.set_attributes(span_attributes)
+        self.pending_attributes.update(span_attributes)
 
     def _transport_violations(self, info: Any) -> None:
         """Rules a log_only policy let a connection break (the transport records them)."""
@@ -408,7 +367,7 @@ class CallRecord(ResponseFacts):
         if self.recording:
             request_id = metadata.get("RequestId")
             if isinstance(request_id, str) and request_id:
-                self.span.set_attribute(sc.AWS_REQUEST_ID, request_id)
+                self.pending_attributes[sc.AWS_REQUEST_ID] = request_id
         stream_key = operation_row(self.operation).stream_key
         if stream_key is not None:
             inner = response.get(stream_key)
@@ -442,47 +401,56 @@ class CallRecord(ResponseFacts):
         if self.ended:  # only the first ending counts (close() after exhaustion, ...)
             return
         if self.recording:
-            self.span.set_attribute(ATTR_STREAM_END, how)
+            self.pending_attributes[ATTR_STREAM_END] = how
             if self._completion is not None:
-                self.span.set_attribute(ATTR_COMPLETION_DIGEST, self._completion.hexdigest())
+                self.pending_attributes[ATTR_COMPLETION_DIGEST] = self._completion.hexdigest()
         self.end(error=error)
 
     # -- ending ---------------------------------------------------------------------------
 
-    @safe
     def end(self, error: BaseException | None = None) -> None:
         """End the span and record the metrics; only the first call has an effect."""
         try:
             self._end_token.pop()
         except IndexError:
             return
+        try:
+            self._ended(error)
+        except Exception as exc:
+            log.debug("securebedrock telemetry error in end: %s", type(exc).__name__)
+
+    def _ended(self, error: BaseException | None) -> None:
         t = self._t
         span = self.span
+        pending = self.pending_attributes
         if error is not None:
             self.error_type = error_type(error)
             if self.recording:
-                span.set_attribute(sc.ERROR_TYPE, self.error_type)
+                pending[sc.ERROR_TYPE] = self.error_type
                 if isinstance(error, ClientError):
                     # The id AWS support needs, for a failed call too.
                     metadata: Mapping[str, Any] = error.response.get("ResponseMetadata") or {}
                     request_id = metadata.get("RequestId")
                     if isinstance(request_id, str) and request_id:
-                        span.set_attribute(sc.AWS_REQUEST_ID, request_id)
+                        pending[sc.AWS_REQUEST_ID] = request_id
                 # Only the type: exception messages can quote the request.
                 span.add_event(EVENT_EXCEPTION, {ATTR_EXCEPTION_TYPE: qualified(error)})
             span.set_status(Status(StatusCode.ERROR, self.error_type))
+        if pending and self.recording:
+            try:
+                span.set_attributes(pending)
+            except Exception as exc:
+                log.debug("securebedrock telemetry error in end: %s", type(exc).__name__)
         duration = time.monotonic() - self._start
         try:
             span.end()
         except Exception as exc:
             # A span processor that raises in on_end must not cost us the metrics.
             log.debug("securebedrock telemetry error in span.end: %s", type(exc).__name__)
-        attributes: dict[str, Any] = {
-            sc.GEN_AI_OPERATION_NAME: self.gen_ai_operation,
-            sc.GEN_AI_PROVIDER_NAME: sc.PROVIDER_AWS_BEDROCK,
-            sc.SERVER_ADDRESS: t.base_attributes[sc.SERVER_ADDRESS],
-            sc.SERVER_PORT: t.base_attributes[sc.SERVER_PORT],
-        }
+        if not t.metrics_enabled:
+            return
+        attributes = dict(t.metric_attributes)
+        attributes[sc.GEN_AI_OPERATION_NAME] = self.gen_ai_operation
         if self.model is not None:
             attributes[sc.GEN_AI_REQUEST_MODEL] = _bounded.metric_model(self.model)
         tokens = dict(attributes)
