@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -230,3 +232,54 @@ def test_client_constant_attributes_are_passed_at_span_start(
     assert attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
     assert attributes[T.ATTR_ATTEMPTS] == 1
     assert attributes[T.ATTR_TLS_VERSION] in ("TLSv1.2", "TLSv1.3")
+
+
+_GLOBAL_PROVIDERS_SCRIPT = """
+import logging
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from securebedrock import _telemetry as T
+
+logging.getLogger("securebedrock.audit").setLevel(logging.WARNING)
+kwargs = dict(mode="enforce", policy_digest=None, region="r", server_address="h", server_port=1)
+telemetry = T.Telemetry(**kwargs)  # the API's global proxies: no SDK yet
+assert isinstance(telemetry.start("Converse", {}), T.QuietRecord)
+
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+record = telemetry.start("Converse", {})
+assert not isinstance(record, T.QuietRecord), "a global meter provider set later records"
+record.end()
+assert reader.get_metrics_data() is not None
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+record = telemetry.start("Converse", {"modelId": "anthropic.claude-3-haiku-20240307-v1:0"})
+assert not isinstance(record, T.QuietRecord)
+record.end()
+assert [s.name for s in exporter.get_finished_spans()] == [
+    "chat anthropic.claude-3-haiku-20240307-v1:0"
+]
+print("ok")
+"""
+
+
+def test_global_providers_installed_later_are_recorded_at_once() -> None:
+    """The API's global proxies record nothing until an SDK provider is installed; a
+    client built before that must start recording as soon as it is (own process: the
+    global providers can be set only once)."""
+    result = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", _GLOBAL_PROVIDERS_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
