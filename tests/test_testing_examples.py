@@ -22,6 +22,9 @@ def test_user_test_suite_example_passes(tmp_path: Path) -> None:
         "-q",
         "-p",
         "no:cacheprovider",
+        # A plugin langchain brings along: unrelated to the example, and slow to load.
+        "-p",
+        "no:langsmith_plugin",
         "--rootdir",
         str(EXAMPLE_DIR),
         "-c",
