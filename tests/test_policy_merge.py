@@ -712,6 +712,7 @@ def _override(base: Policy, source: Policy, keys: set[str]) -> Policy:
     return Policy(mode=mode, **sections)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(layer_pairs(policies(_GENERAL_PATTERNS)), st.lists(calls, max_size=8))
 def test_an_overlay_never_lets_through_what_either_layer_refuses(
@@ -910,6 +911,7 @@ def engine_every_call(draw: st.DrawFn) -> Call:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(layer_pairs(engine_full()), st.lists(engine_every_call(), max_size=6))
 def test_engine_over_every_operation_an_overlay_never_lets_out_what_a_layer_refuses(
