@@ -140,7 +140,7 @@ def bench_smoke(session: nox.Session) -> None:
 def mutation(session: nox.Session) -> None:
     """Mutation testing of the pure engine and the model-id classifier (not in CI's test run).
 
-    mutmut mutates ``_rules.py`` and ``_modelid.py`` (configured in ``[tool.mutmut]``)
+    mutmut mutates the ``_rules`` package and ``_modelid.py`` (configured in ``[tool.mutmut]``)
     and runs the pure tests that exercise them against each mutant; a surviving
     mutant is a change no test notices. ``nox -s mutation -- results`` lists them,
     ``nox -s mutation -- show <name>`` shows one. Artefacts go to ``mutants/``.

@@ -99,4 +99,4 @@ def test_profile_names_the_functions_the_secured_call_adds() -> None:
     assert "enforcement only (no OTel SDK)" in completed.stdout
     assert "full (OTel SDK span)" in completed.stdout
     # The engine is on the secured path, and nowhere on the raw one.
-    assert "securebedrock/_rules.py" in completed.stdout
+    assert "securebedrock/_rules/" in completed.stdout
