@@ -82,6 +82,8 @@ class SecuredState:
             policy_serial=getattr(policy.release, "serial", None),
         )
         self.retrier = Retrier(self.observability.retry or RetryConfig(), client)
+        # The engine's decisions for the call shapes this client repeats (exact keys only).
+        self.decisions = _rules.DecisionCache(policy)
         # Set by _install_enforcement before the state is used.
         self.profiles: _profiles.ProfileResolver | None = None
         self.wire()  # binds the session's wire check to this telemetry now
@@ -454,7 +456,7 @@ def _resolve_profiles(
 
 def decide_before_resolution(state: SecuredState, call: _rules.Call) -> _rules.Decision:
     """Every rule that needs no profile routes (pure: no I/O)."""
-    return _rules.evaluate_before_resolution(state.policy, call)
+    return state.decisions.decide(call)
 
 
 def needs_resolution(state: SecuredState, decision: _rules.Decision) -> bool:

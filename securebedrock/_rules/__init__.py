@@ -26,6 +26,7 @@ from ._compiler import _compile as _compile
 from ._compiler import _compile_known as _compile_known
 from ._compiler import _compiled as _compiled
 from ._evaluate import evaluate, evaluate_before_resolution
+from ._fastpath import DecisionCache
 from ._routes import mapped_profiles_to_resolve, profiles_to_resolve, routes_matter
 from ._types import (
     RULE_IDS,
@@ -46,6 +47,7 @@ __all__ = [
     "Call",
     "Change",
     "Decision",
+    "DecisionCache",
     "ResolvedProfile",
     "Violation",
     "evaluate",

@@ -5,31 +5,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, Final
 
 from .. import _bounded
 from .._modelid import parse_model_id
-from .._operations import Operation
+from .._operations import Operation, operation
 from .._policy import Policy
 from ._compiler import _Compiled, _compiled
 from ._evaluation import _Evaluation
-from ._routes import _mapped_model, _op, profiles_to_resolve
-from ._types import Call, Change, Decision
+from ._routes import _mapped_model
+from ._types import Call, Decision, _new_change, _new_decision
 
 _ARN_REGION: Final = re.compile(r"arn:(aws(?:-[a-z0-9]+)*):[a-z0-9-]+:([a-z0-9-]*):")
 
 
-def _guardrail_exempt(c: _Compiled, op: Operation, call: Call) -> bool:
+def _guardrail_exempt(c: _Compiled, raw: object) -> bool:
     """Whether the call's model is one ``guardrail.exempt_models`` frees from the guardrail.
 
     Only a model the id itself names (a foundation model id or ARN, or a geography
     profile of one) can be exempt; an application profile hides its model, so it is not.
     """
-    if c.guardrail_exempt is None or not op.model_param:
-        return False
-    raw = call.params.get(op.model_param)
-    if not isinstance(raw, str):
+    if c.guardrail_exempt is None or not isinstance(raw, str):
         return False
     base = parse_model_id(raw).base_model_id
     return base is not None and c.guardrail_exempt.fullmatch(base) is not None
@@ -38,7 +34,7 @@ def _guardrail_exempt(c: _Compiled, op: Operation, call: Call) -> bool:
 def evaluate(policy: Policy, call: Call) -> Decision:
     """Decide what happens to ``call`` under ``policy`` (pure, no I/O, never raises on
     odd parameters: what it cannot read it refuses)."""
-    return _evaluate(policy, call, frozenset())
+    return _evaluate(policy, call, False)
 
 
 def evaluate_before_resolution(policy: Policy, call: Call) -> Decision:
@@ -52,21 +48,14 @@ def evaluate_before_resolution(policy: Policy, call: Call) -> Decision:
     refuses without asking the control plane anything; only a call that could still be
     allowed is resolved and then decided by :func:`evaluate`.
     """
-    pending = tuple(
-        arn
-        for arn in profiles_to_resolve(policy, call)
-        if arn not in call.resolved_profiles and arn not in call.unresolved_profiles
-    )
-    decision = _evaluate(policy, call, frozenset(pending))
-    if pending:
-        return replace(decision, pending_profiles=pending)
-    return decision
+    return _evaluate(policy, call, True)
 
 
-def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
+def _evaluate(policy: Policy, call: Call, before_resolution: bool) -> Decision:
     c = _compiled(policy)
-    op = _op(call)
-    ev = _Evaluation(c, call, pending)
+    op = operation(call.operation)
+    params = call.params
+    ev = _Evaluation(c, call)
 
     # auth.api_key: bearer tokens (Bedrock API keys) are long-lived secrets.
     if call.auth == "bearer" and not c.allow_api_keys:
@@ -87,14 +76,17 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
             "create the client with region_name set to an allowed region",
         )
 
-    if not _guardrail_exempt(c, op, call):
+    model_param = op.model_param
+    raw = params.get(model_param) if model_param else None
+    if not (model_param and _guardrail_exempt(c, raw)):
         ev.guardrail(op)
 
     model_requested: str | None = None
     model_sent: str | None = None
     inference_profile: str | None = None
-    raw = call.params.get(op.model_param) if op.model_param else None
-    if raw is not None:
+    if raw is not None and model_param:
+        # Only a model id given as text names a profile the control plane could resolve.
+        ev.resolving = before_resolution and isinstance(raw, str)
         if not isinstance(raw, str):
             raw = repr(raw)[:64]
         model_requested = raw
@@ -103,15 +95,15 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
         mapped_elsewhere = False
         if target is not None:
             ev.changes.append(
-                Change(
-                    path=op.model_param or "modelId",
-                    old=raw,
-                    new=target,
-                    reason="map the model to its inference profile",
-                    rule="inference_profile.map",
+                _new_change(
+                    model_param,
+                    raw,
+                    target,
+                    "map the model to its inference profile",
+                    "inference_profile.map",
                 )
             )
-            ev.set_params({op.model_param or "modelId": target})
+            ev.set_params({model_param: target})
             ref = parse_model_id(target)
             if ref.is_arn and ref.region is not None and ref.region != call.region:
                 # The policy's own mapping names another region's profile: say so, instead
@@ -141,7 +133,7 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
             ev.model_ids(ref, routes)
 
     for name in op.arn_params:
-        value = call.params.get(name)
+        value = params.get(name)
         if isinstance(value, str):
             match = _ARN_REGION.match(value)
             if match is not None:
@@ -151,35 +143,41 @@ def _evaluate(policy: Policy, call: Call, pending: frozenset[str]) -> Decision:
                     else _bounded.quote_arn(value)
                 )
                 ev.arn_location(match[2] or None, match[1], f"{name} {shown}")
-    if op.guardrail in ("converse", "invoke"):
-        sent_id = _sent_guardrail(op, ev.params)[0]
-        conflicted = any(v.rule == "guardrail.conflict" for v in ev.violations)
-        if sent_id and sent_id != c.guardrail_id and not conflicted:
-            match = _ARN_REGION.match(sent_id)
-            if match is not None:
-                shown = _bounded.quote_guardrail_id(sent_id)
-                ev.arn_location(match[2] or None, match[1], f"guardrail {shown}")
+
+    # Service-tier checks never change the parameters: what the guardrail rules decided
+    # is what is sent.
+    guardrail_id, guardrail_version = _sent_guardrail(op, ev.params)
+    if (
+        guardrail_id
+        and guardrail_id != c.guardrail_id
+        and op.guardrail in ("converse", "invoke")
+        and not any(v.rule == "guardrail.conflict" for v in ev.violations)
+    ):
+        match = _ARN_REGION.match(guardrail_id)
+        if match is not None:
+            shown = _bounded.quote_guardrail_id(guardrail_id)
+            ev.arn_location(match[2] or None, match[1], f"guardrail {shown}")
 
     ev.service_tier(op)
 
-    guardrail_id, guardrail_version = _sent_guardrail(op, ev.params)
-    return Decision(
-        operation=call.operation,
-        params=ev.params,
-        changes=tuple(ev.changes),
-        violations=tuple(ev.violations),
-        model_requested=model_requested,
-        model_sent=model_sent,
-        inference_profile=inference_profile,
-        guardrail_id=guardrail_id,
-        guardrail_version=guardrail_version,
+    return _new_decision(
+        call.operation,
+        ev.params,
+        tuple(ev.changes),
+        tuple(ev.violations),
+        model_requested,
+        model_sent,
+        inference_profile,
+        guardrail_id,
+        guardrail_version,
+        ev.pending,
     )
 
 
 def _sent_guardrail(op: Operation, params: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if op.guardrail == "converse":
         config = params.get("guardrailConfig")
-        if isinstance(config, Mapping):
+        if type(config) is dict or isinstance(config, Mapping):
             return _str_or_none(config.get("guardrailIdentifier")), _str_or_none(
                 config.get("guardrailVersion")
             )

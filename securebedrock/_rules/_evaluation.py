@@ -9,30 +9,47 @@ from .. import _bounded
 from .._modelid import ModelRef, region_geographies
 from .._operations import Operation
 from ._compiler import _Compiled, _guardrail_key
-from ._routes import _PENDING, _geo_fix, _known_fix, _needs_resolution, _router_fix, _routes
-from ._types import Call, Change, ResolvedProfile, Violation
+from ._routes import (
+    _PENDING,
+    _geo_fix,
+    _known_fix,
+    _needs_resolution,
+    _resolvable_here,
+    _router_fix,
+    _routes,
+)
+from ._types import Call, Change, ResolvedProfile, Violation, _new_change, _new_violation
 
 
 class _Evaluation:
     """The mutable scratch state of one evaluate() call."""
 
-    __slots__ = ("c", "call", "changes", "params", "pending", "violations")
+    __slots__ = ("_copied", "c", "call", "changes", "params", "pending", "resolving", "violations")
 
-    def __init__(self, c: _Compiled, call: Call, pending: frozenset[str] = frozenset()) -> None:
+    def __init__(self, c: _Compiled, call: Call, resolving: bool = False) -> None:
         self.c = c
         self.call = call
-        self.pending = pending
+        # Before resolution: a profile whose routes only the control plane knows is left
+        # pending (its region and model rules skipped) instead of refused as unresolved.
+        self.resolving = resolving
+        self.pending: tuple[str, ...] = ()
         self.params: Mapping[str, Any] = call.params
+        self._copied = False
         self.changes: list[Change] = []
         self.violations: list[Violation] = []
 
     def violate(self, rule: str, found: str, expected: str, fix: str) -> None:
-        self.violations.append(Violation(rule=rule, found=found, expected=expected, fix=fix))
+        self.violations.append(_new_violation(rule, found, expected, fix))
 
     def set_params(self, updates: Mapping[str, Any]) -> None:
+        """The parameters to send with ``updates`` made (the caller's dict is never changed)."""
+        if self._copied:
+            self.params.update(updates)  # type: ignore[attr-defined]  # our own dict
+            return
         merged = dict(self.params)
         merged.update(updates)
         self.params = merged
+        self._copied = True
 
     # -- regions -------------------------------------------------------------------------
 
@@ -89,7 +106,7 @@ class _Evaluation:
     def model_location(self, ref: ModelRef) -> ResolvedProfile | str | None:
         """Region rules for the model; returns its routes when it had to look them up."""
         c = self.c
-        what = f"model {ref.raw!r}"
+        call = self.call
         if ref.kind == "unknown":
             self.violate(
                 "region.cross_region",
@@ -100,13 +117,20 @@ class _Evaluation:
                 "use a documented Bedrock model identifier",
             )
             return None
-        if ref.is_arn and not self.arn_location(ref.region, ref.partition, what):
+        if (
+            ref.is_arn
+            and (
+                (ref.partition is not None and ref.partition != call.partition)
+                or (ref.region is not None and ref.region != call.region)
+            )
+            and not self.arn_location(ref.region, ref.partition, f"model {ref.raw!r}")
+        ):
             return None
         if ref.geography is not None:
             if not c.cross_region or (ref.geography not in c.geographies):
                 self.violate(
                     "region.cross_region",
-                    f"{what} is a {ref.geography!r} cross-region inference profile",
+                    f"model {ref.raw!r} is a {ref.geography!r} cross-region inference profile",
                     "an in-region model"
                     if not c.cross_region
                     else f"a profile of the geographies {sorted(c.geographies)}",
@@ -120,10 +144,18 @@ class _Evaluation:
             return None
         if not c.needs_routes:
             return None
-        if ref.raw in self.pending:
+        if (
+            self.resolving
+            and ref.raw not in c.known
+            and ref.raw not in call.resolved_profiles
+            and ref.raw not in call.unresolved_profiles
+            and _needs_resolution(ref)
+            and _resolvable_here(call, ref)
+        ):
             # Resolved only if every other rule allows the call (evaluate_before_resolution).
+            self.pending = (ref.raw,)
             return _PENDING
-        routes = _routes(c, self.call, ref)
+        routes = _routes(c, call, ref)
         if isinstance(routes, str):
             self.violate(
                 "region.cross_region",
@@ -204,7 +236,10 @@ class _Evaluation:
                 self.conflict(str(identifier), version)
                 return True
             if version:
-                if c.guardrail_version and version not in c.guardrail_versions:
+                # Any version that is not text is a conflict (and cannot be looked up).
+                if c.guardrail_version and (
+                    not isinstance(version, str) or version not in c.guardrail_versions
+                ):
                     self.conflict(identifier, version)
                 return True
         if not c.guardrail_version:
@@ -259,7 +294,7 @@ class _Evaluation:
     def guardrail_converse(self) -> None:
         c = self.c
         config = self.params.get("guardrailConfig")
-        if config is not None and not isinstance(config, Mapping):
+        if config is not None and type(config) is not dict and not isinstance(config, Mapping):
             self.cannot_attach(f"guardrailConfig is a {type(config).__name__}, not a structure")
             return
         config = config or {}
@@ -274,12 +309,12 @@ class _Evaluation:
         # shape what comes back to the caller, not what the guardrail enforces.
         new.setdefault("trace", c.trace_converse)
         self.changes.append(
-            Change(
-                path="guardrailConfig",
-                old=dict(config) if config else None,
-                new=new,
-                reason="attach the mandated guardrail",
-                rule="guardrail.missing",
+            _new_change(
+                "guardrailConfig",
+                dict(config) if config else None,
+                new,
+                "attach the mandated guardrail",
+                "guardrail.missing",
             )
         )
         self.set_params({"guardrailConfig": new})
@@ -297,12 +332,12 @@ class _Evaluation:
             updates["trace"] = c.trace_invoke
         for key, value in updates.items():
             self.changes.append(
-                Change(
-                    path=key,
-                    old=params.get(key),
-                    new=value,
-                    reason="attach the mandated guardrail",
-                    rule="guardrail.missing",
+                _new_change(
+                    key,
+                    params.get(key),
+                    value,
+                    "attach the mandated guardrail",
+                    "guardrail.missing",
                 )
             )
         self.set_params(updates)
@@ -318,7 +353,7 @@ class _Evaluation:
         if value is None:
             tier = "default"
         elif op.tier == "structure":
-            tier = value.get("type") if isinstance(value, Mapping) else None
+            tier = value.get("type") if type(value) is dict or isinstance(value, Mapping) else None
         else:
             tier = value
         if isinstance(tier, str) and tier in c.tiers:

@@ -128,3 +128,52 @@ def outcome(decision: Decision, *, enforce: bool) -> Literal["allow", "deny", "l
     if decision.changes and not enforce:
         return "log_only"
     return "allow"
+
+
+# The engine builds a Decision, its Changes and Violations on every call. A frozen
+# dataclass's generated __init__ sets each field through object.__setattr__, which is a
+# large part of an evaluation's cost; these build the same frozen instances by filling
+# their __dict__ at once. tests/test_rules_fastpath.py checks that each sets every field
+# and equals the instance the public constructor builds.
+
+
+def _new_violation(rule: str, found: str, expected: str, fix: str) -> Violation:
+    violation = object.__new__(Violation)
+    violation.__dict__.update({"rule": rule, "found": found, "expected": expected, "fix": fix})
+    return violation
+
+
+def _new_change(path: str, old: Any, new: Any, reason: str, rule: str) -> Change:
+    change = object.__new__(Change)
+    change.__dict__.update({"path": path, "old": old, "new": new, "reason": reason, "rule": rule})
+    return change
+
+
+def _new_decision(
+    operation: str,
+    params: Mapping[str, Any],
+    changes: tuple[Change, ...],
+    violations: tuple[Violation, ...],
+    model_requested: str | None,
+    model_sent: str | None,
+    inference_profile: str | None,
+    guardrail_id: str | None,
+    guardrail_version: str | None,
+    pending_profiles: tuple[str, ...],
+) -> Decision:
+    decision = object.__new__(Decision)
+    decision.__dict__.update(
+        {
+            "operation": operation,
+            "params": params,
+            "changes": changes,
+            "violations": violations,
+            "model_requested": model_requested,
+            "model_sent": model_sent,
+            "inference_profile": inference_profile,
+            "guardrail_id": guardrail_id,
+            "guardrail_version": guardrail_version,
+            "pending_profiles": pending_profiles,
+        }
+    )
+    return decision
