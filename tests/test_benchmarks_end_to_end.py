@@ -98,5 +98,7 @@ def test_profile_names_the_functions_the_secured_call_adds() -> None:
     assert completed.returncode == 0, completed.stderr
     assert "enforcement only (no OTel SDK)" in completed.stdout
     assert "full (OTel SDK span)" in completed.stdout
-    # The engine is on the secured path, and nowhere on the raw one.
-    assert "securebedrock/_rules/" in completed.stdout
+    # The secured call's own code is on the secured path, and nowhere on the raw one (the
+    # engine itself may fall out of the top rows: a repeated call shape is answered from
+    # the client's decision cache).
+    assert "securebedrock/_adapter.py" in completed.stdout

@@ -44,6 +44,7 @@ from securebedrock._rules import (
     Violation,
     _fastpath,
     evaluate_before_resolution,
+    new_call,
 )
 from securebedrock._rules._types import _new_change, _new_decision, _new_violation
 from securebedrock.testing import EmbeddedBedrock
@@ -443,6 +444,17 @@ def test_fast_constructors_build_what_the_public_constructors_build() -> None:
     assert vars(decision).keys() == {f.name for f in dataclasses.fields(Decision)} == fields.keys()
     with pytest.raises(dataclasses.FrozenInstanceError):
         decision.operation = "InvokeModel"  # type: ignore[misc]
+    call = new_call("Converse", "us-east-1", "aws", "127.0.0.1", {"modelId": SONNET}, "bearer")
+    public = Call(
+        operation="Converse",
+        region="us-east-1",
+        partition="aws",
+        endpoint_host="127.0.0.1",
+        params={"modelId": SONNET},
+        auth="bearer",
+    )
+    assert call == public and repr(call) == repr(public)
+    assert vars(call).keys() == {f.name for f in dataclasses.fields(Call)}
 
 
 @pytest.mark.parametrize("version", [["3"], {"v": "3"}, 3, b"3"])

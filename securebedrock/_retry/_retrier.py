@@ -132,15 +132,29 @@ class Retrier:
         watcher = _NO_OBSERVER if observer is None else observer
         # A file body's position is read before the first attempt sends it; every
         # other call builds nothing for retries unless its first attempt fails.
-        plan = _plan_for_unreplayable(self, params, watcher)
+        body = params.get("body")
+        plan = (
+            None
+            if body is None or isinstance(body, _REPLAYABLE)
+            else _AttemptPlan(self, params, watcher, None)
+        )
         started = self._clock()
-        _notify_start(watcher, 1)
+        # The notifications of _notify_start and _notify, inline: this is every call's path.
+        attempt_started = getattr(watcher, "attempt_started", None)
+        if attempt_started is not None:
+            try:
+                attempt_started(1)
+            except Exception:  # noqa: S110 - observers are telemetry: they never break a call
+                pass
         try:
             result = send(dict(params))
         except BaseException as exc:
             plan = plan or _AttemptPlan(self, params, watcher, started)
             return plan.retry_after(exc, send, self._sleep)
-        _notify(watcher, 1, None, None)
+        try:
+            watcher.attempt(1, None, None)
+        except Exception:  # noqa: S110 - observers are telemetry: they never break a call
+            pass
         return result
 
     async def run_async(

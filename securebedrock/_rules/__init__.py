@@ -36,6 +36,7 @@ from ._types import (
     Decision,
     ResolvedProfile,
     Violation,
+    new_call,
     outcome,
 )
 
@@ -53,6 +54,7 @@ __all__ = [
     "evaluate",
     "evaluate_before_resolution",
     "mapped_profiles_to_resolve",
+    "new_call",
     "outcome",
     "profiles_to_resolve",
     "routes_matter",

@@ -21,6 +21,7 @@ parameter the engine reads.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -106,7 +107,7 @@ class _Entry:
             for name, value in self.updates.items():
                 # A fresh copy per call: a handler that edits one call's guardrailConfig
                 # cannot edit the next call's.
-                merged[name] = _copy(value)
+                merged[name] = dict(value) if type(value) is dict else value
             params = merged
         return _new_decision(
             call.operation,
@@ -135,24 +136,36 @@ def call_key(call: Call) -> tuple[object, ...] | None:
     params = call.params
     if type(params) is not dict:
         return None
-    op = operation(call.operation)
-    get = params.get
-    try:
-        values = [
-            call.operation,
-            call.region,
-            call.partition,
-            call.endpoint_host,
-            call.auth,
-            _key_value(get(op.model_param, _ABSENT)) if op.model_param else _ABSENT,
-        ]
-        for name in READ_PARAMETERS:
-            values.append(_key_value(get(name, _ABSENT)))
-        for name in op.arn_params:
-            values.append(_key_value(get(name, _ABSENT)))
-    except _Uncacheable:
-        return None
-    return tuple(values)
+    names = _READ_BY_OPERATION.get(call.operation)
+    if names is None:
+        names = _read_parameters(call.operation)
+    values = tuple(map(params.get, names, _ABSENTS))
+    for value in values:
+        if value is not None and value is not _ABSENT and type(value) is not str:
+            # A structure (or an odd value): the slower, exact conversion.
+            try:
+                values = tuple(_key_value(item) for item in values)
+            except _Uncacheable:
+                return None
+            break
+    return (call.operation, call.region, call.partition, call.endpoint_host, call.auth, values)
+
+
+def _read_parameters(operation_name: str) -> tuple[str, ...]:
+    """The parameters the rules read on ``operation_name`` (cached per name)."""
+    op = operation(operation_name)
+    names = tuple(
+        dict.fromkeys(
+            (*([op.model_param] if op.model_param else []), *READ_PARAMETERS, *op.arn_params)
+        )
+    )
+    if len(_READ_BY_OPERATION) < 1024:  # bounded: names come from callers
+        _READ_BY_OPERATION[operation_name] = names
+    return names
+
+
+_READ_BY_OPERATION: dict[str, tuple[str, ...]] = {}
+_ABSENTS: Final = itertools.repeat(_ABSENT)
 
 
 def _updates(
@@ -208,9 +221,7 @@ class DecisionCache:
         if entry is not None:
             return entry.decision(call)
         decision = evaluate_before_resolution(self.policy, call)
-        op = operation(call.operation)
-        read = frozenset((*READ_PARAMETERS, *op.arn_params, op.model_param or ""))
-        updates = _updates(call, decision, read)
+        updates = _updates(call, decision, frozenset(_read_parameters(call.operation)))
         if updates is not None:
             if len(self._entries) >= self._limit:
                 self._entries.clear()

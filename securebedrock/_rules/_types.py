@@ -137,6 +137,31 @@ def outcome(decision: Decision, *, enforce: bool) -> Literal["allow", "deny", "l
 # and equals the instance the public constructor builds.
 
 
+def new_call(
+    operation: str,
+    region: str,
+    partition: str,
+    endpoint_host: str,
+    params: Mapping[str, Any],
+    auth: AuthKind,
+) -> Call:
+    """``Call(...)`` with no resolved profiles, built the fast way (the adapter's per-call path)."""
+    call = object.__new__(Call)
+    call.__dict__.update(
+        {
+            "operation": operation,
+            "region": region,
+            "partition": partition,
+            "endpoint_host": endpoint_host,
+            "params": params,
+            "auth": auth,
+            "resolved_profiles": {},
+            "unresolved_profiles": {},
+        }
+    )
+    return call
+
+
 def _new_violation(rule: str, found: str, expected: str, fix: str) -> Violation:
     violation = object.__new__(Violation)
     violation.__dict__.update({"rule": rule, "found": found, "expected": expected, "fix": fix})
