@@ -336,6 +336,21 @@ def test_values_without_an_exact_key_are_evaluated_fresh(value: object) -> None:
         assert _fastpath.call_key(call) is None
 
 
+def test_a_call_whose_names_are_not_plain_text_is_evaluated_fresh() -> None:
+    class Anything(str):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        def __hash__(self) -> int:
+            return hash("Converse")
+
+    plain = Call(operation="Converse", region="us-east-1", params={"modelId": SONNET})
+    assert _fastpath.call_key(plain) is not None
+    for field in ("operation", "region", "partition", "endpoint_host", "auth"):
+        odd = dataclasses.replace(plain, **{field: Anything(getattr(plain, field))})
+        assert _fastpath.call_key(odd) is None
+
+
 def test_resolved_profiles_are_evaluated_fresh() -> None:
     routes = ResolvedProfile(arn=APP_UNKNOWN, regions=("us-east-1",), model_ids=(SONNET,))
     call = Call(
@@ -407,6 +422,29 @@ def test_the_key_covers_every_parameter_the_engine_reads(
             policy, Call(operation=operation, region="us-east-1", params=params, auth=auth)
         )
     assert params.read <= keyed, f"the engine read {sorted(params.read - keyed)} outside the key"
+
+
+@pytest.mark.parametrize(
+    ("field", "first", "second"),
+    [
+        ("auth", "sigv4", "bearer"),
+        ("region", "us-east-1", "eu-west-1"),
+        ("partition", "aws", "aws-us-gov"),
+        ("operation", "Converse", "InvokeModel"),
+        ("operation", "Converse", "ConverseStream"),
+    ],
+)
+def test_calls_that_differ_only_in_one_field_of_the_call_are_not_confused(
+    field: str, first: str, second: str
+) -> None:
+    policy = POLICIES[3]
+    cache = DecisionCache(policy)
+    base = Call(operation="Converse", region="us-east-1", params={"modelId": FM_SONNET})
+    one = dataclasses.replace(base, **{field: first})
+    other = dataclasses.replace(base, **{field: second})
+    assert cache.decide(one) == evaluate_before_resolution(policy, one)
+    assert cache.decide(other) == evaluate_before_resolution(policy, other)
+    assert cache.decide(one) != cache.decide(other)
 
 
 def test_a_full_cache_starts_again() -> None:

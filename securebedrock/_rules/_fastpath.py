@@ -11,7 +11,8 @@ decided changes made.
 A wrong cache would be a bypass, so only shapes whose key is cheap *and exact* are
 cached: every parameter the rules read must be absent, ``None``, a ``str``, or a
 ``dict`` of ``str`` to ``str`` (the plain values ``_snapshot.py`` produces; never a
-subclass, whose equality could lie). Anything else -- numbers, lists, nested
+subclass, whose equality could lie), and the call's operation, region, partition,
+endpoint and auth kind must be plain ``str``. Anything else -- numbers, lists, nested
 structures, resolved profiles -- is evaluated fresh, every time. The changes the engine
 made are copied into each call's parameters, so nothing a call's handlers do to its
 parameters reaches another call. ``tests/test_rules_fastpath.py`` proves the cached
@@ -136,6 +137,9 @@ def call_key(call: Call) -> tuple[object, ...] | None:
     params = call.params
     if type(params) is not dict:
         return None
+    for text in (call.operation, call.region, call.partition, call.endpoint_host, call.auth):
+        if type(text) is not str:  # a subclass's equality and hash could lie
+            return None
     names = _READ_BY_OPERATION.get(call.operation)
     if names is None:
         names = _read_parameters(call.operation)
