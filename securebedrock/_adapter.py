@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import botocore
 from botocore.client import BaseClient
 
-from . import _digest, _profiles, _rules, _snapshot, _urls, _wire
+from . import _digest, _env, _profiles, _rules, _snapshot, _urls, _wire
 from ._errors import PolicyViolation, SecureBedrockError, TransportSecurityError
 from ._policy import Policy
 from ._retry import Retrier, RetryConfig, disable_botocore_retries
@@ -149,7 +148,7 @@ def _prefers_env_bearer(client: Any, signer: Any) -> bool:
         return False
     signing_name = str(getattr(client.meta.service_model, "signing_name", "") or "")
     variable = "AWS_BEARER_TOKEN_" + signing_name.replace("-", "_").replace(" ", "_").upper()
-    if not signing_name or not os.environ.get(variable):
+    if not signing_name or not _env.aws_setting(variable):
         return False
     config = client.meta.config
     for value in (config.signature_version, getattr(config, "auth_scheme_preference", None)):
@@ -300,16 +299,7 @@ def _audit_refusal(audit: CallRecord, exc: BaseException) -> None:
 
 
 def _violation_error(decision: _rules.Decision) -> PolicyViolation:
-    first = decision.violations[0]
-    error = PolicyViolation(
-        rule=first.rule,
-        operation=decision.operation,
-        found=first.found,
-        expected=first.expected,
-        fix=first.fix,
-        violations=decision.violations,
-    )
-    return error
+    return PolicyViolation.refusing(decision.operation, decision.violations)
 
 
 def _log_decision(
@@ -427,14 +417,7 @@ def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: 
         if audit is not None:
             audit.late((violation,), outcome, "before-send")
         if current.enforce:
-            error = PolicyViolation(
-                rule=violation.rule,
-                operation=operation,
-                found=violation.found,
-                expected=violation.expected,
-                fix=violation.fix,
-                violations=(violation,),
-            )
+            error = PolicyViolation.refusing(operation, (violation,))
             error.audited = audit is not None  # type: ignore[attr-defined]
             raise error
 
