@@ -11,7 +11,7 @@ from .. import _bounded
 from .._modelid import parse_model_id
 from .._operations import Operation, operation
 from .._policy import Policy
-from ._compiler import _Compiled, _compiled
+from ._compiler import _compiled
 from ._evaluation import _Evaluation
 from ._routes import _mapped_model
 from ._types import Call, Decision, _new_change, _new_decision
@@ -19,16 +19,16 @@ from ._types import Call, Decision, _new_change, _new_decision
 _ARN_REGION: Final = re.compile(r"arn:(aws(?:-[a-z0-9]+)*):[a-z0-9-]+:([a-z0-9-]*):")
 
 
-def _guardrail_exempt(c: _Compiled, raw: object) -> bool:
+def _guardrail_exempt(exempt: re.Pattern[str], raw: object) -> bool:
     """Whether the call's model is one ``guardrail.exempt_models`` frees from the guardrail.
 
     Only a model the id itself names (a foundation model id or ARN, or a geography
     profile of one) can be exempt; an application profile hides its model, so it is not.
     """
-    if c.guardrail_exempt is None or not isinstance(raw, str):
+    if not isinstance(raw, str):
         return False
     base = parse_model_id(raw).base_model_id
-    return base is not None and c.guardrail_exempt.fullmatch(base) is not None
+    return base is not None and exempt.fullmatch(base) is not None
 
 
 def evaluate(policy: Policy, call: Call) -> Decision:
@@ -78,7 +78,8 @@ def _evaluate(policy: Policy, call: Call, before_resolution: bool) -> Decision:
 
     model_param = op.model_param
     raw = params.get(model_param) if model_param else None
-    if not (model_param and _guardrail_exempt(c, raw)):
+    exempt = c.guardrail_exempt
+    if not (exempt is not None and model_param and _guardrail_exempt(exempt, raw)):
         ev.guardrail(op)
 
     model_requested: str | None = None
@@ -158,7 +159,8 @@ def _evaluate(policy: Policy, call: Call, before_resolution: bool) -> Decision:
             shown = _bounded.quote_guardrail_id(guardrail_id)
             ev.arn_location(match[2] or None, match[1], f"guardrail {shown}")
 
-    ev.service_tier(op)
+    if c.tiers is not None and op.tier != "none":
+        ev.service_tier(op, c.tiers)
 
     return _new_decision(
         call.operation,
@@ -178,8 +180,11 @@ def _sent_guardrail(op: Operation, params: Mapping[str, Any]) -> tuple[str | Non
     if op.guardrail == "converse":
         config = params.get("guardrailConfig")
         if type(config) is dict or isinstance(config, Mapping):
-            return _str_or_none(config.get("guardrailIdentifier")), _str_or_none(
-                config.get("guardrailVersion")
+            identifier = config.get("guardrailIdentifier")
+            version = config.get("guardrailVersion")
+            return (
+                identifier if isinstance(identifier, str) and identifier else None,
+                version if isinstance(version, str) and version else None,
             )
         return None, None
     if op.guardrail == "invoke" or op.arn_params == ("guardrailIdentifier",):

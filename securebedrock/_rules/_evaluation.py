@@ -344,10 +344,9 @@ class _Evaluation:
 
     # -- service tier ---------------------------------------------------------------------
 
-    def service_tier(self, op: Operation) -> None:
-        c = self.c
-        if c.tiers is None or op.tier == "none":
-            return
+    def service_tier(self, op: Operation, tiers: frozenset[str]) -> None:
+        """``service_tier.not_allowed`` for an operation that carries a tier, given the
+        policy's allowed ``tiers`` (the caller skips the call when any tier is allowed)."""
         value = self.params.get("serviceTier")
         tier: object
         if value is None:
@@ -356,12 +355,12 @@ class _Evaluation:
             tier = value.get("type") if type(value) is dict or isinstance(value, Mapping) else None
         else:
             tier = value
-        if isinstance(tier, str) and tier in c.tiers:
+        if isinstance(tier, str) and tier in tiers:
             return
         self.violate(
             "service_tier.not_allowed",
             f"service tier {_bounded.quote_tier(tier)}"
             + (" (no serviceTier: default)" if value is None else ""),
-            f"one of service_tier.allowed {sorted(c.tiers)}",
+            f"one of service_tier.allowed {sorted(tiers)}",
             "pass serviceTier with an allowed tier, or add the tier to service_tier.allowed",
         )
