@@ -28,11 +28,11 @@ from typing import Any
 import botocore
 from botocore.client import BaseClient
 
-from . import _digest, _env, _profiles, _rules, _snapshot, _urls, _wire
+from . import _digest, _env, _profiles, _rules, _snapshot, _transport, _urls, _wire
 from ._errors import PolicyViolation, SecureBedrockError, TransportSecurityError
 from ._policy import Policy
 from ._retry import Retrier, RetryConfig, disable_botocore_retries
-from ._telemetry import CallRecord, Telemetry
+from ._telemetry import CallRecord, ConnectionFacts, Telemetry
 
 _ATTR = "_securebedrock_state"
 
@@ -40,6 +40,12 @@ _ATTR = "_securebedrock_state"
 current_call = _wire.current_call
 
 ApiCall = Callable[[str, Mapping[str, Any]], Any]
+
+#: The connection each attempt used, as the transport records it (TLS version, peer
+#: address class, rules a log_only policy let it break), for the audit span.
+_CONNECTION_FACTS = ConnectionFacts(
+    last=_transport.last_connection, forget=_transport.reset_last_connection
+)
 
 _NOT_CHECKED: Any = object()
 
@@ -82,6 +88,7 @@ class SecuredState:
             hmac_key=_digest.load_key(policy),  # audit.content = "digest" without a key fails here
             policy_release=getattr(policy.release, "id", None),
             policy_serial=getattr(policy.release, "serial", None),
+            connection=_CONNECTION_FACTS,
         )
         self.retrier = Retrier(self.observability.retry or RetryConfig(), client)
         # The engine's decisions for the call shapes this client repeats (exact keys only).

@@ -142,9 +142,6 @@ LAYER_MAP: dict[str, str] = {
 #: Wrong-way imports that remain only until the module that makes them is reworked.
 #: (importer prefix, imported prefix) -> why it is tolerated for now. Nothing else is.
 ALLOWED_WRONG_WAY: dict[tuple[str, str], str] = {
-    # TEMPORARY: telemetry late-imports the transport to read the last connection's
-    # facts; it goes once those facts are passed to telemetry.
-    ("securebedrock._telemetry", "securebedrock._transport"): "telemetry -> transport",
     # TEMPORARY: doctor builds its test client with the facade's private constructor;
     # it goes once doctor uses the transport's own construction.
     ("securebedrock._doctor", "securebedrock._client"): "doctor -> facade",
