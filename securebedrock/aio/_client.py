@@ -132,12 +132,17 @@ async def _create_secured(
     kwargs: dict[str, Any],
     *,
     retry: _retry.RetryConfig | None = None,
+    session_view: Any = None,
     **observe: Any,
 ) -> AioBaseClient:
+    """Create the client on ``aio_session`` and secure it; ``session_view`` is what the
+    endpoint and region checks read the session's settings from (default: the session)."""
     kwargs = dict(kwargs)
     # One retry layer: aiobotocore sends each request once; the caller's attempts bound ours.
     kwargs["config"], retry = _retry.merge_boto_config(kwargs.get("config"), retry)
-    prepared = _transport.prepare_client_kwargs(effective, kwargs, aio_session)
+    prepared = _transport.prepare_client_kwargs(
+        effective, kwargs, aio_session if session_view is None else session_view
+    )
     raw: AioBaseClient = await AioSession._create_client(aio_session, SERVICE_NAME, **prepared)
     try:
         return _secure_with(raw, effective, retry=retry, **observe)
