@@ -28,11 +28,11 @@ from typing import Final
 
 from ._modelid import parse_model_id
 from ._policy import (
-    _GUARDRAIL_ARN_RE,
-    _GUARDRAIL_ID_RE,
-    _GUARDRAIL_VERSION_RE,
-    _PARTITION,
-    _REGION_RE,
+    GUARDRAIL_ARN_RE,
+    GUARDRAIL_ID_RE,
+    GUARDRAIL_VERSION_RE,
+    PARTITION_RE,
+    REGION_RE,
     SERVICE_TIERS,
 )
 
@@ -92,7 +92,7 @@ def recognised_guardrail_id(value: object) -> bool:
 @functools.lru_cache(maxsize=256)
 def _guardrail_id_shape(value: str) -> bool:
     # Cached: a client sends the same guardrail on every call.
-    return bool(_GUARDRAIL_ID_RE.fullmatch(value) or _GUARDRAIL_ARN_RE.fullmatch(value))
+    return bool(GUARDRAIL_ID_RE.fullmatch(value) or GUARDRAIL_ARN_RE.fullmatch(value))
 
 
 def _shown(value: str | None, recognised: bool) -> str | None:
@@ -120,7 +120,7 @@ def guardrail_id(value: str | None) -> str | None:
 
 def guardrail_version(value: str | None) -> str | None:
     """``value`` when it is a guardrail version (``1``..., ``DRAFT``), else its placeholder."""
-    return _shown(value, value is None or bool(_GUARDRAIL_VERSION_RE.fullmatch(value)))
+    return _shown(value, value is None or bool(GUARDRAIL_VERSION_RE.fullmatch(value)))
 
 
 def quote_tier(value: object) -> str:
@@ -177,22 +177,19 @@ def quote_guardrail_id(value: object) -> str:
 def quote_guardrail_version(value: object) -> str:
     """A guardrail version for a message (``None`` when absent): quoted or described."""
     recognised = value is None or (
-        isinstance(value, str) and bool(_GUARDRAIL_VERSION_RE.fullmatch(value))
+        isinstance(value, str) and bool(GUARDRAIL_VERSION_RE.fullmatch(value))
     )
     return quote(value, recognised)
 
 
-_PARTITION_RE: Final = re.compile(_PARTITION)
-
-
 def quote_region(value: object) -> str:
     """A region read from an ARN, for a message: quoted when region-shaped, else described."""
-    return quote(value, isinstance(value, str) and bool(_REGION_RE.fullmatch(value)))
+    return quote(value, isinstance(value, str) and bool(REGION_RE.fullmatch(value)))
 
 
 def quote_partition(value: object) -> str:
     """A partition read from an ARN, for a message: quoted when partition-shaped."""
-    return quote(value, isinstance(value, str) and bool(_PARTITION_RE.fullmatch(value)))
+    return quote(value, isinstance(value, str) and bool(PARTITION_RE.fullmatch(value)))
 
 
 def quote_arn(value: object) -> str:

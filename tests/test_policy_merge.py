@@ -30,6 +30,7 @@ from securebedrock import Policy, PolicyConfigError
 from securebedrock._modelid import GEOGRAPHIES
 from securebedrock._operations import OPERATION_NAMES as OPERATIONS
 from securebedrock._policy import (
+    _SECTIONS,
     AuditPolicy,
     AuthPolicy,
     GuardrailPolicy,
@@ -578,18 +579,7 @@ def test_every_generated_policy_round_trips_through_toml(a: Policy) -> None:
 
 # --------------------------------------------------------------------------- overlays
 
-_SECTION_CLASSES = {
-    "tls": TLSPolicy,
-    "network": NetworkPolicy,
-    "guardrail": GuardrailPolicy,
-    "inference_profile": InferenceProfilePolicy,
-    "regions": RegionsPolicy,
-    "models": ModelsPolicy,
-    "service_tier": ServiceTierPolicy,
-    "auth": AuthPolicy,
-    "operations": OperationsPolicy,
-    "audit": AuditPolicy,
-}
+_SECTION_CLASSES = _SECTIONS
 _LEAVES = ("mode",) + tuple(
     f"{name}.{f.name}"
     for name, cls in _SECTION_CLASSES.items()

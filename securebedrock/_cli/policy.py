@@ -8,19 +8,16 @@ errors (argparse). ``diff``: 1 when NEW loosens anything, 2 for an unusable file
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .. import _discovery, _policy_diff, _release, _signing, _trust
 from .._constants import ENV_POLICY_PUBLIC_KEY, TRUSTED_KEYS_FILE
 from .._errors import PolicyConfigError
-from .._policy import Policy
-from .._toml import toml_value
+from .._policy import Policy, policy_keys, toml_value
 from . import _options
 from ._options import add_policy_file, policy_file, policy_file_or_discovered
 
@@ -326,24 +323,17 @@ def _show(args: argparse.Namespace) -> int:
             f"# release state: highest serial accepted {state['highest_accepted']} "
             f"({state['state_file']}; {recorded})"
         )
-    document = policy.to_dict()
     sources = explanation.sources
-    for key in ("version", "mode"):
-        print(f"{key} = {toml_value(document[key])}  # {sources.get(key, 'default')}")
-    for section, table in document.items():
-        if not isinstance(table, dict):
-            continue
-        print(f"\n[{section}]")
-        for key in (f.name for f in dataclasses.fields(getattr(policy, section)) if f.init):
-            source = sources.get(f"{section}.{key}", "default")
-            if section == "release" and key == "expires" and key in table:
-                print(f"{key} = {table[key]}  # {source}")  # a TOML datetime, unquoted
-            elif key in table:
-                print(f"{key} = {toml_value(table[key])}  # {source}")
-            elif isinstance(getattr(getattr(policy, section), key), Mapping):
-                print(f"{key} = {{}}  # {source}")  # an empty per-region table
-            else:
-                print(f"# {key} not set: unrestricted  # {source}")
+    current = ""
+    for table, key, value in policy_keys(policy):
+        if table != current:
+            current = table
+            print(f"\n[{table}]")
+        source = sources.get(f"{table}.{key}" if table else key, "default")
+        if value is None:
+            print(f"# {key} not set: unrestricted  # {source}")
+        else:
+            print(f"{key} = {value}  # {source}")
     return 0
 
 
