@@ -20,7 +20,6 @@ check, transport) is recorded on the same span.
 from __future__ import annotations
 
 import dataclasses
-import os
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -28,11 +27,11 @@ from typing import Any
 import botocore
 from botocore.client import BaseClient
 
-from . import _digest, _profiles, _rules, _snapshot, _urls, _wire
+from . import _digest, _env, _profiles, _rules, _snapshot, _transport, _urls, _wire
 from ._errors import PolicyViolation, SecureBedrockError, TransportSecurityError
 from ._policy import Policy
 from ._retry import Retrier, RetryConfig, disable_botocore_retries
-from ._telemetry import CallRecord, Telemetry
+from ._telemetry import CallRecord, ConnectionFacts, Telemetry
 
 _ATTR = "_securebedrock_state"
 
@@ -40,6 +39,12 @@ _ATTR = "_securebedrock_state"
 current_call = _wire.current_call
 
 ApiCall = Callable[[str, Mapping[str, Any]], Any]
+
+#: The connection each attempt used, as the transport records it (TLS version, peer
+#: address class, rules a log_only policy let it break), for the audit span.
+_CONNECTION_FACTS = ConnectionFacts(
+    last=_transport.last_connection, forget=_transport.reset_last_connection
+)
 
 
 class SecuredState:
@@ -80,6 +85,7 @@ class SecuredState:
             hmac_key=_digest.load_key(policy),  # audit.content = "digest" without a key fails here
             policy_release=getattr(policy.release, "id", None),
             policy_serial=getattr(policy.release, "serial", None),
+            connection=_CONNECTION_FACTS,
         )
         self.retrier = Retrier(self.observability.retry or RetryConfig(), client)
         # Set by _install_enforcement before the state is used.
@@ -136,7 +142,7 @@ def _prefers_env_bearer(client: Any, signer: Any) -> bool:
         return False
     signing_name = str(getattr(client.meta.service_model, "signing_name", "") or "")
     variable = "AWS_BEARER_TOKEN_" + signing_name.replace("-", "_").replace(" ", "_").upper()
-    if not signing_name or not os.environ.get(variable):
+    if not signing_name or not _env.aws_setting(variable):
         return False
     config = client.meta.config
     for value in (config.signature_version, getattr(config, "auth_scheme_preference", None)):
@@ -289,16 +295,7 @@ def _audit_refusal(audit: CallRecord, exc: BaseException) -> None:
 
 
 def _violation_error(decision: _rules.Decision) -> PolicyViolation:
-    first = decision.violations[0]
-    error = PolicyViolation(
-        rule=first.rule,
-        operation=decision.operation,
-        found=first.found,
-        expected=first.expected,
-        fix=first.fix,
-        violations=decision.violations,
-    )
-    return error
+    return PolicyViolation.refusing(decision.operation, decision.violations)
 
 
 def _log_decision(
@@ -416,14 +413,7 @@ def _install_enforcement(client: BaseClient, state: SecuredState, boto_session: 
         if audit is not None:
             audit.late((violation,), outcome, "before-send")
         if current.enforce:
-            error = PolicyViolation(
-                rule=violation.rule,
-                operation=operation,
-                found=violation.found,
-                expected=violation.expected,
-                fix=violation.fix,
-                violations=(violation,),
-            )
+            error = PolicyViolation.refusing(operation, (violation,))
             error.audited = audit is not None  # type: ignore[attr-defined]
             raise error
 

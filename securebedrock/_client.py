@@ -127,6 +127,19 @@ def creating_secured() -> bool:
     return _creating.depth > 0
 
 
+def _creation_kwargs(
+    effective: Policy, kwargs: dict[str, Any], session: Any, retry: _retry.RetryConfig | None
+) -> tuple[dict[str, Any], _retry.RetryConfig]:
+    """What to create a secured client with (sync or async), and its retry bounds.
+
+    One retry layer: botocore (or aiobotocore) sends each request once; the caller's
+    attempts bound ours.
+    """
+    kwargs = dict(kwargs)
+    kwargs["config"], bounds = _retry.merge_boto_config(kwargs.get("config"), retry)
+    return _transport.prepare_client_kwargs(effective, kwargs, session), bounds
+
+
 def _create_secured(
     boto_session: boto3.session.Session,
     effective: Policy,
@@ -135,18 +148,29 @@ def _create_secured(
     retry: _retry.RetryConfig | None = None,
     **observe: Any,
 ) -> BaseClient:
-    kwargs = dict(kwargs)
-    # One retry layer: botocore sends each request once; the caller's attempts bound ours.
-    kwargs["config"], retry = _retry.merge_boto_config(kwargs.get("config"), retry)
-    prepared = _transport.prepare_client_kwargs(effective, kwargs, boto_session)
+    prepared, bounds = _creation_kwargs(effective, kwargs, boto_session, retry)
     _creating.depth += 1
     try:
         raw: BaseClient = boto3.session.Session.client(boto_session, SERVICE_NAME, **prepared)
     finally:
         _creating.depth -= 1
     return _secure_with(
-        raw, effective, boto_session=boto_session, fresh=True, retry=retry, **observe
+        raw, effective, boto_session=boto_session, fresh=True, retry=bounds, **observe
     )
+
+
+def _securing(
+    client: Any, policy: Policy | None, retry: _retry.RetryConfig | None
+) -> tuple[Policy, _retry.RetryConfig | None]:
+    """The policy and retry bounds to secure an existing (sync or async) client with.
+
+    The client's own retry configuration bounds the one retry layer unless ``retry`` is
+    given or the client is secured already (its layer keeps the bounds it has).
+    """
+    _check_service(client.meta.service_model.service_name)
+    if retry is None and _adapter.installed_policy(client) is None:
+        retry = _retry.retry_config_of(client.meta.config)
+    return _discovery.effective_policy(policy), retry
 
 
 def _secure_with(
@@ -195,10 +219,7 @@ def secure(
         raise TypeError(
             f"secure() takes a botocore bedrock-runtime client; found {type(client).__name__}"
         )
-    _check_service(client.meta.service_model.service_name)
-    if retry is None and _adapter.installed_policy(client) is None:
-        retry = _retry.retry_config_of(client.meta.config)
-    effective = _discovery.effective_policy(policy)
+    effective, retry = _securing(client, policy, retry)
     _secure_with(
         client,
         effective,

@@ -1,6 +1,7 @@
 """Every environment variable and fixed name securebedrock reads, in one place.
 
-Precedence everywhere is: explicit argument, then environment, then default.
+``_env`` reads the variables (one rule for empty values); ``docs/environment.md`` says,
+per variable, what reads it and which source wins.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Final
 ENV_POLICY_FILE: Final = "SECUREBEDROCK_POLICY_FILE"
 #: PEM Ed25519 public key; when set, the policy file must carry a valid ``<file>.sig``.
 ENV_POLICY_PUBLIC_KEY: Final = "SECUREBEDROCK_POLICY_PUBLIC_KEY"
-#: ``enforce`` tightens a file's ``log_only``; never the reverse.
+#: ``log_only`` < ``apply`` < ``enforce``: may raise the policy's mode, never lower it.
 ENV_MODE: Final = "SECUREBEDROCK_MODE"
 #: Key for HMAC-SHA256 content digests when ``audit.content = "digest"``.
 ENV_AUDIT_HMAC_KEY: Final = "SECUREBEDROCK_AUDIT_HMAC_KEY"
@@ -45,6 +46,8 @@ ENV_BEARER_TOKEN_BEDROCK: Final = "AWS_BEARER_TOKEN_BEDROCK"  # noqa: S105 (a va
 ENV_AWS_DEFAULT_REGION: Final = "AWS_DEFAULT_REGION"
 #: The region variable the other AWS SDKs read; used when botocore finds no region.
 ENV_AWS_REGION: Final = "AWS_REGION"
+#: The CA bundle botocore verifies with; ``doctor`` handshakes with it too.
+ENV_CA_BUNDLE: Final = "AWS_CA_BUNDLE"
 
 #: Name of the audit logger (one structured record per decision, no content).
 AUDIT_LOGGER_NAME: Final = "securebedrock.audit"

@@ -24,11 +24,10 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from . import _operations
+from . import _env, _operations
 from ._constants import ENV_AUDIT_HMAC_KEY
 from ._errors import PolicyConfigError
 from ._policy import Policy
@@ -61,8 +60,11 @@ def load_key(policy: Policy, environ: Mapping[str, str] | None = None) -> bytes 
     """
     if policy.audit.content != "digest":
         return None
-    env = os.environ if environ is None else environ
-    raw = env.get(ENV_AUDIT_HMAC_KEY, "")
+    raw = _env.setting(
+        ENV_AUDIT_HMAC_KEY, environ, expected=f"a secret of at least {MIN_KEY_BYTES} bytes"
+    )
+    if raw is None:
+        raw = ""
     try:
         key = raw.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -36,15 +36,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _netcheck, _release, _rollback, _signing, _trust, _urls
+from . import _env, _netcheck, _release, _rollback, _signing, _trust, _urls
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
     DEFAULT_POLICY_FILE,
@@ -55,11 +53,7 @@ from ._constants import (
 )
 from ._errors import PolicyConfigError
 from ._policy import MODE_LADDER, Policy
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+from ._toml import tomllib
 
 __all__ = [
     "DEFAULT_POLICY_FILE",
@@ -130,17 +124,8 @@ def org_policy_path(environ: Mapping[str, str] | None = None) -> Path | None:
     a templating slip must not silently drop the org policy); the default path
     is used only when it exists.
     """
-    env = os.environ if environ is None else environ
-    value = env.get(ENV_POLICY_FILE)
+    value = _env.setting(ENV_POLICY_FILE, environ, expected="the path of a policy file")
     if value is not None:
-        if not value.strip():
-            raise PolicyConfigError(
-                "the org policy file variable is empty",
-                path=None,
-                found=f"{ENV_POLICY_FILE} is set to an empty string",
-                expected="the path of a policy file",
-                fix=f"set {ENV_POLICY_FILE} to the policy file, or unset it",
-            )
         return Path(value)
     # Looked up at call time, so tests can monkeypatch ``_discovery.DEFAULT_POLICY_FILE``.
     default = Path(DEFAULT_POLICY_FILE)
@@ -148,7 +133,9 @@ def org_policy_path(environ: Mapping[str, str] | None = None) -> Path | None:
 
 
 def _public_key_value(env: Mapping[str, str]) -> str | None:
-    return env.get(ENV_POLICY_PUBLIC_KEY)
+    return _env.setting(
+        ENV_POLICY_PUBLIC_KEY, env, expected="a PEM Ed25519 public key, or the path of one"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -291,16 +278,9 @@ def _org_layer(
 
 
 def _apply_env_mode(policy: Policy, env: Mapping[str, str]) -> Policy:
-    value = env.get(ENV_MODE)
+    value = _env.mode(env)
     if value is None:
         return policy
-    if value not in MODE_LADDER:
-        raise PolicyConfigError(
-            "unsupported policy mode in the environment",
-            found=f"{ENV_MODE}={value!r}",
-            expected=" or ".join(f'"{mode}"' for mode in reversed(MODE_LADDER)),
-            fix=f"set {ENV_MODE}=enforce, or unset it",
-        )
     if MODE_LADDER.index(value) < MODE_LADDER.index(policy.mode):
         tighter = MODE_LADDER[MODE_LADDER.index(policy.mode) :]
         raise PolicyConfigError(
@@ -314,7 +294,7 @@ def _apply_env_mode(policy: Policy, env: Mapping[str, str]) -> Policy:
         )
     if value == policy.mode:
         return policy
-    return dataclasses.replace(policy, mode=value)  # type: ignore[arg-type]
+    return dataclasses.replace(policy, mode=value)
 
 
 def _host(url: str) -> str:
@@ -385,7 +365,7 @@ def _layers(
     environ: Mapping[str, str] | None,
     file_override: str | Path | None,
 ) -> tuple[list[Layer], Policy, bytes | None]:
-    env = os.environ if environ is None else environ
+    env = _env.source(environ)
     if code_policy is not None and not isinstance(code_policy, Policy):
         raise PolicyConfigError(
             "policy= must be a securebedrock.Policy",

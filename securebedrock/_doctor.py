@@ -16,7 +16,6 @@ here prints or returns a secret: credentials are described by their source only.
 from __future__ import annotations
 
 import datetime
-import os
 import socket
 import ssl
 from collections.abc import Callable, Iterable, Mapping
@@ -29,10 +28,11 @@ import boto3.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import _discovery, _netcheck, _rules, _transport, _trust, _urls
+from . import _discovery, _env, _netcheck, _rules, _transport, _trust, _urls
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
     ENV_BEARER_TOKEN_BEDROCK,
+    ENV_CA_BUNDLE,
     ENV_POLICY_PUBLIC_KEY,
     SERVICE_NAME,
 )
@@ -70,7 +70,7 @@ class DoctorOptions:
     control_plane_endpoint_url: str | None = None
     ca_bundle: str | None = None
     timeout: float = 5.0
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    environ: Mapping[str, str] = field(default_factory=_env.source)
 
 
 class _Context:
@@ -91,7 +91,7 @@ class _Context:
     def verify(self) -> str | bool:
         if self.options.ca_bundle:
             return self.options.ca_bundle
-        env = self.options.environ.get("AWS_CA_BUNDLE")
+        env = _env.aws_setting(ENV_CA_BUNDLE, self.options.environ)
         if env:
             return env
         configured = self.session._session.get_config_variable("ca_bundle")
@@ -464,7 +464,7 @@ def check_proxy(ctx: _Context) -> Iterable[CheckResult]:
 
 def check_credentials(ctx: _Context) -> Iterable[CheckResult]:
     """Where SigV4 credentials come from (never the secret), and bearer-token auth."""
-    token = bool(ctx.options.environ.get(ENV_BEARER_TOKEN_BEDROCK))
+    token = _env.aws_setting(ENV_BEARER_TOKEN_BEDROCK, ctx.options.environ) is not None
     try:
         credentials = ctx.session.get_credentials()
     except (BotoCoreError, ValueError) as exc:

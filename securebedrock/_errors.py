@@ -27,6 +27,7 @@ Programming mistakes (a wrong argument type, a client for another service, a bad
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -151,6 +152,22 @@ class PolicyViolation(SecureBedrockError):
             found=found,
             expected=expected,
             fix=fix,
+        )
+
+    @classmethod
+    def refusing(cls, operation: str, violations: Sequence[ViolationDetail]) -> PolicyViolation:
+        """The error for ``operation`` refused for ``violations`` (never empty).
+
+        The first violation heads the message; every one is kept in ``violations``.
+        """
+        first = violations[0]
+        return cls(
+            rule=first.rule,
+            operation=operation,
+            found=first.found,
+            expected=first.expected,
+            fix=first.fix,
+            violations=tuple(violations),
         )
 
 

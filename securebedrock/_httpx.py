@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from ._httpx_conn import ConnectionChecks
-from ._httpx_core import Core, fail, handshake_refusal, module_of
+from ._httpx_core import Core, _Plan, fail, handshake_refusal, module_of
 from ._policy import Policy
 
 __all__ = ["AsyncHTTPTransport", "HTTPTransport"]
@@ -84,6 +84,24 @@ class _PolicyTransport:
                     self._inner[name] = inner
         return inner
 
+    def _outgoing(
+        self, request: Any, plan: _Plan, *, is_async: bool
+    ) -> tuple[Any, ConnectionChecks]:
+        """The request to send as decided, with the connection checks hooked into it."""
+        core = self._core
+        outgoing = core.build(request, plan)
+        checks = ConnectionChecks(
+            guard=core.guard, host=plan.endpoint.host, previous=outgoing.extensions.get("trace")
+        )
+        outgoing.extensions["trace"] = checks.async_hook if is_async else checks.sync_hook
+        return outgoing, checks
+
+    def _failed(self, plan: _Plan, exc: BaseException) -> BaseException | None:
+        """Record a failed send; the refusal to raise instead when the handshake broke a rule."""
+        refusal = handshake_refusal(self._core.guard, plan.endpoint.host, exc)
+        fail(plan.record, refusal or exc)
+        return refusal
+
 
 class HTTPTransport(_PolicyTransport, httpx.BaseTransport):
     """An httpx (or httpx2) transport that enforces the org policy on Bedrock's
@@ -99,26 +117,17 @@ class HTTPTransport(_PolicyTransport, httpx.BaseTransport):
 
     def handle_request(self, request: Any) -> Any:
         """Check, decide, sign and send one request (refusals raise before sending)."""
-        core = self._core
-        plan = core.plan(request)
-        record = plan.record
+        plan = self._core.plan(request)
         try:
-            with record.active():
-                outgoing = core.build(request, plan)
-                checks = ConnectionChecks(
-                    guard=core.guard,
-                    host=plan.endpoint.host,
-                    previous=outgoing.extensions.get("trace"),
-                )
-                outgoing.extensions["trace"] = checks.sync_hook
+            with plan.record.active():
+                outgoing, checks = self._outgoing(request, plan, is_async=False)
                 response = self._transport_for(module_of(request)).handle_request(outgoing)
         except BaseException as exc:
-            refusal = handshake_refusal(core.guard, plan.endpoint.host, exc)
-            fail(record, refusal or exc)
+            refusal = self._failed(plan, exc)
             if refusal is not None:
                 raise refusal from exc
             raise
-        return core.observe(response, plan, checks, is_async=False)
+        return self._core.observe(response, plan, checks, is_async=False)
 
     def close(self) -> None:
         """Close the connection pools."""
@@ -134,28 +143,19 @@ class AsyncHTTPTransport(_PolicyTransport, httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: Any) -> Any:
         """Check, decide, sign and send one request (refusals raise before sending)."""
-        core = self._core
         await request.aread()
-        plan = core.plan(request)
-        record = plan.record
+        plan = self._core.plan(request)
         try:
-            with record.active():
-                outgoing = core.build(request, plan)
-                checks = ConnectionChecks(
-                    guard=core.guard,
-                    host=plan.endpoint.host,
-                    previous=outgoing.extensions.get("trace"),
-                )
-                outgoing.extensions["trace"] = checks.async_hook
+            with plan.record.active():
+                outgoing, checks = self._outgoing(request, plan, is_async=True)
                 transport = self._transport_for(module_of(request))
                 response = await transport.handle_async_request(outgoing)
         except BaseException as exc:
-            refusal = handshake_refusal(core.guard, plan.endpoint.host, exc)
-            fail(record, refusal or exc)
+            refusal = self._failed(plan, exc)
             if refusal is not None:
                 raise refusal from exc
             raise
-        return core.observe(response, plan, checks, is_async=True)
+        return self._core.observe(response, plan, checks, is_async=True)
 
     async def aclose(self) -> None:
         """Close the connection pools."""

@@ -195,15 +195,7 @@ class Core:
         params: Mapping[str, Any] = decision.params if self.enforce else snap.params
         record.decided(decision, outcome, params)
         if outcome == "deny":
-            first = decision.violations[0]
-            raise PolicyViolation(
-                rule=first.rule,
-                operation=route.operation,
-                found=first.found,
-                expected=first.expected,
-                fix=first.fix,
-                violations=decision.violations,
-            )
+            raise PolicyViolation.refusing(route.operation, decision.violations)
         if sign and self.credentials is None:
             raise PolicyViolation(
                 rule="auth.api_key",

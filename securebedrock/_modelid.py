@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, cast
 
 __all__ = [
     "GEOGRAPHIES",
@@ -72,7 +72,7 @@ _ROUTER_ID: Final = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9:.-]*")
 _SAGEMAKER_ENDPOINT: Final = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*)")
 
 # Bedrock resource types whose ARNs need an account, and the pattern of their id.
-_ACCOUNT_RESOURCES: Final[dict[str, re.Pattern[str]]] = {
+_ACCOUNT_RESOURCES: Final[dict[ModelKind, re.Pattern[str]]] = {
     "provisioned-model": _ACCOUNT_RESOURCE_ID,
     "custom-model-deployment": _ACCOUNT_RESOURCE_ID,
     "imported-model": _ACCOUNT_RESOURCE_ID,
@@ -190,31 +190,18 @@ def _parse_arn(raw: str, match: re.Match[str]) -> ModelRef:
         if custom is None:
             return unknown
         return ref("custom-model")
-    pattern = _ACCOUNT_RESOURCES.get(resource_type)
+    # Each account resource type is the name of its kind (the map's keys are typed so).
+    kind = cast(ModelKind, resource_type)
+    pattern = _ACCOUNT_RESOURCES.get(kind)
     if pattern is None or not pattern.fullmatch(resource_id):
         return unknown
-    if resource_type == "inference-profile":
+    if kind == "inference-profile":
         split = _split_geography(resource_id)
         if split is not None:
             return ref("inference-profile", base=split[1], geography=split[0])
         # A system profile id without a known geography prefix: resolved like an
         # application profile (the control plane says where it routes).
         return ref("inference-profile")
-    kind: ModelKind
-    if resource_type == "provisioned-model":
-        kind = "provisioned-model"
-    elif resource_type == "custom-model-deployment":
-        kind = "custom-model-deployment"
-    elif resource_type == "imported-model":
-        kind = "imported-model"
-    elif resource_type == "application-inference-profile":
-        kind = "application-inference-profile"
-    elif resource_type == "prompt":
-        kind = "prompt"
-    elif resource_type == "prompt-router":
-        kind = "prompt-router"
-    else:
-        kind = "default-prompt-router"
     return ref(kind)
 
 

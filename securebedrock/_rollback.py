@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import _env
 from ._constants import DEFAULT_STATE_DIR, ENV_STATE_DIR
 from ._errors import PolicyConfigError
 from ._release import ReleasePolicy
@@ -105,15 +106,12 @@ def clear_cache() -> None:
 
 def state_dir(environ: Mapping[str, str]) -> Path:
     """``$SECUREBEDROCK_STATE_DIR``, else the default (looked up at call time, for tests)."""
-    value = environ.get(ENV_STATE_DIR)
+    value = _env.setting(
+        ENV_STATE_DIR,
+        environ,
+        expected=f"the directory this host keeps its policy state in (default {DEFAULT_STATE_DIR})",
+    )
     if value is not None:
-        if not value.strip():
-            raise PolicyConfigError(
-                "the state directory variable is empty",
-                found=f"{ENV_STATE_DIR} is set to an empty string",
-                expected="the path of a directory this host keeps its policy state in",
-                fix=f"set {ENV_STATE_DIR} to a directory, or unset it for {DEFAULT_STATE_DIR}",
-            )
         return Path(value)
     return Path(DEFAULT_STATE_DIR)
 

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from . import _env
 from ._constants import ENV_ALLOW_LEGACY_SIGNATURES, ENV_POLICY_PUBLIC_KEY, SIGNATURE_SUFFIX
 from ._errors import PolicyConfigError
 from ._trust import TrustedKey, trusted
@@ -69,8 +70,6 @@ FORM_CONTEXT: Final[SignatureForm] = "securebedrock-policy-v1"
 FORM_LEGACY: Final[SignatureForm] = "legacy (bare file bytes, no context string)"
 
 _log = logging.getLogger("securebedrock.policy")
-_TRUE = ("1", "true", "yes")
-_FALSE = ("", "0", "false", "no")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,17 +87,7 @@ class Verification:
 
 def allow_legacy(environ: Mapping[str, str]) -> bool:
     """Whether ``SECUREBEDROCK_ALLOW_LEGACY_SIGNATURES`` admits legacy signatures."""
-    value = environ.get(ENV_ALLOW_LEGACY_SIGNATURES, "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise PolicyConfigError(
-        "unsupported value for the legacy signature switch",
-        found=f"{ENV_ALLOW_LEGACY_SIGNATURES}={value!r}",
-        expected='"1" (admit legacy signatures while re-signing) or unset',
-        fix=f"unset {ENV_ALLOW_LEGACY_SIGNATURES} once every policy is re-signed",
-    )
+    return _env.flag(ENV_ALLOW_LEGACY_SIGNATURES, environ)
 
 
 def signature_path(path: str | Path) -> Path:

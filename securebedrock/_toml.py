@@ -1,13 +1,20 @@
-"""TOML text: how a value, a string or a key is written, in one place.
+"""TOML text: how a value, a string or a key is written, and the parser, in one place.
 
-Used by :meth:`securebedrock.Policy.to_toml` and by ``securebedrock policy show``.
+Used by :meth:`securebedrock.Policy.to_toml` and by ``securebedrock policy show``;
+:data:`tomllib` is the standard library's parser (``tomli`` before Python 3.11).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 
-__all__ = ["toml_key", "toml_string", "toml_value"]
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = ["toml_key", "toml_string", "toml_value", "tomllib"]
 
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 

@@ -22,7 +22,6 @@ Everything here runs once per client, never per call.
 
 from __future__ import annotations
 
-import os
 import ssl
 import urllib.request
 from collections.abc import Mapping
@@ -34,7 +33,7 @@ from botocore.config import Config
 from botocore.httpsession import ProxyConfiguration
 from botocore.utils import get_environ_proxies, should_bypass_proxies
 
-from . import _netcheck, _urls
+from . import _env, _netcheck, _urls
 from ._constants import (
     CONTROL_PLANE_SERVICE_NAME,
     ENV_AWS_REGION,
@@ -109,12 +108,12 @@ def _configured_endpoints(service_name: str, boto_session: Any) -> list[tuple[st
                 return []
         except Exception:  # noqa: S110 -- a broken config is botocore's to report
             pass
-    elif os.environ.get(ENV_IGNORE_CONFIGURED_ENDPOINT_URLS, "").lower() == "true":
+    elif _env.aws_flag(ENV_IGNORE_CONFIGURED_ENDPOINT_URLS):
         return []
     found: list[tuple[str, str]] = []
     service_var = _service_env_var(service_name)
     for var in (service_var, ENV_ENDPOINT_URL):
-        value = os.environ.get(var)
+        value = _env.aws_setting(var)
         if value:
             found.append((value, f"environment variable {var}"))
     if core is None:
@@ -190,8 +189,7 @@ def client_region(
     region = getattr(boto_session, "region_name", None)
     if region:
         return str(region)
-    env = os.environ if environ is None else environ
-    return env.get(ENV_AWS_REGION) or None
+    return _env.aws_setting(ENV_AWS_REGION, environ)
 
 
 # --- endpoint checks ------------------------------------------------------------------------

@@ -474,15 +474,7 @@ def _mismatch(found: str, expected: str, fix: str) -> _rules.Violation:
 
 
 def _error(violations: tuple[_rules.Violation, ...], operation: str, stage: str) -> PolicyViolation:
-    first = violations[0]
-    error = PolicyViolation(
-        rule=first.rule,
-        operation=operation,
-        found=first.found,
-        expected=first.expected,
-        fix=first.fix,
-        violations=violations,
-    )
+    error = PolicyViolation.refusing(operation, violations)
     error.stage = stage  # type: ignore[attr-defined]
     # Already audited by the check itself (span, counter, audit log).
     error.audited = True  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 from securebedrock import PolicyConfigError, PolicyViolation, TransportSecurityError
+from securebedrock._rules import Violation
 
 
 def test_policy_violation_message_and_attributes() -> None:
@@ -54,3 +55,21 @@ def test_transport_error_names_host() -> None:
     )
     assert err.rule == "tls.version" and err.host == "example.invalid"
     assert "example.invalid" in str(err)
+
+
+def test_policy_violation_for_several_violations_is_headed_by_the_first() -> None:
+    violations = (
+        Violation(rule="model.not_allowed", found="a", expected="b", fix="c"),
+        Violation(rule="region.cross_region", found="d", expected="e", fix="f"),
+    )
+    err = PolicyViolation.refusing("Converse", violations)
+    assert (err.rule, err.operation, err.found, err.expected, err.fix) == (
+        "model.not_allowed",
+        "Converse",
+        "a",
+        "b",
+        "c",
+    )
+    assert err.violations == violations
+    again = pickle.loads(pickle.dumps(err))  # noqa: S301 (our own bytes)
+    assert again.violations == violations

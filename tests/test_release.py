@@ -578,7 +578,9 @@ def test_legacy_switch_rejects_unknown_values(
     bedrock: EmbeddedBedrock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SECUREBEDROCK_ALLOW_LEGACY_SIGNATURES", "maybe")
-    with pytest.raises(PolicyConfigError, match="legacy signature switch"):
+    with pytest.raises(
+        PolicyConfigError, match=r"\[SECUREBEDROCK_ALLOW_LEGACY_SIGNATURES\] unsupported value"
+    ):
         securebedrock.client(**bedrock.client_kwargs())
 
 
@@ -692,7 +694,7 @@ def test_empty_state_dir_variable_is_an_error(
     monkeypatch.setenv("SECUREBEDROCK_POLICY_FILE", str(policy))
     monkeypatch.setenv("SECUREBEDROCK_POLICY_PUBLIC_KEY", str(org_key.public))
     monkeypatch.setenv("SECUREBEDROCK_STATE_DIR", " ")
-    with pytest.raises(PolicyConfigError, match="state directory variable is empty"):
+    with pytest.raises(PolicyConfigError, match=r"\[SECUREBEDROCK_STATE_DIR\] set but empty"):
         secured_client()
 
 

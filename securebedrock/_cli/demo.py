@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
+
+from .. import _env
 
 
 def register(subparsers: Any) -> None:
@@ -27,5 +28,5 @@ def run(args: argparse.Namespace) -> int:
     """Run the tour on stdout (colour only on a terminal, and never with NO_COLOR)."""
     from .._demo import run_demo
 
-    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    colour = sys.stdout.isatty() and not _env.no_color()
     return run_demo(sys.stdout, colour=colour)

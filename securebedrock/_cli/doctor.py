@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import textwrap
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from .. import _env
 from .._doctor import CheckResult, DoctorOptions, run_checks
 from ._options import add_policy_file
 
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _use_colour(stream: TextIO) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ
+    return stream.isatty() and not _env.no_color()
 
 
 def render_table(results: Sequence[CheckResult], stream: TextIO) -> None:

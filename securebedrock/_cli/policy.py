@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from .. import _discovery, _policy_diff, _release, _signing, _trust
+from .. import _discovery, _env, _policy_diff, _release, _signing, _trust
 from .._constants import ENV_POLICY_PUBLIC_KEY, TRUSTED_KEYS_FILE
 from .._errors import PolicyConfigError
 from .._policy import Policy, policy_keys, toml_value
@@ -221,7 +220,9 @@ def _verify_keys(args: argparse.Namespace) -> list[_trust.TrustedKey]:
     anchor = _trust.anchor_path()
     if anchor is not None:
         return list(_trust.load_anchor(anchor))
-    value = os.environ.get(ENV_POLICY_PUBLIC_KEY)
+    value = _env.setting(
+        ENV_POLICY_PUBLIC_KEY, expected="a PEM Ed25519 public key, or the path of one"
+    )
     if value is None:
         raise PolicyConfigError(
             "no public key to verify with",
@@ -237,7 +238,7 @@ def _verify(args: argparse.Namespace) -> int:
     keys = _verify_keys(args)
     file_path = policy_file_or_discovered(args)
     data, verification = _signing.read_verified_by(
-        file_path, keys, legacy=_signing.allow_legacy(os.environ)
+        file_path, keys, legacy=_signing.allow_legacy(_env.source())
     )
     policy = Policy.from_bytes(data, source=str(file_path))
     _release.check_not_expired(policy.release, source=str(file_path))

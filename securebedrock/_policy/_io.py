@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -11,16 +10,11 @@ from .._errors import PolicyConfigError
 from .._release import release_from
 from .._toml import toml_key as _key
 from .._toml import toml_string as _toml_string
-from .._toml import toml_value
+from .._toml import toml_value, tomllib
 from ._combine import init_value, is_derived, omitted_when_empty, sections
 from ._inference_profile import KnownProfile
 from ._schema import MODES, SCHEMA_VERSION
 from ._validate import _check_depth, _check_schema_version, _choice, _freeze_map, _reject_unknown
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 if TYPE_CHECKING:
     from ._model import Policy

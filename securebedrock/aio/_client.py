@@ -17,8 +17,14 @@ import botocore.credentials
 from aiobotocore.client import AioBaseClient
 from aiobotocore.session import AioSession, ClientCreatorContext
 
-from .. import _adapter, _discovery, _profiles, _retry, _rules, _transport
-from .._client import SecuredSessionSettings, _bind_client_arguments, _check_service
+from .. import _adapter, _discovery, _profiles, _retry, _rules
+from .._client import (
+    SecuredSessionSettings,
+    _bind_client_arguments,
+    _check_service,
+    _creation_kwargs,
+    _securing,
+)
 from .._constants import SERVICE_NAME
 from .._policy import Policy
 from .._telemetry import SecuredEventStream
@@ -137,15 +143,11 @@ async def _create_secured(
 ) -> AioBaseClient:
     """Create the client on ``aio_session`` and secure it; ``session_view`` is what the
     endpoint and region checks read the session's settings from (default: the session)."""
-    kwargs = dict(kwargs)
-    # One retry layer: aiobotocore sends each request once; the caller's attempts bound ours.
-    kwargs["config"], retry = _retry.merge_boto_config(kwargs.get("config"), retry)
-    prepared = _transport.prepare_client_kwargs(
-        effective, kwargs, aio_session if session_view is None else session_view
-    )
+    view = aio_session if session_view is None else session_view
+    prepared, bounds = _creation_kwargs(effective, kwargs, view, retry)
     raw: AioBaseClient = await AioSession._create_client(aio_session, SERVICE_NAME, **prepared)
     try:
-        return _secure_with(raw, effective, retry=retry, **observe)
+        return _secure_with(raw, effective, retry=bounds, **observe)
     except BaseException:
         # The refusal is what the caller must see, not a failure to close what was
         # never opened.
@@ -201,10 +203,7 @@ def secure(
             "securebedrock.aio.secure() takes an aiobotocore bedrock-runtime client; "
             f"found {type(client).__name__} (use securebedrock.secure() for boto3 clients)"
         )
-    _check_service(client.meta.service_model.service_name)
-    if retry is None and _adapter.installed_policy(client) is None:
-        retry = _retry.retry_config_of(client.meta.config)
-    effective = _discovery.effective_policy(policy)
+    effective, retry = _securing(client, policy, retry)
     _secure_with(
         client,
         effective,

@@ -12,7 +12,6 @@ Entity model (mirrors AgentCore Policy, so the same policy text works in both):
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from opentelemetry import trace
 
-from .._constants import AUDIT_LOGGER_NAME, ENV_MODE
-from .._errors import PolicyConfigError
+from .. import _env
+from .._constants import AUDIT_LOGGER_NAME
 from ._cedar import cedarpy
 from ._errors import ToolGateError
 from ._policy import ToolPolicy
@@ -213,16 +212,9 @@ class ToolGate:
                 expected="a non-empty string (e.g. the gateway ARN your policies name)",
                 fix="pass gateway='arn:aws:bedrock-agentcore:...' or leave the default",
             )
-        env_mode = os.environ.get(ENV_MODE, "")
-        if env_mode not in ("", "enforce", "log_only"):
-            raise PolicyConfigError(
-                "invalid mode in the environment",
-                path=ENV_MODE,
-                found=repr(env_mode),
-                expected="'enforce' or 'log_only'",
-                fix=f"set {ENV_MODE}=enforce, or unset it",
-            )
-        if env_mode == "enforce":
+        # Read by the same rules as the client's; a gate has no "apply" stage, so only
+        # "enforce" changes it (the environment tightens, never loosens).
+        if _env.mode() == "enforce":
             object.__setattr__(self, "mode", "enforce")
         for line, named in self.policy._gateway_references():
             if named != self.gateway:
