@@ -69,6 +69,7 @@ def policy_text(server: EmbeddedBedrock, mode: str) -> str:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("page", "mode"),
     [("signing.md", "enforce"), ("rollout.md", "log_only"), ("export.md", "enforce")],

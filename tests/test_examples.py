@@ -65,6 +65,7 @@ def test_every_example_is_tested() -> None:
     assert on_disk - {"agent_tool_gate.py"} == set(EXPECTED)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_runs(name: str, tmp_path: Path) -> None:
     output = run_example(name, tmp_path)

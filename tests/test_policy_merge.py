@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import ipaddress
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import strategies as _strategies
 
 from securebedrock import Policy, PolicyConfigError
 from securebedrock._modelid import GEOGRAPHIES
@@ -288,6 +290,40 @@ def test_merge_refuses_a_non_policy() -> None:
 
 # --------------------------------------------------------------------------- strategies
 
+
+class _StrategiesBuiltOnce:
+    """``hypothesis.strategies`` with each strategy built once per distinct arguments.
+
+    The composite strategies below build their parts on every draw, and building a
+    strategy (validating it, and the properties hypothesis works out for a new one)
+    costs more than drawing from it: it was most of these tests' run time. The
+    strategies, and so the examples drawn, are the same; a part whose arguments are
+    not hashable is built on every call, as before.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        original = getattr(_strategies, name)
+        if name in ("composite", "data") or not callable(original) or isinstance(original, type):
+            return original
+        built: dict[object, object] = {}
+
+        @functools.wraps(original)
+        def build_once(*args: object, **kwargs: object) -> object:
+            key = (args, tuple(sorted(kwargs.items())))
+            try:
+                return built[key]
+            except KeyError:
+                built[key] = original(*args, **kwargs)
+                return built[key]
+            except TypeError:  # unhashable arguments
+                return original(*args, **kwargs)
+
+        setattr(self, name, build_once)  # later look-ups skip __getattr__
+        return build_once
+
+
+st = _StrategiesBuiltOnce()
+
 _REGIONS = ("us-east-1", "us-west-2", "eu-central-1")
 _GEOS = ("us", "eu", "global")
 _TIERS = ("default", "priority", "flex", "reserved")
@@ -315,6 +351,7 @@ _GUARDRAILS = (("", ""), ("abc", "3"), (ARN_ABC, "3"), ("abc", "4"), ("xyz", "DR
 _URLS = ("", "", "https://vpce-1.example", "https://vpce-2.example")
 
 
+@functools.cache
 def _maybe_list(
     elements: st.SearchStrategy[str], *, max_size: int = 3
 ) -> st.SearchStrategy[tuple[str, ...] | None]:
@@ -665,6 +702,7 @@ def _override(base: Policy, source: Policy, keys: set[str]) -> Policy:
     return Policy(mode=mode, **sections)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(layer_pairs(policies(_GENERAL_PATTERNS)), st.lists(calls, max_size=8))
 def test_an_overlay_never_lets_through_what_either_layer_refuses(
@@ -863,6 +901,7 @@ def engine_every_call(draw: st.DrawFn) -> Call:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(layer_pairs(engine_full()), st.lists(engine_every_call(), max_size=6))
 def test_engine_over_every_operation_an_overlay_never_lets_out_what_a_layer_refuses(

@@ -598,6 +598,7 @@ for serial in serials:
 """
 
 
+@pytest.mark.slow
 def test_concurrent_state_writers_leave_the_highest_mark(tmp_path: Path) -> None:
     directory = tmp_path / "state"
     writers = []

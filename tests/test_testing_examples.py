@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from _user_process import run_python
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "examples" / "testing"
 
 
+@pytest.mark.slow
 def test_user_test_suite_example_passes(tmp_path: Path) -> None:
     result = run_python(
         tmp_path,
@@ -22,6 +24,9 @@ def test_user_test_suite_example_passes(tmp_path: Path) -> None:
         "-q",
         "-p",
         "no:cacheprovider",
+        # A plugin langchain brings along: unrelated to the example, and slow to load.
+        "-p",
+        "no:langsmith_plugin",
         "--rootdir",
         str(EXAMPLE_DIR),
         "-c",
