@@ -73,9 +73,20 @@ def litellm(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def llamaindex(session: nox.Session) -> None:
-    """The llama-index recipe's tests (a heavy dependency tree, kept out of ``tests``)."""
-    session.install("-e", ".[test,llamaindex]")
-    session.run("pytest", "-n", "2", "--dist", "loadfile", "tests/test_frameworks_llamaindex.py")
+    """The llama-index recipe's tests (a heavy dependency tree, kept out of ``tests``), with
+    aioboto3, whose presence switches llama-index's async methods to an aioboto3 client.
+    pip can only pick aioboto3 7.0.0 next to the ``aio`` extra (later releases pin
+    aiobotocore 2.x, whose botocore is below securebedrock's floor)."""
+    session.install("-e", ".[test,llamaindex,aio]", "aioboto3")
+    session.run(
+        "pytest",
+        "-n",
+        "2",
+        "--dist",
+        "loadfile",
+        "tests/test_frameworks_llamaindex.py",
+        env={"SECUREBEDROCK_REQUIRE_AIOBOTO3": "1"},
+    )
 
 
 @nox.session(python=PYTHON)
@@ -119,15 +130,15 @@ def examples(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Overhead of securebedrock over raw boto3 (not part of the test session)."""
-    session.install("-e", ".[test]")
+    """Overhead of securebedrock over raw boto3, aiobotocore and httpx (not in the tests)."""
+    session.install("-e", ".[bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def bench_smoke(session: nox.Session) -> None:
     """The benchmark harness end to end (``--quick``, ``--profile``); slow, so not in tests."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[bench]")
     session.run(
         "pytest",
         "tests/test_benchmarks_end_to_end.py",
@@ -140,7 +151,7 @@ def bench_smoke(session: nox.Session) -> None:
 def mutation(session: nox.Session) -> None:
     """Mutation testing of the pure engine and the model-id classifier (not in CI's test run).
 
-    mutmut mutates ``_rules.py`` and ``_modelid.py`` (configured in ``[tool.mutmut]``)
+    mutmut mutates the ``_rules`` package and ``_modelid.py`` (configured in ``[tool.mutmut]``)
     and runs the pure tests that exercise them against each mutant; a surviving
     mutant is a change no test notices. ``nox -s mutation -- results`` lists them,
     ``nox -s mutation -- show <name>`` shows one. Artefacts go to ``mutants/``.

@@ -10,7 +10,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from . import _figures, _machine, _world
+from . import _figures, _figures_paths, _machine, _world
 from ._report import Figure, render_markdown, render_table, write_json
 from ._settings import Settings
 
@@ -21,6 +21,9 @@ FIGURE_KEYS = (
     "converse",
     "converse-no-sdk",
     "converse-vs-otel",
+    "async-no-sdk",
+    "httpx-no-sdk",
+    "httpx-vs-otel",
     "stream",
     "evaluate",
     "wire",
@@ -102,6 +105,21 @@ def run(settings: Settings, only: Sequence[str] | None = None) -> list[Figure]:
             "converse-vs-otel",
             "Converse vs boto3 + OTel botocore instrumentation",
             lambda: _figures.versus_instrumented_boto3(world, settings),
+        )
+        attempt(
+            "async-no-sdk",
+            "async Converse overhead, no OTel SDK (vs aiobotocore)",
+            lambda: _figures_paths.async_enforcement_only(world, settings),
+        )
+        attempt(
+            "httpx-no-sdk",
+            "Chat Completions overhead, no OTel SDK (vs plain httpx)",
+            lambda: _figures_paths.httpx_enforcement_only(world, settings),
+        )
+        attempt(
+            "httpx-vs-otel",
+            "Chat Completions vs httpx + OTel httpx instrumentation",
+            lambda: _figures_paths.httpx_versus_instrumented(world, settings),
         )
         attempt(
             "stream",

@@ -20,6 +20,7 @@ check, transport) is recorded on the same span.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -45,6 +46,8 @@ ApiCall = Callable[[str, Mapping[str, Any]], Any]
 _CONNECTION_FACTS = ConnectionFacts(
     last=_transport.last_connection, forget=_transport.reset_last_connection
 )
+
+_NOT_CHECKED: Any = object()
 
 
 class SecuredState:
@@ -88,6 +91,10 @@ class SecuredState:
             connection=_CONNECTION_FACTS,
         )
         self.retrier = Retrier(self.observability.retry or RetryConfig(), client)
+        # The engine's decisions for the call shapes this client repeats (exact keys only).
+        self.decisions = _rules.DecisionCache(policy)
+        # The last signature version found not to be a bearer scheme (see auth_kind).
+        self._sigv4_version: object = _NOT_CHECKED
         # Set by _install_enforcement before the state is used.
         self.profiles: _profiles.ProfileResolver | None = None
         self.wire()  # binds the session's wire check to this telemetry now
@@ -113,18 +120,24 @@ class SecuredState:
         client = self._client_ref()
         signer = getattr(client, "_request_signer", None)
         version = getattr(signer, "signature_version", None)
-        if _wire.auth_scheme(version) == _wire.BEARER_SCHEME or _prefers_env_bearer(client, signer):
+        if version is not self._sigv4_version:
+            if _wire.auth_scheme(version) == _wire.BEARER_SCHEME:
+                return "bearer"
+            if isinstance(version, str):
+                # A pure function of the version: remembered for the next call.
+                self._sigv4_version = version
+        if getattr(signer, "_auth_token", None) is not None and _prefers_env_bearer(client, signer):
             return "bearer"
         return "sigv4"
 
     def build_call(self, operation_name: str, api_params: Mapping[str, Any]) -> _rules.Call:
-        return _rules.Call(
-            operation=operation_name,
-            region=self.region,
-            partition=self.partition,
-            endpoint_host=self.endpoint_host,
-            params=api_params,
-            auth=self.auth_kind(),
+        return _rules.new_call(
+            operation_name,
+            self.region,
+            self.partition,
+            self.endpoint_host,
+            api_params,
+            self.auth_kind(),
         )
 
 
@@ -197,9 +210,7 @@ class SecuredApiCall:
             with call.audit.active():
                 prepared = call.decide(_resolve_profiles(state, call.call))
                 response = state.retrier.run(
-                    lambda attempt_params: state.original(operation_name, attempt_params),
-                    prepared,
-                    call.audit,
+                    functools.partial(state.original, operation_name), prepared, call.audit
                 )
         except BaseException as exc:
             call.failed(exc)
@@ -436,15 +447,15 @@ def _resolve_profiles(
     client at most), unresolvable ones are passed on with a reason (fail closed), and
     the call is decided on all its rules.
     """
-    decision = decide_before_resolution(state, call)
-    if not needs_resolution(state, decision):
+    decision = state.decisions.decide(call)
+    if not decision.pending_profiles or not needs_resolution(state, decision):
         return call, decision
     return decide_with_profiles(state, call, decision)
 
 
 def decide_before_resolution(state: SecuredState, call: _rules.Call) -> _rules.Decision:
     """Every rule that needs no profile routes (pure: no I/O)."""
-    return _rules.evaluate_before_resolution(state.policy, call)
+    return state.decisions.decide(call)
 
 
 def needs_resolution(state: SecuredState, decision: _rules.Decision) -> bool:

@@ -59,7 +59,15 @@ __all__ = ["UnsecuredClientWarning", "install", "installed_policy", "uninstall"]
 _log = logging.getLogger(INSTRUMENTATION_NAME)
 
 #: Modules whose frames a warning skips, so it points at the code that made the call.
-_INTERNAL_PREFIXES = ("botocore", "boto3", "securebedrock", "urllib3")
+_INTERNAL_PREFIXES = (
+    "botocore",
+    "boto3",
+    "securebedrock",
+    "urllib3",
+    "aiobotocore",
+    "aioboto3",
+    "asyncio",
+)
 _WATCH_ID = "securebedrock-unsecured-client-warning"
 
 
@@ -109,12 +117,17 @@ def install(
     Idempotent: calling it again with the same arguments does nothing. A call with a
     different ``policy`` only tightens: the new effective policy merges over the
     installed one (two different mandated guardrails are a :class:`PolicyConfigError`),
-    for the clients created after it. Not covered: clients created before the call,
-    aiobotocore clients, httpx-based SDKs, and code that calls botocore internals.
+    for the clients created after it.
+
+    When aiobotocore is installed, its clients are covered too: ``AioSession.create_client``
+    (aioboto3's ``Session.client`` ends there) gives ``bedrock-runtime`` clients secured
+    as :func:`securebedrock.aio.client` does. Not covered: clients created before the
+    call, httpx-based SDKs, and code that calls botocore internals.
     """
     global _installed
     if retry is not None and not isinstance(retry, _retry.RetryConfig):
         raise TypeError(f"retry= takes a securebedrock.RetryConfig; found {type(retry).__name__}")
+    _hook_aiobotocore()
     effective = _discovery.effective_policy(policy)
     with _lock:
         current = _installed
@@ -142,6 +155,18 @@ def install(
             meter_provider=meter_provider,
             retry=retry,
         )
+
+
+def _hook_aiobotocore() -> None:
+    """Put the ``AioSession.create_client`` wrapper in place when aiobotocore is installed
+    (idempotent). Importing ``securebedrock.aio`` does the same; this is the import."""
+    try:
+        import aiobotocore.session  # noqa: F401
+    except ImportError:
+        return  # no aiobotocore: no async clients to secure
+    from .aio import _install as _aio_install  # the async entry points, aiohttp included
+
+    _aio_install.hook()
 
 
 def uninstall() -> None:

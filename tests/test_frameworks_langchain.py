@@ -99,6 +99,24 @@ def test_langchain_building_its_own_client_is_secured_after_install(
     assert_denied_span(otel)
 
 
+def test_async_ainvoke_and_astream_of_a_denied_model_are_refused_before_sending(
+    chat_model: Any, bedrock: EmbeddedBedrock, otel: Otel
+) -> None:
+    securebedrock.install(retry=FAST_RETRY, **otel.kwargs())
+    model = chat_model(model=DENIED_MODEL, region_name=bedrock.region)
+
+    async def run_async() -> None:
+        with pytest.raises(securebedrock.PolicyViolation):
+            await model.ainvoke("hello")
+        with pytest.raises(securebedrock.PolicyViolation):
+            [chunk async for chunk in model.astream("hello")]
+
+    asyncio.run(run_async())
+    assert bedrock.requests == []
+    denied = [s for s in otel.spans() if (s.attributes or {}).get("securebedrock.decision")]
+    assert [(s.attributes or {})["securebedrock.decision"] for s in denied] == ["deny", "deny"]
+
+
 def test_langchain_building_its_own_client_without_install_is_unsecured_and_warned(
     chat_model: Any, bedrock: EmbeddedBedrock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,12 +1,18 @@
-"""llama-index (``llama-index-llms-bedrock-converse``, sync methods) against the embedded endpoint.
+"""llama-index (``llama-index-llms-bedrock-converse``) against the embedded endpoint.
 
-Its async methods switch to an aioboto3 client of their own when aioboto3 is installed:
-that path is not covered by the sync client or by ``install()`` (docs/frameworks.md).
+Sync methods use the boto3 client (``client=`` or one it builds). Async methods use
+the sync client in a worker thread, unless aioboto3 is installed: then they use
+``async_client=``, or an aioboto3 client of their own, which ``install()`` secures
+through its aiobotocore hook (docs/frameworks.md). ``nox -s llamaindex`` installs
+aioboto3 and sets ``SECUREBEDROCK_REQUIRE_AIOBOTO3=1``, so those tests cannot skip there.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _framework_helpers import (
@@ -30,6 +36,19 @@ from llama_index.core.llms import ChatMessage  # noqa: E402
 
 BedrockConverse = bedrock_converse.BedrockConverse
 HELLO = [ChatMessage(role="user", content="hello")]
+
+
+def _aioboto3() -> Any:
+    """aioboto3, or a skip (a failure where the llamaindex nox session requires it)."""
+    if os.environ.get("SECUREBEDROCK_REQUIRE_AIOBOTO3") == "1":
+        import aioboto3
+
+        import securebedrock.aio  # noqa: F401 - the hook that warns about unsecured clients
+
+        return aioboto3
+    module = pytest.importorskip("aioboto3")
+    pytest.importorskip("securebedrock.aio")
+    return module
 
 
 @pytest.fixture(autouse=True)
@@ -111,3 +130,81 @@ def test_throttling_with_max_retries_1_and_no_retry_given(bedrock: EmbeddedBedro
     with pytest.raises(Exception, match="Throttling"):
         llm.chat(HELLO)
     assert len(bedrock.requests) == 2
+
+
+# --- async methods -------------------------------------------------------------------------
+
+
+async def _exercise_async(llm: Any, denied: Any) -> None:
+    assert str(await llm.achat(HELLO))
+    assert (await llm.acomplete("hello")).text
+    assert [r.delta async for r in await llm.astream_chat(HELLO)]
+    with pytest.raises(securebedrock.PolicyViolation):
+        await denied.achat(HELLO)
+
+
+def _uses_aioboto3(llm: Any) -> bool:
+    return bool(bedrock_converse.utils.HAS_AIOBOTO3) and llm._asession is not None
+
+
+def test_async_methods_with_aioboto3_are_secured_after_install(
+    bedrock: EmbeddedBedrock, otel: Otel
+) -> None:
+    _aioboto3()
+    securebedrock.install(retry=FAST_RETRY, **otel.kwargs())
+    allowed = BedrockConverse(model=ALLOWED_MODEL, region_name=bedrock.region, max_retries=1)
+    denied = BedrockConverse(model=DENIED_MODEL, region_name=bedrock.region, max_retries=1)
+    assert _uses_aioboto3(allowed)
+    with no_warnings():
+        asyncio.run(_exercise_async(allowed, denied))
+    assert_guarded(bedrock, inference_requests=3)
+    assert_denied_span(otel)
+
+
+def test_async_methods_with_aioboto3_and_a_secured_async_client(
+    bedrock: EmbeddedBedrock, otel: Otel
+) -> None:
+    _aioboto3()
+    import securebedrock.aio
+
+    async def main() -> None:
+        kwargs = {**bedrock.client_kwargs(), "retry": FAST_RETRY, **otel.kwargs()}
+        async with securebedrock.aio.client(**kwargs) as async_client:
+            sync_client = securebedrock.client(**kwargs)
+            allowed = BedrockConverse(
+                model=ALLOWED_MODEL, client=sync_client, async_client=async_client, max_retries=1
+            )
+            denied = BedrockConverse(
+                model=DENIED_MODEL, client=sync_client, async_client=async_client, max_retries=1
+            )
+            assert _uses_aioboto3(allowed)
+            await _exercise_async(allowed, denied)
+
+    asyncio.run(main())
+    assert_guarded(bedrock, inference_requests=3)
+    assert_denied_span(otel)
+
+
+def test_async_methods_with_aioboto3_without_install_are_unsecured_and_warned(
+    bedrock: EmbeddedBedrock,
+) -> None:
+    _aioboto3()
+    llm = BedrockConverse(model=DENIED_MODEL, region_name=bedrock.region, max_retries=1)
+    assert _uses_aioboto3(llm)
+    with pytest.warns(securebedrock.UnsecuredClientWarning):
+        asyncio.run(llm.achat(HELLO))
+    assert_unguarded(bedrock)
+
+
+def test_async_methods_without_aioboto3_use_the_secured_sync_client(
+    bedrock: EmbeddedBedrock, otel: Otel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without aioboto3 llama-index runs the sync client in a worker thread.
+    monkeypatch.setattr(bedrock_converse.utils, "HAS_AIOBOTO3", False)
+    monkeypatch.setattr(bedrock_converse.base, "HAS_AIOBOTO3", False)
+    client = securebedrock.client(**bedrock.client_kwargs(), retry=FAST_RETRY, **otel.kwargs())
+    allowed = BedrockConverse(model=ALLOWED_MODEL, client=client, max_retries=1)
+    denied = BedrockConverse(model=DENIED_MODEL, client=client, max_retries=1)
+    asyncio.run(_exercise_async(allowed, denied))
+    assert_guarded(bedrock, inference_requests=3)
+    assert_denied_span(otel)

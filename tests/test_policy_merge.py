@@ -666,10 +666,14 @@ def overlays(draw: st.DrawFn, full: st.SearchStrategy[Policy], max_keys: int = 8
 TOP = Policy(
     mode="log_only",
     network=NetworkPolicy(allowed_cidrs=("0.0.0.0/0", "::/0"), allow_proxy=True),
-    guardrail=GuardrailPolicy(trace="disabled"),
+    # Every model exempt, like every operation: the loosest value of each key.
+    guardrail=GuardrailPolicy(trace="disabled", exempt_models=("*",)),
     regions=RegionsPolicy(cross_region=True, allowed_geographies=GEOGRAPHIES),
     operations=OperationsPolicy(allow_without_guardrail=OPERATIONS),
 )
+#: The floors the layer pairs start from: TOP, but exempting no model, so that a floor
+#: or overlay that mandates a guardrail is judged on every model unless it exempts some.
+FLOOR = dataclasses.replace(TOP, guardrail=GuardrailPolicy(trace="disabled"))
 
 
 @st.composite
@@ -682,7 +686,7 @@ def layer_pairs(draw: st.DrawFn, full: st.SearchStrategy[Policy]) -> tuple[Polic
     names = ["mode", *_SECTION_CLASSES]
     focus = draw(st.sets(st.sampled_from(names), min_size=1, max_size=2))
     domain = [key for key in _LEAVES if key.split(".")[0] in focus]
-    floor = _override(TOP, draw(full), set(draw(st.sets(st.sampled_from(domain)))))
+    floor = _override(FLOOR, draw(full), set(draw(st.sets(st.sampled_from(domain)))))
     return floor, restrict(draw(full), set(draw(st.sets(st.sampled_from(domain)))))
 
 

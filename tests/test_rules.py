@@ -630,7 +630,7 @@ def test_a_policy_is_compiled_once_not_per_call(monkeypatch: pytest.MonkeyPatch)
     # What keeps evaluate() cheap is that globs, sets and known profiles are compiled once
     # per policy object; its speed is measured in the benchmark (docs/performance.md), never
     # asserted as a time here.
-    import securebedrock._rules as rules
+    import securebedrock._rules._compiler as rules
 
     policy = Policy(
         guardrail=GuardrailPolicy(identifier=GR_ID, version="3"),

@@ -1,6 +1,6 @@
 """The pure engine on inference profiles whose routes matter: no network, no botocore.
 
-Each test here pins a refusal that a small change to ``_rules.py`` could turn into an
+Each test here pins a refusal that a small change to the ``_rules`` engine could turn into an
 allow: a profile taken as in-region without being resolved, a route list checked only
 up to its first foreign region, a pre-declared profile whose entries are not what they
 should be. (Which rules are evaluated before a control-plane look-up:

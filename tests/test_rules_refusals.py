@@ -1,7 +1,7 @@
 """Refusals the engine makes that a regression could quietly turn into allows.
 
 Each test names a call the engine must refuse (or must not rewrite) and pins it,
-so that mutation testing (``nox -s mutation``) finds no change to ``_rules.py`` or
+so that mutation testing (``nox -s mutation``) finds no change to the ``_rules`` package or
 ``_modelid.py`` that lets such a call through unnoticed. The operation table is
 pinned against botocore's own service model, through the engine's behaviour, so
 these tests do not depend on where the table lives.

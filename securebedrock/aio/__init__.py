@@ -4,7 +4,9 @@
 aiobotocore client with the same policy, engine, wire check, telemetry and retry
 bounds as :func:`securebedrock.client`; :class:`Session` is an ``AioSession`` whose
 ``bedrock-runtime`` clients are secured; :func:`secure` secures an existing one
-(aioboto3's included). See docs/async.md.
+(aioboto3's included). Importing this package also puts :func:`securebedrock.install`'s
+hook on aiobotocore's ``AioSession.create_client`` (``securebedrock.aio._install``).
+See docs/async.md.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "securebedrock.aio needs aiobotocore: pip install 'securebedrock[aio]'"
     ) from exc
 
+from . import _install
 from ._client import AsyncSecuredEventStream, Session, client, secure
+
+_install.hook()
 
 __all__ = ["AsyncSecuredEventStream", "Session", "client", "secure"]

@@ -138,9 +138,13 @@ async def _create_secured(
     kwargs: dict[str, Any],
     *,
     retry: _retry.RetryConfig | None = None,
+    session_view: Any = None,
     **observe: Any,
 ) -> AioBaseClient:
-    prepared, bounds = _creation_kwargs(effective, kwargs, aio_session, retry)
+    """Create the client on ``aio_session`` and secure it; ``session_view`` is what the
+    endpoint and region checks read the session's settings from (default: the session)."""
+    view = aio_session if session_view is None else session_view
+    prepared, bounds = _creation_kwargs(effective, kwargs, view, retry)
     raw: AioBaseClient = await AioSession._create_client(aio_session, SERVICE_NAME, **prepared)
     try:
         return _secure_with(raw, effective, retry=bounds, **observe)
