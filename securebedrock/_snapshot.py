@@ -31,10 +31,17 @@ MAX_DEPTH: Final = 100
 
 
 class _Refused(Exception):
+    """A value that cannot be copied; ``path`` is filled in on the way out (error path only)."""
+
     def __init__(self, path: str, what: str) -> None:
         super().__init__(path, what)
         self.path = path
         self.what = what
+
+
+# Values copied as they are: these exact built-in types are immutable and answer
+# nothing differently (subclasses are not in this set; they are converted below).
+_PLAIN: Final[frozenset[type]] = frozenset({str, int, float, bool, bytes, type(None)})
 
 
 def snapshot(params: Mapping[str, Any], operation: str) -> dict[str, Any]:
@@ -42,7 +49,7 @@ def snapshot(params: Mapping[str, Any], operation: str) -> dict[str, Any]:
     try:
         if not isinstance(params, Mapping):
             raise _Refused("", f"parameters of type {type(params).__name__}")
-        return _mapping(params, "", 0)
+        return _mapping(params, 0)
     except _Refused as refused:
         where = refused.path.lstrip(".") or "the parameters"
         raise SecureBedrockError(
@@ -63,38 +70,63 @@ def snapshot(params: Mapping[str, Any], operation: str) -> dict[str, Any]:
         ) from None
 
 
-def _mapping(value: Mapping[Any, Any], path: str, depth: int) -> dict[str, Any]:
+def _mapping(value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
     if depth > MAX_DEPTH:
-        raise _Refused(path, f"nesting deeper than {MAX_DEPTH} levels (or a cycle)")
+        raise _Refused("", f"nesting deeper than {MAX_DEPTH} levels (or a cycle)")
     try:
-        items = list(value.items())
+        # For a plain dict, the C implementation's items (one pass, no handler asked).
+        items = list(dict.items(value) if type(value) is dict else value.items())
     except Exception as exc:
-        raise _Refused(path, f"a mapping whose items() raised {type(exc).__name__}") from None
+        raise _Refused("", f"a mapping whose items() raised {type(exc).__name__}") from None
     copied: dict[str, Any] = {}
+    plain = _PLAIN
     for key, item in items:
-        if not isinstance(key, str):
-            raise _Refused(path, f"a key of type {type(key).__name__}")
-        key = str.__str__(key)
+        if type(key) is not str:
+            if not isinstance(key, str):
+                raise _Refused("", f"a key of type {type(key).__name__}")
+            key = str.__str__(key)
         if key in copied:
-            raise _Refused(f"{path}.{key}", "the same key twice")
-        copied[key] = _value(item, f"{path}.{key}", depth + 1)
+            raise _Refused(f".{key}", "the same key twice")
+        if type(item) in plain:
+            copied[key] = item
+            continue
+        try:
+            copied[key] = _value(item, depth + 1, depth == 0 and key == "body")
+        except _Refused as refused:
+            refused.path = f".{key}{refused.path}"
+            raise
     return copied
 
 
-def _value(value: Any, path: str, depth: int) -> Any:
+def _sequence(items: Any, depth: int) -> list[Any]:
+    copied: list[Any] = []
+    append = copied.append
+    plain = _PLAIN
+    for item in items:
+        if type(item) in plain:
+            append(item)
+            continue
+        try:
+            append(_value(item, depth + 1, False))
+        except _Refused as refused:
+            refused.path = f"[{len(copied)}]{refused.path}"
+            raise
+    return copied
+
+
+def _value(value: Any, depth: int, body: bool) -> Any:
     kind = type(value)
-    if value is None or kind is bool or kind is str or kind is int or kind is float:
+    if kind in _PLAIN:
         return value
-    if kind is bytes:
-        return value
-    if isinstance(value, Mapping):
-        return _mapping(value, path, depth)
-    if isinstance(value, list | tuple):
+    if kind is dict or isinstance(value, Mapping):
+        return _mapping(value, depth)
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
         if depth > MAX_DEPTH:
-            raise _Refused(path, f"nesting deeper than {MAX_DEPTH} levels (or a cycle)")
+            raise _Refused("", f"nesting deeper than {MAX_DEPTH} levels (or a cycle)")
         # list.__iter__/tuple.__iter__ of the base type: a subclass's __iter__ is not asked.
-        items = list.__iter__(value) if isinstance(value, list) else tuple.__iter__(value)
-        return [_value(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(items)]
+        return _sequence(
+            list.__iter__(value) if isinstance(value, list) else tuple.__iter__(value), depth
+        )
     if isinstance(value, str):
         return str.__str__(value)
     if isinstance(value, int):
@@ -106,18 +138,18 @@ def _value(value: Any, path: str, depth: int) -> Any:
     if isinstance(value, datetime.datetime | datetime.date):
         return value
     read = getattr(value, "read", None)
-    if callable(read) and path == ".body":
-        return _read_body(read, path)
-    raise _Refused(path, f"a value of type {kind.__name__}")
+    if callable(read) and body:
+        return _read_body(read)
+    raise _Refused("", f"a value of type {kind.__name__}")
 
 
-def _read_body(read: Any, path: str) -> bytes | str:
+def _read_body(read: Any) -> bytes | str:
     try:
         data = read()
     except Exception as exc:
-        raise _Refused(path, f"a file whose read() raised {type(exc).__name__}") from None
+        raise _Refused("", f"a file whose read() raised {type(exc).__name__}") from None
     if isinstance(data, bytes | bytearray | memoryview):
         return bytes(memoryview(data))
     if isinstance(data, str):
         return str.__str__(data)
-    raise _Refused(path, f"a file whose read() returned {type(data).__name__}")
+    raise _Refused("", f"a file whose read() returned {type(data).__name__}")

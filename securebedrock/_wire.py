@@ -38,9 +38,11 @@ must be compared.
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any, Final, Literal
+from urllib.parse import quote as url_quote
 from urllib.parse import unquote, urlparse
 
 from urllib3.util import parse_url
@@ -365,7 +367,19 @@ class WireCheck:
     ) -> None:
         method = str(getattr(request, "method", "")).upper()
         match = shape.path.fullmatch(path) if path is not None else None
-        values = tuple(unquote(v) for v in match.groups()) if match is not None else None
+        values: tuple[str | None, ...] | None = None
+        if match is not None:
+            groups = match.groups()
+            labels = expected.labels
+            # Most requests carry exactly the encoding of the decided labels; decoding is
+            # needed only when they do not (and then decides the comparison).
+            values = labels if len(groups) == len(labels) else None
+            for group, label, greedy in zip(groups, labels, shape.greedy, strict=False):
+                if label is None or group != _encoded(label, greedy):
+                    values = None
+                    break
+            if values is None:
+                values = tuple(unquote(v) for v in groups)
         if method == shape.method and values == expected.labels:
             return
         wanted = _labels_text(shape.labels, expected.labels)
@@ -454,6 +468,19 @@ BEARER_HEADER_VIOLATION: Final = _rules.Violation(
     fix="remove the code or framework that sets a bearer token, unset "
     "AWS_BEARER_TOKEN_BEDROCK, or set auth.allow_api_keys = true",
 )
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoded(label: str, greedy: bool) -> str | None:
+    """``label`` percent-encoded as botocore puts it in a path (``None``: not encodable).
+
+    Decoding the result gives ``label`` back, so a path segment equal to it decodes
+    to the decided label.
+    """
+    try:
+        return url_quote(label, safe="/~" if greedy else "")
+    except UnicodeError:
+        return None
 
 
 def _labels_text(names: tuple[str, ...], values: tuple[str | None, ...]) -> str:

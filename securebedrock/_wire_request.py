@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-from botocore.awsrequest import HeadersDict
+from botocore.awsrequest import HeadersDict, _HeaderKey
 
 from . import _operations
 
@@ -64,21 +64,25 @@ def auth_scheme(value: object) -> str:
 class OperationShape:
     """One operation's wire form, from the operations table (built once per client)."""
 
-    __slots__ = ("body_model", "guardrail", "labels", "method", "path", "tier")
+    __slots__ = ("body_model", "greedy", "guardrail", "labels", "method", "path", "tier")
 
     def __init__(self, op: _operations.Operation) -> None:
         self.method: str = op.http_method.upper()
         labels: list[str] = []
+        greedy: list[bool] = []
         pattern = ""
         for piece in re.split(r"(\{[^}]+\})", op.request_uri.split("?", 1)[0]):
             if piece.startswith("{") and piece.endswith("}"):
                 name = piece[1:-1]
                 labels.append(name.rstrip("+"))
+                greedy.append(name.endswith("+"))
                 pattern += "(.+)" if name.endswith("+") else "([^/]+)"
             else:
                 pattern += re.escape(piece)
         self.path = re.compile(pattern)
         self.labels: tuple[str, ...] = tuple(labels)
+        #: Per label, whether it may span segments (botocore then leaves ``/`` unencoded).
+        self.greedy: tuple[bool, ...] = tuple(greedy)
         self.guardrail: Literal["body", "header", "none"] = {
             "converse": "body",
             "invoke": "header",
@@ -112,6 +116,20 @@ def header_values(headers: Any) -> dict[str, list[str]]:
     result: dict[str, list[str]] = {}
     if headers is None:
         return result
+    stored_items = getattr(headers, "_dict", None) if type(headers) is HeadersDict else None
+    if type(stored_items) is dict:
+        # botocore's own class, read without its per-key wrappers: each stored key is
+        # the name as set and its value, exactly what iterating and indexing would give.
+        for stored, value in list(stored_items.items()):
+            key = getattr(stored, "_key", None) if type(stored) is _HeaderKey else None
+            if type(key) is not str:
+                break
+            folded = key.strip().lower()
+            if folded in _WATCHED_HEADERS:
+                result.setdefault(folded, []).append(_latin1(value))
+        else:
+            return result
+        result = {}
     if isinstance(headers, HeadersDict):
         # botocore's prepared request: one value per name; read only the watched ones.
         for key in headers:

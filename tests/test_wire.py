@@ -670,3 +670,65 @@ def test_free_text_a_handler_puts_in_the_path_is_never_quoted(
     assert "secret" not in json.dumps([dict(e.attributes or {}) for e in span.events])
     assert "secret" not in json.dumps(_audit(caplog))
     assert bedrock.requests == []
+
+
+def test_a_model_label_in_another_equivalent_encoding_matches_and_a_different_one_does_not(
+    client: Make, bedrock: EmbeddedBedrock
+) -> None:
+    # The check compares the decoded label: an encoding botocore would not produce
+    # (lower-case hex, an unreserved character escaped) still names the decided model,
+    # and one that decodes to another model is refused.
+    spelled = ENCODED.replace("%3A", "%3a").replace("a", "%61", 1)
+    assert spelled != ENCODED
+
+    def respell(to: str) -> Callable[..., None]:
+        def handler(request: Any, **_: Any) -> None:
+            request.url = request.url.replace(f"/model/{ENCODED}/", f"/model/{to}/")
+
+        return handler
+
+    c = client(Policy(mode="enforce"))
+    c.meta.events.register_last("before-send.bedrock-runtime.Converse", respell(spelled))
+    # Sent (the signature no longer covers the respelled path, so the endpoint answers
+    # with an error), not refused by the wire check.
+    with pytest.raises(ClientError):
+        c.converse(modelId=MODEL_ID, messages=_messages())
+    assert [r.model_id for r in bedrock.requests] == [MODEL_ID]
+
+    other = client(Policy(mode="enforce"))
+    other_spelled = quote(PROFILE, safe="").replace("%3A", "%3a")
+    other.meta.events.register_last("before-send.bedrock-runtime.Converse", respell(other_spelled))
+    with pytest.raises(PolicyViolation) as raised:
+        other.converse(modelId=MODEL_ID, messages=_messages())
+    assert raised.value.rule == "wire.mismatch"
+    assert len(bedrock.requests) == 1
+
+
+class _Name(str):
+    def strip(self, *_: Any) -> str:  # a key that would hide itself from the check
+        return "x-hidden"
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("Authorization", "AWS4-HMAC-SHA256 x"), ("Host", "h"), ("X-Other", "1")],
+        [("Authorization ", b"Bearer t"), (" HOST", "h:443")],
+        [("x-amzn-bedrock-guardrailidentifier", "g"), ("X-Amzn-Bedrock-GuardrailVersion", "1")],
+        [(_Name("Authorization "), "Bearer t")],
+        [],
+    ],
+)
+def test_reading_botocores_headers_directly_gives_what_iterating_them_gives(
+    pairs: list[tuple[Any, Any]],
+) -> None:
+    from botocore.awsrequest import HeadersDict
+
+    from securebedrock._wire_request import header_values
+
+    headers = HeadersDict()
+    for name, value in pairs:
+        headers[name] = value
+    # The generic reader asks every (name, value) pair through the mapping's own methods.
+    generic = header_values([(name, headers[name]) for name in list(headers)])
+    assert header_values(headers) == generic
