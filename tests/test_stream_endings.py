@@ -327,3 +327,56 @@ def test_a_stream_the_guardrail_stopped_is_complete(
     assert [s.status.status_code for s in spans] == [StatusCode.UNSET, StatusCode.UNSET]
     if blocked:
         assert all(s.attributes.get(T.ATTR_GUARDRAIL_ACTION) for s in spans)
+
+
+def _deltas(count: int) -> list[dict[str, Any]]:
+    return [{"contentBlockDelta": {"delta": {"text": "x"}, "contentBlockIndex": 0}}] * count
+
+
+def test_text_deltas_are_counted_and_kept_as_the_last_event(otel: Otel) -> None:
+    # Text deltas after the first take the stream's hot path: they still count, and a
+    # stream cut after them reports the delta as its last event.
+    inner = _Inner([{"messageStart": {"role": "assistant"}}, *_deltas(5)])
+    stream = T.SecuredEventStream(inner, _record(otel, "ConverseStream"))
+    with pytest.raises(securebedrock.StreamInterruptedError) as raised:
+        list(stream)
+    assert raised.value.events == 6
+    assert raised.value.last_event == "contentBlockDelta"
+    assert otel.only_span().attributes[T.ATTR_STREAM_END] == "interrupted"
+
+
+def test_a_delta_that_also_carries_metadata_ends_the_stream(otel: Otel) -> None:
+    odd = {"contentBlockDelta": {"delta": {"text": "x"}}, "metadata": {"usage": {}}}
+    inner = _Inner([{"messageStart": {"role": "assistant"}}, *_deltas(2), odd])
+    stream = T.SecuredEventStream(inner, _record(otel, "ConverseStream"))
+    assert len(list(stream)) == 4
+    assert otel.only_span().status.status_code is StatusCode.UNSET
+
+
+class _Failing(_Inner):
+    def __iter__(self) -> Iterator[Any]:
+        yield from _deltas(3)
+        raise ConnectionError("reset")
+
+
+def test_an_error_raised_by_the_wrapped_stream_mid_way_ends_the_span(otel: Otel) -> None:
+    stream = T.SecuredEventStream(_Failing([]), _record(otel, "ConverseStream"))
+    received = []
+    with pytest.raises(ConnectionError):
+        for event in stream:
+            received.append(event)
+    assert len(received) == 3
+    span = otel.only_span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[T.ATTR_STREAM_END] == "error"
+
+
+def test_an_error_the_caller_throws_into_the_iteration_is_not_the_streams(otel: Otel) -> None:
+    stream = T.SecuredEventStream(_Inner(_deltas(3)), _record(otel, "ConverseStream"))
+    iterator = iter(stream)
+    next(iterator)
+    with pytest.raises(KeyError):
+        iterator.throw(KeyError("the caller's"))
+    # Not recorded as a stream error; the caller closing the stream ends it as closed.
+    stream.close()
+    assert otel.only_span().attributes[T.ATTR_STREAM_END] == "closed"

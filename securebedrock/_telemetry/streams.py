@@ -116,18 +116,36 @@ class SecuredEventStream(_EventStreamBase):
         self._sb_finalizer = finalizer
 
     def __iter__(self) -> Iterator[Any]:
-        iterator = iter(self._sb_inner)
-        while True:
-            try:
-                event = next(iterator)
-            except StopIteration:
-                self._sb_stopped()
-                return
-            except BaseException as exc:
+        record = self._sb_record
+        converse = self._sb_converse
+        # Set while the caller holds an event: what is thrown into the generator there
+        # (close(), throw()) is the caller's, not the stream's.
+        yielded = False
+        try:
+            for event in self._sb_inner:
+                if (
+                    converse
+                    and type(event) is dict
+                    and "contentBlockDelta" in event
+                    and "metadata" not in event
+                    and record._completion is None
+                    and record.first_chunk_seen
+                ):
+                    # A text delta with nothing to record: what _sb_seen does for it,
+                    # inline (nearly every event of a ConverseStream; no call per event).
+                    self._sb_events += 1
+                    if not self._sb_complete:
+                        self._sb_last_event = event
+                else:
+                    self._sb_seen(event)
+                yielded = True
+                yield event
+                yielded = False
+        except BaseException as exc:
+            if not yielded:
                 self._sb_done("error", exc)
-                raise
-            self._sb_seen(event)
-            yield event
+            raise
+        self._sb_stopped()
 
     def _sb_seen(self, event: Any) -> None:
         """One event the wrapped stream yielded: completeness, then telemetry.
