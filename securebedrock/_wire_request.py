@@ -116,12 +116,16 @@ def header_values(headers: Any) -> dict[str, list[str]]:
     result: dict[str, list[str]] = {}
     if headers is None:
         return result
-    stored_items = getattr(headers, "_dict", None) if type(headers) is HeadersDict else None
+    unchecked: Any = headers  # botocore's private layout, read only for its exact class
+    stored_items = unchecked._dict if type(headers) is HeadersDict else None
     if type(stored_items) is dict:
         # botocore's own class, read without its per-key wrappers: each stored key is
         # the name as set and its value, exactly what iterating and indexing would give.
         for stored, value in list(stored_items.items()):
-            key = getattr(stored, "_key", None) if type(stored) is _HeaderKey else None
+            if type(stored) is not _HeaderKey:
+                break
+            plain: Any = stored
+            key = plain._key
             if type(key) is not str:
                 break
             folded = key.strip().lower()
