@@ -179,7 +179,7 @@ class WireCheck:
         shape = self.shapes.get(operation)
         if shape is None:
             return Expectation(operation, None, (), None, None)
-        labels = tuple(text(params.get(label)) for label in shape.labels)
+        labels = tuple(map(text, map(params.get, shape.labels)))
         guardrail: tuple[str | None, str | None] | None = None
         if self.mandated_guardrail and shape.guardrail != "none":
             if shape.guardrail == "header":

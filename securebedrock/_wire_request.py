@@ -166,12 +166,17 @@ def one_value(values: list[str] | None) -> str | None:
 
 
 def json_body(body: Any) -> Mapping[str, Any] | None:
+    """The body's JSON object, or ``None`` (unreadable: the check then fails closed).
+
+    Read as strict UTF-8, the encoding botocore writes: a body in another encoding
+    (UTF-16, a byte-order mark, encoded surrogates) is unreadable rather than guessed.
+    """
     if isinstance(body, str):
         body = body.encode("utf-8")
     if not isinstance(body, bytes | bytearray):
         return None
     try:
-        document = json.loads(body)
-    except ValueError:
+        document = json.loads(bytes(body).decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors
         return None
     return document if isinstance(document, dict) else None

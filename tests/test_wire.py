@@ -732,3 +732,26 @@ def test_reading_botocores_headers_directly_gives_what_iterating_them_gives(
     # The generic reader asks every (name, value) pair through the mapping's own methods.
     generic = header_values([(name, headers[name]) for name in list(headers)])
     assert header_values(headers) == generic
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        pytest.param(lambda text: text.encode("utf-16"), id="utf-16"),
+        pytest.param(lambda text: b"\xef\xbb\xbf" + text.encode(), id="utf-8-bom"),
+    ],
+)
+def test_a_body_re_encoded_by_a_handler_is_unreadable_and_refused(
+    encode: Callable[[str], bytes], client: Make, bedrock: EmbeddedBedrock
+) -> None:
+    # The body is read as the UTF-8 botocore writes; another encoding is not guessed at.
+    def handler(request: Any, **_: Any) -> None:
+        request.body = encode(request.body.decode())
+        request.headers["Content-Length"] = str(len(request.body))
+
+    c = client(Policy(mode="enforce", guardrail=GUARDED))
+    c.meta.events.register_last("before-send.bedrock-runtime.Converse", handler)
+    with pytest.raises(PolicyViolation) as raised:
+        c.converse(modelId=MODEL_ID, messages=_messages())
+    assert raised.value.rule == "wire.mismatch"
+    assert bedrock.requests == []
