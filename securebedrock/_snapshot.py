@@ -87,11 +87,17 @@ def _mapping(value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
             key = str.__str__(key)
         if key in copied:
             raise _Refused(f".{key}", "the same key twice")
-        if type(item) in plain:
+        kind = type(item)
+        if kind in plain:
             copied[key] = item
             continue
         try:
-            copied[key] = _value(item, depth + 1, depth == 0 and key == "body")
+            if kind is dict:
+                copied[key] = _mapping(item, depth + 1)
+            elif kind is list:
+                copied[key] = _sequence(item, depth + 1)
+            else:
+                copied[key] = _value(item, depth + 1, depth == 0 and key == "body")
         except _Refused as refused:
             refused.path = f".{key}{refused.path}"
             raise
@@ -99,15 +105,25 @@ def _mapping(value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
 
 
 def _sequence(items: Any, depth: int) -> list[Any]:
+    """A copy of the items of a list or tuple (``items``: the base type's iterator, or
+    an exact list) at nesting ``depth``."""
+    if depth > MAX_DEPTH:
+        raise _Refused("", f"nesting deeper than {MAX_DEPTH} levels (or a cycle)")
     copied: list[Any] = []
     append = copied.append
     plain = _PLAIN
     for item in items:
-        if type(item) in plain:
+        kind = type(item)
+        if kind in plain:
             append(item)
             continue
         try:
-            append(_value(item, depth + 1, False))
+            if kind is dict:
+                append(_mapping(item, depth + 1))
+            elif kind is list:
+                append(_sequence(item, depth + 1))
+            else:
+                append(_value(item, depth + 1, False))
         except _Refused as refused:
             refused.path = f"[{len(copied)}]{refused.path}"
             raise
@@ -121,8 +137,6 @@ def _value(value: Any, depth: int, body: bool) -> Any:
     if kind is dict or isinstance(value, Mapping):
         return _mapping(value, depth)
     if kind is list or kind is tuple or isinstance(value, list | tuple):
-        if depth > MAX_DEPTH:
-            raise _Refused("", f"nesting deeper than {MAX_DEPTH} levels (or a cycle)")
         # list.__iter__/tuple.__iter__ of the base type: a subclass's __iter__ is not asked.
         return _sequence(
             list.__iter__(value) if isinstance(value, list) else tuple.__iter__(value), depth

@@ -316,3 +316,40 @@ def test_the_property_reached_the_server() -> None:
     if not REACHED:
         pytest.skip("the property test did not run in this process")
     assert len(REACHED) >= 5, len(REACHED)
+
+
+def _nested(kind: str, levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = [value] if kind == "list" else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("kind", ["list", "dict"])
+def test_nesting_is_bounded_however_it_is_built(kind: str) -> None:
+    from securebedrock import SecureBedrockError
+    from securebedrock._snapshot import MAX_DEPTH, snapshot
+
+    assert snapshot({"v": _nested(kind, MAX_DEPTH - 1)}, "Converse")["v"] == _nested(
+        kind, MAX_DEPTH - 1
+    )
+    with pytest.raises(SecureBedrockError, match="nesting deeper"):
+        snapshot({"v": _nested(kind, MAX_DEPTH + 5)}, "Converse")
+    cycle: Any = [] if kind == "list" else {}
+    if kind == "list":
+        cycle.append(cycle)
+    else:
+        cycle["k"] = cycle
+    with pytest.raises(SecureBedrockError, match="nesting deeper"):
+        snapshot({"v": cycle}, "Converse")
+
+
+def test_a_refused_value_is_named_by_its_path_and_only_a_top_level_body_is_read() -> None:
+    from securebedrock import SecureBedrockError
+    from securebedrock._snapshot import snapshot
+
+    with pytest.raises(SecureBedrockError, match=r"messages\[1\]\.content\[0\]\.x"):
+        snapshot({"messages": [{}, {"content": [{"x": {1}}]}]}, "Converse")
+    with pytest.raises(SecureBedrockError, match=r"parameter extra\.body "):
+        snapshot({"extra": {"body": io.BytesIO(b"x")}}, "Converse")
+    assert snapshot({"body": io.BytesIO(b"x")}, "InvokeModel") == {"body": b"x"}
