@@ -40,6 +40,7 @@ from ._telemetry import (
     ATTR_PEER_ADDRESS_CLASS,
     ATTR_TLS_VERSION,
     CallRecord,
+    QuietRecord,
     Telemetry,
 )
 from ._transport_session import Guard
@@ -359,6 +360,12 @@ class Core:
             style = "eventstream"
         else:
             style = "json"
+            if type(record) is QuietRecord:
+                # Nothing would keep the body's usage and finish reasons, and a whole
+                # body cannot end short: the call ends here, the body passes untouched.
+                # (A stream is still observed: its caller must learn of a cut.)
+                record.end()
+                return response
         observer = BodyObserver(record, operation=plan.route.operation, style=style)
         module = module_of(response)
         sync_cls, async_cls = wrapped_stream_classes(module)

@@ -127,3 +127,34 @@ def test_an_unchanged_path_is_sent_as_the_caller_wrote_it(bedrock: EmbeddedBedro
     outgoing = core.build(request, core.plan(request))
     assert outgoing.url.raw_path == request.url.raw_path == CHAT.encode()
     assert outgoing is not request and outgoing.headers is not request.headers
+
+
+def test_when_nothing_records_a_whole_body_passes_untouched_and_a_stream_is_still_checked(
+    bedrock: EmbeddedBedrock,
+) -> None:
+    from opentelemetry import metrics, trace
+
+    from securebedrock import StreamInterruptedError
+
+    with bedrock.org_policy(Policy.from_toml(POLICY_TOML)):
+        transport = securebedrock.HTTPTransport(
+            region_name=bedrock.region,
+            verify=bedrock.ca_bundle,
+            aws_access_key_id=bedrock.access_key,
+            aws_secret_access_key=bedrock.secret_key,
+            tracer_provider=trace.NoOpTracerProvider(),
+            meter_provider=metrics.NoOpMeterProvider(),
+        )
+    with httpx.Client(transport=transport, base_url=bedrock.endpoint_url) as http:
+        response = http.post(CHAT, json=chat())
+        assert response.status_code == 200
+        # httpx binds the transport's stream to the response: look inside.
+        inner = getattr(response.stream, "_stream", None)
+        assert inner is not None and type(inner).__name__ != "SecuredSyncByteStream"
+        assert response.json()["choices"]
+        with http.stream("POST", CHAT, json=chat(text="x [[truncate]]", stream=True)) as cut:
+            assert type(cut.stream._stream).__name__ == "SecuredSyncByteStream"  # type: ignore[attr-defined]
+            with pytest.raises(StreamInterruptedError):
+                for _ in cut.iter_bytes():
+                    pass
+    assert bedrock.requests[0].headers["x-amzn-bedrock-guardrailidentifier"] == GUARDRAIL.identifier
