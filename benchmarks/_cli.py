@@ -154,7 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import _profile
 
         with _world.open_world() as world:
-            print(_profile.added_by_secured(world, count=50 if args.quick else 500))
+            count = 50 if args.quick else 500
+            print(_profile.added_by_secured(world, count=count))
+            print()
+            print(_profile.added_by_httpx_transport(world, count=count))
         return 0
     started = time.perf_counter()
     when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

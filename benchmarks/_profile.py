@@ -63,11 +63,11 @@ def added_rows(
     return rows
 
 
-def render_rows(label: str, rows: list[Row], top: int = 30) -> str:
+def render_rows(label: str, rows: list[Row], top: int = 30, call: str = "Converse") -> str:
     """One section of the report: the total calls added, then the ``top`` rows."""
     total_calls = sum(row[0] for row in rows)
     lines = [
-        f"{label}: {total_calls:+.0f} function calls per Converse call",
+        f"{label}: {total_calls:+.0f} function calls per {call} call",
         f"{'calls':>8} {'own us':>8}  function",
     ]
     lines += [f"{c:+8.1f} {t * 1e6:+8.1f}  {name}" for c, t, name in rows[:top]]
@@ -85,3 +85,21 @@ def added_by_secured(world: World, count: int = 500, top: int = 30) -> str:
         secured = _run(world, call, count)
         sections.append(render_rows(label, added_rows(raw, secured, count), top))
     return "\n\n".join(sections)
+
+
+def added_by_httpx_transport(world: World, count: int = 500, top: int = 30) -> str:
+    """A table of the functions ``HTTPTransport`` (no SDK) adds to a Chat Completions call
+    over plain httpx sending the same, SigV4-signed request."""
+    from opentelemetry import metrics, trace
+
+    from ._figures_paths import _chat_clients
+
+    observe = {
+        "tracer_provider": trace.NoOpTracerProvider(),
+        "meter_provider": metrics.NoOpMeterProvider(),
+    }
+    with _chat_clients(world, **observe) as (raw, secured):
+        raw_flat = _run(world, raw, count)
+        secured_flat = _run(world, secured, count)
+    rows = added_rows(raw_flat, secured_flat, count)
+    return render_rows("httpx transport (no OTel SDK)", rows, top, call="Chat Completions")

@@ -91,7 +91,10 @@ class _PolicyTransport:
         core = self._core
         outgoing = core.build(request, plan)
         checks = ConnectionChecks(
-            guard=core.guard, host=plan.endpoint.host, previous=outgoing.extensions.get("trace")
+            guard=core.guard,
+            host=plan.endpoint.host,
+            previous=outgoing.extensions.get("trace"),
+            known=core.connections,
         )
         outgoing.extensions["trace"] = checks.async_hook if is_async else checks.sync_hook
         return outgoing, checks

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import inspect
 import ssl
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ from ._errors import TransportSecurityError
 from ._transport_refusals import plaintext_refused, unchecked_connection, verify_disabled
 from ._transport_session import ConnectionInfo, Guard
 
-__all__ = ["ConnectionChecks", "ssl_context"]
+__all__ = ["ConnectionChecks", "connection_cache", "ssl_context"]
 
 
 def ssl_context(guard: Guard, verify: str | bool) -> ssl.SSLContext:
@@ -67,6 +68,10 @@ def _address(stream: Any) -> tuple[str, int]:
     return str(address[0]), int(address[1])
 
 
+#: The trace events :meth:`ConnectionChecks._event` checks (the others pass through).
+_CHECKED_EVENTS = frozenset({"connection.connect_tcp.complete", "connection.start_tls.complete"})
+
+
 @dataclass(kw_only=True)
 class ConnectionChecks:
     """The checks of one request's connection, and what they found (for the span)."""
@@ -74,6 +79,8 @@ class ConnectionChecks:
     guard: Guard
     host: str
     previous: Callable[..., Any] | None = None
+    #: What earlier requests found on each pooled connection (see :meth:`record`).
+    known: MutableMapping[Any, ConnectionInfo] | None = None
     info: ConnectionInfo | None = None
     violations: list[str] = field(default_factory=list)
 
@@ -113,7 +120,8 @@ class ConnectionChecks:
 
     def sync_hook(self, name: str, data: dict[str, Any]) -> None:
         """The ``trace`` extension for httpx's sync transport."""
-        self._event(name, data)
+        if name in _CHECKED_EVENTS:
+            self._event(name, data)
         if self.previous is not None:
             self.previous(name, data)
 
@@ -139,9 +147,26 @@ class ConnectionChecks:
         self._event(name, wrapped)
 
     def record(self, stream: Any) -> ConnectionInfo | None:
-        """The connection that carried the response (a pooled one was checked earlier)."""
-        if self.info is not None or stream is None:
+        """The connection that carried the response (a pooled one was checked earlier).
+
+        A connection's version, cipher and peer never change, so what was found on it
+        without a violation is kept (per connection, weakly) and read back when it is
+        reused; a connection with violations is read again each time, as it was.
+        """
+        if stream is None:
             return self.info
+        if self.info is not None:
+            self._remember(stream, self.info)
+            return self.info
+        known = self.known
+        if known is not None:
+            try:
+                found = known.get(stream)
+            except TypeError:  # not weakly referenceable: read it each time
+                found = None
+            if found is not None and found.host == self.host:
+                self.info = found
+                return found
         try:
             ssl_object = stream.get_extra_info("ssl_object")
             peer = _address(stream)
@@ -150,7 +175,21 @@ class ConnectionChecks:
             self.info = self.guard.check_established(ssl_object, self.host, peer, False, [])
         except Exception:  # a reused connection; it was checked when opened
             return None
+        self._remember(stream, self.info)
         return self.info
+
+    def _remember(self, stream: Any, info: ConnectionInfo) -> None:
+        if self.known is None or info.violations:
+            return
+        try:
+            self.known[stream] = info
+        except TypeError:  # not weakly referenceable
+            pass
+
+
+def connection_cache() -> MutableMapping[Any, ConnectionInfo]:
+    """A transport's record of its pooled connections' facts, dropped with each connection."""
+    return weakref.WeakKeyDictionary()
 
 
 class _NoClose:

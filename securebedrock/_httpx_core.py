@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,13 +33,14 @@ from ._httpx_api import (
     match_route,
     snapshot,
 )
-from ._httpx_conn import ConnectionChecks, ssl_context
+from ._httpx_conn import ConnectionChecks, connection_cache, ssl_context
 from ._httpx_stream import BodyObserver, wrapped_stream_classes
 from ._policy import Policy
 from ._telemetry import (
     ATTR_PEER_ADDRESS_CLASS,
     ATTR_TLS_VERSION,
     CallRecord,
+    QuietRecord,
     Telemetry,
 )
 from ._transport_session import Guard
@@ -51,6 +53,12 @@ _log = logging.getLogger("securebedrock.telemetry")
 _AUTH_HEADERS: Final = frozenset(
     {"authorization", "x-api-key", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
 )
+# Headers a request must carry at most once (parsers disagree on which duplicate wins).
+_SINGLE_HEADERS: Final = (*GUARDRAIL_HEADERS, "authorization")
+# The caller's headers the transport replaces: the guardrail's and the body length (and
+# the framing), and when it signs, every header that carries credentials.
+_DROP_UNSIGNED: Final = frozenset({*GUARDRAIL_HEADERS, "content-length", "transfer-encoding"})
+_DROP_SIGNED: Final = _DROP_UNSIGNED | _AUTH_HEADERS
 _HEADER_NAMES: Final = {
     "guardrailIdentifier": "X-Amzn-Bedrock-GuardrailIdentifier",
     "guardrailVersion": "X-Amzn-Bedrock-GuardrailVersion",
@@ -109,7 +117,11 @@ class Core:
         self.region = region_name
         self.enforce = self.policy.mode == "enforce"
         self.guard = Guard(self.policy)
+        # The transport never resolves inference profiles: a cached decision equals
+        # evaluate(), proven per call shape in tests/test_rules_fastpath.py.
+        self.decisions = _rules.DecisionCache(self.policy, before_resolution=False)
         self.ssl_context = ssl_context(self.guard, verify)
+        self.connections = connection_cache()
         self.credentials = _credentials(
             aws_access_key_id, aws_secret_access_key, aws_session_token, botocore_session
         )
@@ -155,8 +167,10 @@ class Core:
             route, path_model = match_route(request.method, raw_path, query, endpoint)
             operation = route.operation
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+            # Lowered once, for every reader of the names below.
+            lowered = [(k.lower(), v) for k, v in headers]
             body = request.read()
-            snap = snapshot(route, path_model, headers, body)
+            snap = snapshot(route, path_model, lowered, body)
         except SecureBedrockError as error:
             # Audited like every refusal: a span with the rule, nothing sent.
             host = str(url.host or "").rstrip(".").lower()
@@ -164,7 +178,7 @@ class Core:
             raise
         record = self.telemetry(endpoint.host, endpoint.port).start(route.operation, snap.params)
         try:
-            return self._decide(request, endpoint, route, snap, headers, body, record)
+            return self._decide(request, endpoint, route, snap, headers, lowered, body, record)
         except BaseException as exc:
             fail(record, exc)
             raise
@@ -176,10 +190,11 @@ class Core:
         route: Route,
         snap: Any,
         headers: list[tuple[str, str]],
+        lowered: list[tuple[str, str]],
         body: bytes,
         record: CallRecord,
     ) -> _Plan:
-        presented = _auth_of(headers)
+        presented = _auth_of(lowered)
         # A bearer key the policy bans is replaced with SigV4, never sent.
         sign = presented != "bearer" or not self.policy.auth.allow_api_keys
         auth = "sigv4" if sign else "bearer"
@@ -190,7 +205,7 @@ class Core:
             params=snap.params,
             auth="bearer" if auth == "bearer" else "sigv4",
         )
-        decision = _rules.evaluate(self.policy, call)
+        decision = self.decisions.decide(call)
         outcome = _rules.outcome(decision, enforce=self.enforce)
         params: Mapping[str, Any] = decision.params if self.enforce else snap.params
         record.decided(decision, outcome, params)
@@ -206,7 +221,12 @@ class Core:
                 fix="make AWS credentials available (environment, profile, instance role), "
                 "or pass aws_access_key_id/aws_secret_access_key to the transport",
             )
-        new_headers = [(k, v) for k, v in headers if k.lower() not in GUARDRAIL_HEADERS]
+        # The caller's headers less those the decision sets (guardrail, length and, when
+        # signing, credentials), in their order; then the decided guardrail headers.
+        drop = _DROP_SIGNED if sign else _DROP_UNSIGNED
+        new_headers = [
+            header for header, (name, _) in zip(headers, lowered, strict=True) if name not in drop
+        ]
         for name, header in _HEADER_NAMES.items():
             value = params.get(name)
             if isinstance(value, str) and value:
@@ -220,13 +240,6 @@ class Core:
                 new_body = json.dumps(document, separators=(",", ":")).encode()
             else:
                 new_path = _replace_model_segment(new_path, model)
-        if sign:
-            new_headers = [(k, v) for k, v in new_headers if k.lower() not in _AUTH_HEADERS]
-        new_headers = [
-            (k, v)
-            for k, v in new_headers
-            if k.lower() not in ("content-length", "transfer-encoding")
-        ]
         new_headers.append(("Content-Length", str(len(new_body))))
         return _Plan(
             route=route,
@@ -242,7 +255,9 @@ class Core:
 
     def build(self, request: Any, plan: _Plan) -> Any:
         """The request to send: the plan's headers and body, signed when it says so."""
-        url = request.url.copy_with(raw_path=plan.raw_path)
+        url = request.url
+        if url.raw_path != plan.raw_path:
+            url = url.copy_with(raw_path=plan.raw_path)
         headers = plan.headers
         if plan.auth == "sigv4":
             headers = self._signed(request.method, str(url), headers, plan)
@@ -279,20 +294,26 @@ class Core:
             plan.endpoint.port,
         ) or url.scheme != "https":
             problems.append("destination")
+        # One pass over the headers as they will be written.
+        sent: dict[str, str] = {}
+        counts: dict[str, int] = {}
+        hosts: list[str] = []
+        for raw_name, raw_value in outgoing.headers.raw:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            sent[name] = value
+            counts[name] = counts.get(name, 0) + 1
+            if name == "host":
+                hosts.append(value)
         # The Host header is what the service routes and SigV4 signs: it must name the
         # host the socket is opened for.
-        hosts = outgoing.headers.get_list("host")
         if hosts != [url.netloc.decode("ascii")]:
             problems.append("Host header")
         if url.raw_path != plan.raw_path:
             problems.append("path")
         if outgoing.content != plan.body:
             problems.append("body")
-        sent = {k.lower(): v for k, v in outgoing.headers.multi_items()}
-        counts: dict[str, int] = {}
-        for name, _value in outgoing.headers.multi_items():
-            counts[name.lower()] = counts.get(name.lower(), 0) + 1
-        if any(counts.get(h, 0) > 1 for h in (*GUARDRAIL_HEADERS, "authorization")):
+        if any(counts.get(h, 0) > 1 for h in _SINGLE_HEADERS):
             problems.append("duplicate guardrail or authorization headers")
         if self.enforce:
             for header, name in GUARDRAIL_HEADERS.items():
@@ -339,6 +360,12 @@ class Core:
             style = "eventstream"
         else:
             style = "json"
+            if type(record) is QuietRecord:
+                # Nothing would keep the body's usage and finish reasons, and a whole
+                # body cannot end short: the call ends here, the body passes untouched.
+                # (A stream is still observed: its caller must learn of a cut.)
+                record.end()
+                return response
         observer = BodyObserver(record, operation=plan.route.operation, style=style)
         module = module_of(response)
         sync_cls, async_cls = wrapped_stream_classes(module)
@@ -394,9 +421,17 @@ def _has_request(response: Any) -> bool:
 
 
 def module_of(obj: Any) -> Any:
-    import sys
+    """The HTTP library (``httpx`` or ``httpx2``) ``obj`` belongs to."""
+    kind = type(obj)
+    module = _MODULES.get(kind)
+    if module is None:
+        module = sys.modules[kind.__module__.split(".", 1)[0]]
+        if len(_MODULES) < 64:  # bounded: a few request and response classes
+            _MODULES[kind] = module
+    return module
 
-    return sys.modules[type(obj).__module__.split(".", 1)[0]]
+
+_MODULES: dict[type, Any] = {}
 
 
 def _http_error(record: CallRecord, status: int) -> None:

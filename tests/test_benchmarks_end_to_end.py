@@ -123,3 +123,6 @@ def test_profile_names_the_functions_the_secured_call_adds() -> None:
     # engine itself may fall out of the top rows: a repeated call shape is answered from
     # the client's decision cache).
     assert "securebedrock/_adapter.py" in completed.stdout
+    # The httpx transport's own table: its per-request work over plain httpx.
+    assert "httpx transport (no OTel SDK)" in completed.stdout
+    assert "securebedrock/_httpx_core.py" in completed.stdout

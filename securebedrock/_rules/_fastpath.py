@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from .._operations import operation
 from .._policy import Policy
-from ._evaluate import evaluate_before_resolution
+from ._evaluate import evaluate, evaluate_before_resolution
 from ._types import Call, Change, Decision, Violation, _new_change, _new_decision
 
 __all__ = ["READ_PARAMETERS", "DecisionCache"]
@@ -203,28 +203,37 @@ def _updates(
 class DecisionCache:
     """Decisions of :func:`evaluate_before_resolution` for one client, by call shape.
 
-    :meth:`decide` equals ``evaluate_before_resolution(policy, call)`` for every call;
-    shapes it cannot key exactly are evaluated fresh. At most ``limit`` shapes are kept;
-    when full, the cache starts again. Safe to share between threads (a lost insert only
-    costs a fresh evaluation).
+    :meth:`decide` equals ``evaluate_before_resolution(policy, call)`` for every call
+    (``evaluate(policy, call)`` with ``before_resolution=False``, for a client that
+    never resolves profiles); shapes it cannot key exactly are evaluated fresh. At most
+    ``limit`` shapes are kept; when full, the cache starts again. Safe to share between
+    threads (a lost insert only costs a fresh evaluation).
     """
 
-    __slots__ = ("_entries", "_limit", "policy")
+    __slots__ = ("_before_resolution", "_entries", "_limit", "policy")
 
-    def __init__(self, policy: Policy, *, limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(
+        self, policy: Policy, *, limit: int = DEFAULT_LIMIT, before_resolution: bool = True
+    ) -> None:
         self.policy = policy
         self._limit = limit
+        self._before_resolution = before_resolution
         self._entries: dict[tuple[object, ...], _Entry] = {}
 
+    def _fresh(self, call: Call) -> Decision:
+        if self._before_resolution:
+            return evaluate_before_resolution(self.policy, call)
+        return evaluate(self.policy, call)
+
     def decide(self, call: Call) -> Decision:
-        """The decision for ``call`` before profile resolution (see the class docstring)."""
+        """The decision for ``call`` (see the class docstring)."""
         key = call_key(call)
         if key is None:
-            return evaluate_before_resolution(self.policy, call)
+            return self._fresh(call)
         entry = self._entries.get(key)
         if entry is not None:
             return entry.decision(call)
-        decision = evaluate_before_resolution(self.policy, call)
+        decision = self._fresh(call)
         updates = _updates(call, decision, frozenset(_read_parameters(call.operation)))
         if updates is not None:
             if len(self._entries) >= self._limit:
