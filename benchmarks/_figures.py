@@ -13,7 +13,7 @@ from typing import Any
 from . import _world
 from ._report import ClientCpu, Figure, Target
 from ._settings import Settings
-from ._stats import interleave, median, percentile, time_each, time_each_with_cpu
+from ._stats import Paired, interleave, median, percentile, time_each, time_each_with_cpu
 from ._world import World
 
 MIB = 1024 * 1024
@@ -109,15 +109,16 @@ def server_cost(world: World, settings: Settings) -> Figure:
     )
 
 
-def _compare_converse(
+def interleave_with_cpu(
     world: World,
     settings: Settings,
-    figure: Figure,
+    raw: Callable[[], Any],
     secured: Callable[[], Any],
     *,
     rounds: int,
-) -> tuple[Figure, dict[str, Any]]:
-    """Raw vs ``secured`` Converse, ABBA-interleaved batches: the figure and its data."""
+) -> tuple[Paired, dict[str, list[float]]]:
+    """ABBA-interleaved batches of ``raw`` and ``secured``: the pairing of their median
+    call times and, per side, the median client CPU per call of each batch."""
     cpu: dict[str, list[float]] = {"raw": [], "secured": []}
 
     def batch(name: str, call: Callable[[], Any]) -> Callable[[], float]:
@@ -129,7 +130,13 @@ def _compare_converse(
 
         return run
 
-    paired = interleave(batch("raw", world.raw_converse), batch("secured", secured), rounds=rounds)
+    return interleave(batch("raw", raw), batch("secured", secured), rounds=rounds), cpu
+
+
+def paired_figure(
+    figure: Figure, raw_name: str, paired: Paired, cpu: dict[str, list[float]]
+) -> tuple[Figure, dict[str, Any]]:
+    """``figure`` valued by the paired ratio, with its detail and client CPU, and its data."""
     deltas = [b - a for a, b in zip(paired.a_rounds, paired.b_rounds, strict=True)]
     overhead_us = median(deltas) * 1e6
     raw_cpu_us, secured_cpu_us = median(cpu["raw"]) * 1e6, median(cpu["secured"]) * 1e6
@@ -143,11 +150,24 @@ def _compare_converse(
         "round_ratios": list(paired.ratios),
     }
     detail = (
-        f"raw {paired.a * 1e6:.0f} us, secured {paired.b * 1e6:.0f} us: "
+        f"{raw_name} {paired.a * 1e6:.0f} us, secured {paired.b * 1e6:.0f} us: "
         f"{overhead_us:+.0f} us/call; client CPU {raw_cpu_us:.0f} -> {secured_cpu_us:.0f} us"
     )
     cpu_cost = ClientCpu(unit="us/call", baseline=raw_cpu_us, secured=secured_cpu_us)
     return _with(figure, value=paired.ratio, detail=detail, cpu=cpu_cost), data
+
+
+def _compare_converse(
+    world: World,
+    settings: Settings,
+    figure: Figure,
+    secured: Callable[[], Any],
+    *,
+    rounds: int,
+) -> tuple[Figure, dict[str, Any]]:
+    """Raw vs ``secured`` Converse, ABBA-interleaved batches: the figure and its data."""
+    paired, cpu = interleave_with_cpu(world, settings, world.raw_converse, secured, rounds=rounds)
+    return paired_figure(figure, "raw", paired, cpu)
 
 
 def converse_overhead(world: World, settings: Settings) -> Figure:

@@ -32,9 +32,10 @@ from opentelemetry import metrics, trace
 
 import securebedrock
 
-from ._report import ClientCpu, Figure, Target
+from ._figures import interleave_with_cpu, paired_figure
+from ._report import Figure, Target
 from ._settings import Settings
-from ._stats import interleave, median
+from ._stats import Paired, interleave, median
 from ._world import (
     INFERENCE_CONFIG,
     MESSAGES,
@@ -55,35 +56,15 @@ def _with(figure: Figure, **changes: Any) -> Figure:
 def _paired_figure(
     figure: Figure,
     a_name: str,
-    paired: Any,
+    paired: Paired,
     cpu: dict[str, list[float]],
     *,
     rounds: int,
     calls_per_batch: int,
 ) -> Figure:
-    deltas = [b - a for a, b in zip(paired.a_rounds, paired.b_rounds, strict=True)]
-    raw_cpu_us, secured_cpu_us = median(cpu["raw"]) * 1e6, median(cpu["secured"]) * 1e6
-    overhead_us = median(deltas) * 1e6
-    return _with(
-        figure,
-        value=paired.ratio,
-        cpu=ClientCpu(unit="us/call", baseline=raw_cpu_us, secured=secured_cpu_us),
-        detail=(
-            f"{a_name} {paired.a * 1e6:.0f} us, secured {paired.b * 1e6:.0f} us: "
-            f"{overhead_us:+.0f} us/call; client CPU {raw_cpu_us:.0f} -> {secured_cpu_us:.0f} us"
-        ),
-        data={
-            "raw_us": paired.a * 1e6,
-            "secured_us": paired.b * 1e6,
-            "overhead_us": overhead_us,
-            "raw_client_cpu_us": raw_cpu_us,
-            "secured_client_cpu_us": secured_cpu_us,
-            "client_cpu_overhead_us": secured_cpu_us - raw_cpu_us,
-            "round_ratios": list(paired.ratios),
-            "rounds": rounds,
-            "calls_per_batch": calls_per_batch,
-        },
-    )
+    result, data = paired_figure(figure, a_name, paired, cpu)
+    data.update(rounds=rounds, calls_per_batch=calls_per_batch)
+    return _with(result, data=data)
 
 
 def _differences(raw: Any, secured: Any, headers: tuple[str, ...] = ()) -> str:
@@ -304,7 +285,6 @@ def _compare_chat(
     raw_name: str,
     rounds: int,
 ) -> Figure:
-    from ._stats import time_each_with_cpu
 
     if secured.transport.policy != world.policy:
         return _with(figure, error="the transport enforces another policy than the benchmark's")
@@ -320,18 +300,7 @@ def _compare_chat(
     world.between_batches()
     if difference:
         return _with(figure, error=f"the two clients send different requests: {difference}")
-    cpu: dict[str, list[float]] = {"raw": [], "secured": []}
-
-    def batch(name: str, call: Callable[[], Any]) -> Callable[[], float]:
-        def run() -> float:
-            walls, cpus = time_each_with_cpu(call, settings.roundtrip_batch)
-            cpu[name].append(median(cpus))
-            world.between_batches()
-            return median(walls)
-
-        return run
-
-    paired = interleave(batch("raw", raw), batch("secured", secured), rounds=rounds)
+    paired, cpu = interleave_with_cpu(world, settings, raw, secured, rounds=rounds)
     return _paired_figure(
         figure, raw_name, paired, cpu, rounds=rounds, calls_per_batch=settings.roundtrip_batch
     )
