@@ -254,20 +254,11 @@ def versus_instrumented_boto3(world: World, settings: Settings) -> Figure:
             world.secured_converse()
         world.between_batches()
 
-        cpu: dict[str, list[float]] = {"raw": [], "secured": []}
-
-        def batch(name: str, call: Callable[[], Any]) -> Callable[[], float]:
-            def run() -> float:
-                walls, cpus = time_each_with_cpu(call, settings.roundtrip_batch)
-                cpu[name].append(median(cpus))
-                world.between_batches()
-                return median(walls)
-
-            return run
-
-        paired = interleave(
-            batch("raw", world.raw_converse),
-            batch("secured", world.secured_converse),
+        paired, cpu = interleave_with_cpu(
+            world,
+            settings,
+            world.raw_converse,
+            world.secured_converse,
             rounds=max(2, settings.roundtrip_rounds // 3),
         )
     finally:
