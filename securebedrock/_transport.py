@@ -411,9 +411,6 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
     if not isinstance(timeout, int | float):
         # URLLib3Session turned botocore's (connect, read) tuple into a urllib3 Timeout.
         timeout = (timeout.connect_timeout, timeout.read_timeout)
-    client_cert: Any = settings["_cert_file"]
-    if settings["_key_file"]:
-        client_cert = (settings["_cert_file"], settings["_key_file"])
     new = HardenedSession(
         guard=checked.guard,
         wire=WireCheck(policy, checked.url, kind=checked.kind),
@@ -423,7 +420,7 @@ def harden_client(client: BaseClient, policy: Policy, *, fresh: bool = False) ->
         timeout=timeout,
         max_pool_connections=settings["_max_pool_connections"],
         socket_options=settings["_socket_options"],
-        client_cert=client_cert,
+        client_cert=client_cert(settings),
         proxies_config=checked.proxies_settings,
     )
     checked.endpoint.http_session = new
@@ -434,3 +431,11 @@ def mask_proxy_url(proxy_url: str) -> str:
     """``scheme://host[:port]`` of a proxy URL, read by urllib3 (the parser that
     connects to it); never its user info (it may carry a password)."""
     return _urls.origin(proxy_url)
+
+
+def client_cert(settings: Mapping[str, Any]) -> Any:
+    """The client certificate a botocore HTTP session was given: its file, or the
+    (certificate, key) pair when a key file was given too."""
+    if settings["_key_file"]:
+        return (settings["_cert_file"], settings["_key_file"])
+    return settings["_cert_file"]

@@ -240,9 +240,6 @@ def harden_client(client: Any, policy: Policy) -> None:
         )
     settings = checked.settings
     timeout = settings["_timeout"]
-    client_cert: Any = settings["_cert_file"]
-    if settings["_key_file"]:
-        client_cert = (settings["_cert_file"], settings["_key_file"])
     new = HardenedAIOHTTPSession(
         guard=checked.guard,
         wire=WireCheck(policy, checked.url, kind=checked.kind),
@@ -251,7 +248,7 @@ def harden_client(client: Any, policy: Policy) -> None:
         timeout=(timeout.sock_connect, timeout.sock_read),
         max_pool_connections=settings["_max_pool_connections"],
         socket_options=settings["_socket_options"],
-        client_cert=client_cert,
+        client_cert=_transport.client_cert(settings),
         proxies_config=checked.proxies_settings,
         connector_args=old._connector_args,
     )
